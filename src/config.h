@@ -1,0 +1,87 @@
+/* config.h: the INI configuration, its defaults and environment overrides. */
+#ifndef COLLECTORD_CONFIG_H
+#define COLLECTORD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/collectord/collectord.conf"
+
+/* One librdkafka property from the [kafka] section, passed through as is. */
+struct config_kv {
+	char *key;
+	char *value;
+};
+
+struct config {
+	/* [server] */
+	char *listen_addr;
+	int64_t listen_port;
+	char *roles;		/* "collect,enrich", "collect" or "enrich" */
+	bool role_collect, role_enrich;	/* derived from roles */
+	char *api_keys;		/* comma separated; empty = no authentication */
+	int64_t max_body_bytes;
+	int64_t max_decompressed_bytes;
+	int64_t max_events;
+	int64_t request_timeout_ms;
+	int64_t max_inflight_batches;
+	char *log_level;
+	char *log_file;
+
+	/* [kafka]: every key goes to librdkafka; "bootstrap.servers" has a default */
+	struct config_kv *kafka;
+	size_t nkafka;
+
+	/* [topics] */
+	char *topic_raw;
+	char *topic_dead_letter;
+
+	/* [registry] */
+	char *registry_url;
+	char *registry_subject;
+	char *registry_user;
+	char *registry_password;
+
+	/* [s3] */
+	char *s3_endpoint;
+	char *s3_region;
+	char *s3_bucket;
+	char *s3_access_key;
+	char *s3_secret_key;
+	int64_t s3_timeout_ms;
+
+	/* [pg] */
+	char *pg_conninfo;
+	char *pg_sql_dir;
+
+	/* [enrich] */
+	char *enrich_group_id;
+	int64_t enrich_flush_events;
+	int64_t enrich_flush_ms;
+	int64_t enrich_max_pending;
+	int64_t enrich_retry_max_ms;
+};
+
+/*
+ * Load PATH (NULL: defaults only), then apply environment overrides
+ * (COLLECTORD_<SECTION>_<KEY>, and COLLECTORD_KAFKA_BROKERS for
+ * bootstrap.servers).  Returns a config the caller frees with
+ * config_free(), or NULL with "file:line: what" in ERR.
+ */
+struct config *config_load(const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* The same from a string, for tests; NAME is used in messages. */
+struct config *config_parse(const char *text, const char *name, bool use_env,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+void config_free(struct config *cfg);
+
+/* The value librdkafka gets for KEY, or NULL. */
+const char *config_kafka_get(const struct config *cfg, const char *key);
+
+/* The documented keys, for --help and the sample-file test: the I-th key's
+ * section, name and default as text.  False past the last key. */
+bool config_key_at(size_t i, const char **section, const char **key,
+    const char **def);
+
+#endif
