@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 enum key_type { K_STR, K_INT };
 
 struct key {
@@ -236,6 +238,11 @@ finish(struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "[server] roles: no role given");
 		return -1;
 	}
+	if (!log_parse_level(cfg->log_level, &(enum log_level){ LOG_INFO })) {
+		seterr(err, errlen, "[server] log_level: \"%s\" is not one of "
+		    "debug, info, warn, error", cfg->log_level);
+		return -1;
+	}
 	if (cfg->max_decompressed_bytes < cfg->max_body_bytes) {
 		seterr(err, errlen, "[server] max_decompressed_bytes (%lld) is "
 		    "smaller than max_body_bytes (%lld)",
@@ -436,4 +443,19 @@ config_key_at(size_t i, const char **section, const char **key, const char **def
 	*key = keys[i].name;
 	*def = keys[i].def;
 	return true;
+}
+
+const char *
+config_value(const struct config *cfg, size_t i)
+{
+	static char num[32];
+	const char *p;
+
+	if (i >= NKEYS)
+		return NULL;
+	p = (const char *)cfg + keys[i].offset;
+	if (keys[i].type == K_STR)
+		return *(char *const *)p;
+	snprintf(num, sizeof(num), "%lld", (long long)*(const int64_t *)p);
+	return num;
 }

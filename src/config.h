@@ -84,4 +84,8 @@ const char *config_kafka_get(const struct config *cfg, const char *key);
 bool config_key_at(size_t i, const char **section, const char **key,
     const char **def);
 
+/* The I-th key's current value as text (numbers in a static buffer that
+ * the next call reuses), or NULL past the last key. */
+const char *config_value(const struct config *cfg, size_t i);
+
 #endif

@@ -1,0 +1,33 @@
+/* collect.h: POST /collect: validate a batch, dead-letter the invalid events,
+ * produce the valid ones, answer once Kafka acknowledged all of them. */
+#ifndef COLLECTORD_COLLECT_H
+#define COLLECTORD_COLLECT_H
+
+#include <event2/http.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct producer;
+struct s3;
+struct codec_schema;
+struct collect;
+
+/* CFG, PRODUCER, S3 and SCHEMA are borrowed and must outlive the handler. */
+struct collect *collect_new(struct event_base *base, const struct config *cfg,
+    struct producer *producer, struct s3 *s3, const struct codec_schema *schema)
+	__attribute__((warn_unused_result));
+/* Batches still waiting for Kafka or S3 keep their memory until their last
+ * report arrives; free only after the producer has been flushed. */
+void collect_free(struct collect *c);
+
+/* The registry id of our schema; until it is set every batch gets 503. */
+void collect_set_schema_id(struct collect *c, int32_t id);
+/* Stop taking new batches (503); in-flight ones still finish. */
+void collect_drain(struct collect *c);
+size_t collect_inflight(const struct collect *c);
+
+/* The evhttp callback for /collect; ARG is the struct collect. */
+void collect_handle(struct evhttp_request *req, void *arg);
+
+#endif

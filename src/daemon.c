@@ -1,0 +1,366 @@
+/* daemon.c: one process, one loop: build the modules the roles need, run
+ * the dependency checks, handle signals, and stop in order. */
+#include "daemon.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "autoconfig.h"
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "codec.h"
+#include "collect.h"
+#include "config.h"
+#include "consumer.h"
+#include "curl_loop.h"
+#include "health.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg_sink.h"
+#include "producer.h"
+#include "registry.h"
+#include "s3.h"
+
+/* How often the dependency checks run. */
+#define CHECK_INTERVAL_MS 2000
+/* Schema registration retry: doubles from the first to the last. */
+#define REGISTER_RETRY_MIN_MS 500
+#define REGISTER_RETRY_MAX_MS 30000
+
+struct daemon {
+	struct event_base *base;
+	struct config *cfg;
+	const char *config_path;
+	const struct codec_schema *schema;
+	struct producer *producer;
+	struct curl_loop *curl;
+	struct s3 *s3;
+	struct registry *registry;
+	struct pg_sink *pg;
+	struct collect *collect;
+	struct consumer *consumer;
+	struct http *http;
+	struct event *check_timer, *register_timer, *stop_timer;
+	struct event *sigterm, *sigint, *sighup;
+	int32_t schema_id;
+	long register_backoff_ms;
+	bool stopping, s3_check_busy, registry_check_busy;
+	struct timespec stop_deadline;
+	int exit_status;
+};
+
+static void
+timer_in(struct event *ev, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(ev, &tv);
+}
+
+static void
+on_s3_checked(void *arg, bool ok, const char *err)
+{
+	struct daemon *d = arg;
+
+	d->s3_check_busy = false;
+	health_set(HEALTH_S3, ok, err);
+}
+
+static void
+on_registry_checked(void *arg, bool ok, const char *err)
+{
+	struct daemon *d = arg;
+
+	d->registry_check_busy = false;
+	health_set(HEALTH_REGISTRY, ok, err);
+}
+
+static void
+on_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char err[512];
+
+	(void)fd;
+	(void)what;
+	/* A check still running from last time means the service is slow:
+	 * its own timeout will report it. */
+	if (!d->s3_check_busy) {
+		if (s3_check(d->s3, on_s3_checked, d) == 0)
+			d->s3_check_busy = true;
+		else
+			health_set(HEALTH_S3, false, "cannot start the S3 check");
+	}
+	if (!d->registry_check_busy) {
+		if (registry_ping(d->registry, on_registry_checked, d) == 0)
+			d->registry_check_busy = true;
+		else
+			health_set(HEALTH_REGISTRY, false, "cannot start the registry check");
+	}
+	if (d->pg != NULL) {
+		enum pg_conn_state st = pg_sink_state(d->pg, err, sizeof(err));
+
+		health_set(HEALTH_POSTGRES, st == PG_CONN_UP, err);
+	}
+	metrics_set("collectord_kafka_outstanding_records", "",
+	    (double)producer_outstanding(d->producer));
+	timer_in(d->check_timer, CHECK_INTERVAL_MS);
+}
+
+static void
+on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
+{
+	struct daemon *d = arg;
+	bool permanent = registry_result_permanent(res);
+	char q[600];
+
+	if (res == REGISTRY_OK) {
+		d->schema_id = id;
+		collect_set_schema_id(d->collect, id);
+		health_set(HEALTH_SCHEMA, true, NULL);
+		log_info("schema registered", "subject=%s id=%d",
+		    d->cfg->registry_subject, (int)id);
+		return;
+	}
+	/* Rejected (incompatible, invalid) or registry unreachable: not ready,
+	 * say why, and keep trying: an operator may fix the registry. */
+	health_set(HEALTH_SCHEMA, false, err);
+	if (permanent)
+		log_error("registry rejected the schema", "subject=%s error=%s",
+		    d->cfg->registry_subject, log_quote(err, q, sizeof(q)));
+	d->register_backoff_ms = permanent ? REGISTER_RETRY_MAX_MS :
+	    d->register_backoff_ms ? d->register_backoff_ms * 2 : REGISTER_RETRY_MIN_MS;
+	if (d->register_backoff_ms > REGISTER_RETRY_MAX_MS)
+		d->register_backoff_ms = REGISTER_RETRY_MAX_MS;
+	timer_in(d->register_timer, d->register_backoff_ms);
+}
+
+static void
+on_register_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (registry_register(d->registry, d->cfg->registry_subject, "PROTOBUF",
+	    daemon_event_proto, on_registered, d) == -1)
+		on_registered(d, REGISTRY_UNAVAILABLE, 0,
+		    "cannot start the registration request");
+}
+
+static bool
+all_done(struct daemon *d)
+{
+	return (d->collect == NULL || collect_inflight(d->collect) == 0) &&
+	    (d->consumer == NULL || consumer_stopped(d->consumer));
+}
+
+static void
+on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec now;
+
+	(void)fd;
+	(void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (all_done(d) || now.tv_sec > d->stop_deadline.tv_sec ||
+	    (now.tv_sec == d->stop_deadline.tv_sec &&
+	    now.tv_nsec >= d->stop_deadline.tv_nsec)) {
+		if (!all_done(d))
+			log_warn("stopping with work unfinished",
+			    "inflight_batches=%zu", d->collect ?
+			    collect_inflight(d->collect) : (size_t)0);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	timer_in(d->stop_timer, 20);
+}
+
+static void
+begin_stop(struct daemon *d, const char *why)
+{
+	long grace = (long)d->cfg->request_timeout_ms + 5000;
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("stopping", "signal=%s", why);
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	if (d->collect != NULL)
+		collect_drain(d->collect);
+	if (d->consumer != NULL)
+		consumer_stop(d->consumer);
+	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
+	d->stop_deadline.tv_sec += grace / 1000;
+	timer_in(d->stop_timer, 0);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct config *fresh;
+	enum log_level level;
+	char err[512];
+
+	(void)what;
+	if (sig != SIGHUP) {
+		begin_stop(d, sig == SIGTERM ? "TERM" : "INT");
+		return;
+	}
+	/* SIGHUP: reopen the log (rotation) and take the new log level.
+	 * Everything else needs a restart; say so rather than half-apply. */
+	if (d->config_path != NULL &&
+	    (fresh = config_load(d->config_path, err, sizeof(err))) != NULL) {
+		if (log_parse_level(fresh->log_level, &level))
+			log_set_level(level);
+		if (log_open(fresh->log_file) == -1)
+			log_error("cannot reopen the log file", "path=%s", fresh->log_file);
+		config_free(fresh);
+	} else if (d->config_path != NULL) {
+		log_error("reload failed, keeping the running configuration",
+		    "error=\"%s\"", err);
+	} else if (log_open(d->cfg->log_file) == -1) {
+		log_error("cannot reopen the log file", "path=%s", d->cfg->log_file);
+	}
+	log_info("reloaded", "what=\"log file, log level\"");
+}
+
+static int
+daemon_start(struct daemon *d, char *err, size_t errlen)
+{
+	struct s3_config s3c = {
+		.endpoint = d->cfg->s3_endpoint,
+		.region = d->cfg->s3_region,
+		.bucket = d->cfg->s3_bucket,
+		.access_key = d->cfg->s3_access_key,
+		.secret_key = d->cfg->s3_secret_key,
+		.path_style = true,
+		.timeout_ms = (long)d->cfg->s3_timeout_ms,
+	};
+
+	health_require(HEALTH_KAFKA, true);
+	health_require(HEALTH_REGISTRY, true);
+	health_require(HEALTH_S3, true);
+	health_require(HEALTH_SCHEMA, d->cfg->role_collect);
+	health_require(HEALTH_POSTGRES, d->cfg->role_enrich);
+
+	if ((d->producer = producer_new(d->base, d->cfg, err, errlen)) == NULL)
+		return -1;
+	if ((d->curl = curl_loop_new(d->base)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((d->s3 = s3_new(d->curl, &s3c, err, errlen)) == NULL)
+		return -1;
+	d->registry = registry_new(d->curl, d->cfg->registry_url,
+	    d->cfg->registry_user, d->cfg->registry_password, err, errlen);
+	if (d->registry == NULL)
+		return -1;
+	if (d->cfg->role_enrich) {
+		d->pg = pg_sink_new(d->base, d->cfg->pg_conninfo, d->cfg->pg_sql_dir,
+		    NULL, err, errlen);
+		if (d->pg == NULL)
+			return -1;
+		d->consumer = consumer_new(d->base, d->cfg, d->schema, d->producer,
+		    d->registry, d->s3, d->pg, err, errlen);
+		if (d->consumer == NULL)
+			return -1;
+	}
+	if (d->cfg->role_collect) {
+		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3, d->schema);
+		if (d->collect == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if ((d->http = http_new(d->base, d->cfg, d->collect, err, errlen)) == NULL)
+		return -1;
+
+	d->check_timer = evtimer_new(d->base, on_check, d);
+	d->register_timer = evtimer_new(d->base, on_register_timer, d);
+	d->stop_timer = evtimer_new(d->base, on_stop_timer, d);
+	d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->sighup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	if (!d->check_timer || !d->register_timer || !d->stop_timer ||
+	    !d->sigterm || !d->sigint || !d->sighup ||
+	    evsignal_add(d->sigterm, NULL) || evsignal_add(d->sigint, NULL) ||
+	    evsignal_add(d->sighup, NULL)) {
+		snprintf(err, errlen, "cannot set up timers and signals");
+		return -1;
+	}
+	timer_in(d->check_timer, 0);
+	if (d->collect != NULL)
+		timer_in(d->register_timer, 0);
+	return 0;
+}
+
+static void
+daemon_free(struct daemon *d)
+{
+	/* Order matters: nothing new in, then the producer flushes (its
+	 * reports reach the batches), then the clients cancel their transfers,
+	 * then the modules that owned the callbacks go. */
+	http_free(d->http);
+	consumer_free(d->consumer);
+	producer_free(d->producer, 5000);
+	s3_free(d->s3);
+	registry_free(d->registry);
+	pg_sink_free(d->pg);
+	curl_loop_free(d->curl);
+	collect_free(d->collect);
+	if (d->check_timer)
+		event_free(d->check_timer);
+	if (d->register_timer)
+		event_free(d->register_timer);
+	if (d->stop_timer)
+		event_free(d->stop_timer);
+	if (d->sigterm)
+		event_free(d->sigterm);
+	if (d->sigint)
+		event_free(d->sigint);
+	if (d->sighup)
+		event_free(d->sighup);
+	if (d->base)
+		event_base_free(d->base);
+	config_free(d->cfg);
+	metrics_reset();
+}
+
+int
+daemon_run(const char *config_path, struct config *cfg)
+{
+	struct daemon d = { .cfg = cfg, .config_path = config_path,
+	    .schema = &codec_schema_holded };
+	char err[1024], q[1100];
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((d.base = event_base_new()) == NULL) {
+		config_free(cfg);
+		die("cannot create the event loop");
+	}
+	if (daemon_start(&d, err, sizeof(err)) == -1) {
+		log_error("cannot start", "error=%s", log_quote(err, q, sizeof(q)));
+		daemon_free(&d);
+		return 1;
+	}
+	log_info("collectord started", "version=%s listen=%s:%d roles=%s",
+	    PACKAGE_VERSION, cfg->listen_addr, http_port(d.http), cfg->roles);
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+	event_base_dispatch(d.base);
+	log_info("collectord stopped", NULL);
+	daemon_free(&d);
+	return d.exit_status;
+}

@@ -1,0 +1,22 @@
+/* http.h: the HTTP listener: /collect, /healthz, /readyz, /metrics. */
+#ifndef COLLECTORD_HTTP_H
+#define COLLECTORD_HTTP_H
+
+#include <event2/event.h>
+#include <stddef.h>
+
+struct config;
+struct collect;
+struct http;
+
+/* Listen on [server] listen:port.  COLLECT (borrowed, may be NULL when the
+ * collect role is off) handles /collect.  NULL with ERR on failure. */
+struct http *http_new(struct event_base *base, const struct config *cfg,
+    struct collect *collect, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* The port actually bound (useful with port = 0). */
+int http_port(const struct http *h);
+/* Close the listener and every connection.  NULL-safe. */
+void http_free(struct http *h);
+
+#endif

@@ -1,0 +1,114 @@
+/* main.c: command line of the collectord daemon. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autoconfig.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: collectord [--config FILE] [--check-config] [--version]\n"
+	    "\n"
+	    "  -c, --config FILE   INI configuration (default %s if it exists)\n"
+	    "  -t, --check-config  parse the configuration, print it, exit 0 or 1\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          this text\n"
+	    "\n"
+	    "Environment COLLECTORD_<SECTION>_<KEY> overrides a key of the file\n"
+	    "(COLLECTORD_S3_SECRET_KEY, COLLECTORD_PG_CONNINFO, ...);\n"
+	    "COLLECTORD_KAFKA_BROKERS sets [kafka] bootstrap.servers.\n",
+	    CONFIG_DEFAULT_PATH);
+}
+
+/* Print the effective settings, secrets masked. */
+static void
+print_config(const struct config *cfg)
+{
+	const char *section, *key, *def;
+
+	(void)def;
+	printf("configuration ok\n");
+	for (size_t i = 0; config_key_at(i, &section, &key, &def); i++) {
+		const char *v = config_value(cfg, i);
+		int secret = strstr(key, "secret") || strstr(key, "password") ||
+		    strcmp(key, "api_keys") == 0;
+
+		printf("[%s] %s = %s\n", section, key, secret && v && *v ? "(set)" : v);
+	}
+	for (size_t i = 0; i < cfg->nkafka; i++)
+		printf("[kafka] %s = %s\n", cfg->kafka[i].key,
+		    strstr(cfg->kafka[i].key, "password") ? "(set)" : cfg->kafka[i].value);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	struct config *cfg;
+	enum log_level level = LOG_INFO;
+	bool check = false;
+	char err[1024];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'V':
+			printf("collectord %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (path == NULL) {
+		FILE *f = fopen(CONFIG_DEFAULT_PATH, "r");
+
+		if (f != NULL) {
+			fclose(f);
+			path = CONFIG_DEFAULT_PATH;
+		}
+	}
+	if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "collectord: %s\n", err);
+		return 1;
+	}
+	(void)log_parse_level(cfg->log_level, &level);	/* checked by config */
+	if (check) {
+		print_config(cfg);
+		config_free(cfg);
+		return 0;
+	}
+	log_set_level(level);
+	if (log_open(cfg->log_file) == -1) {
+		fprintf(stderr, "collectord: cannot open log file %s\n", cfg->log_file);
+		config_free(cfg);
+		return 1;
+	}
+	return daemon_run(path, cfg);
+}

@@ -1,0 +1,197 @@
+/* t/config.c: INI parsing: good files, every kind of bad file and its
+ * message, environment overrides, and that the sample documents each key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "tap.h"
+
+static struct config *
+parse(const char *text, char *err, size_t errlen)
+{
+	return config_parse(text, "test.conf", false, err, errlen);
+}
+
+static void
+bad(const char *text, const char *want, const char *name)
+{
+	char err[512] = "";
+	struct config *cfg = parse(text, err, sizeof(err));
+
+	ok(cfg == NULL, "%s: rejected", name);
+	is_str(err, want, name);
+	config_free(cfg);
+}
+
+static void
+test_defaults(void)
+{
+	char err[512];
+	struct config *cfg = parse("", err, sizeof(err));
+
+	if (!ok(cfg != NULL, "empty file parses"))
+		return;
+	is_str(cfg->listen_addr, "127.0.0.1", "default listen");
+	is_int(cfg->listen_port, 8000, "default port");
+	ok(cfg->role_collect && cfg->role_enrich, "both roles by default");
+	is_str(cfg->topic_raw, "events.raw", "default raw topic");
+	is_str(cfg->topic_dead_letter, "events.dead.letter", "default dead-letter topic");
+	is_str(cfg->registry_subject, "events.raw-value", "default subject");
+	is_str(config_kafka_get(cfg, "bootstrap.servers"), "127.0.0.1:9092",
+	    "default bootstrap.servers");
+	is_int(cfg->max_body_bytes, 1048576, "default max_body_bytes");
+	config_free(cfg);
+}
+
+static void
+test_good(void)
+{
+	char err[512];
+	struct config *cfg = parse(
+	    "# comment\n"
+	    "; another\n"
+	    "\n"
+	    "[server]\n"
+	    "  port = 9100  \n"
+	    "roles = enrich\n"
+	    "api_keys = a,b\n"
+	    "[kafka]\n"
+	    "bootstrap.servers = k1:9092,k2:9092\n"
+	    "linger.ms=20\n"
+	    "[s3]\n"
+	    "endpoint = http://s3.example:9000\n"
+	    "[pg]\n"
+	    "conninfo = host=db port=5432 dbname=x\n", err, sizeof(err));
+
+	if (!ok(cfg != NULL, "good file parses"))
+		return;
+	is_int(cfg->listen_port, 9100, "port trimmed and read");
+	ok(!cfg->role_collect && cfg->role_enrich, "roles = enrich");
+	is_str(cfg->api_keys, "a,b", "api_keys");
+	is_str(config_kafka_get(cfg, "bootstrap.servers"), "k1:9092,k2:9092",
+	    "kafka key overrides our default");
+	is_str(config_kafka_get(cfg, "linger.ms"), "20", "kafka key passed through");
+	is_str(cfg->s3_endpoint, "http://s3.example:9000", "s3 endpoint");
+	is_str(cfg->pg_conninfo, "host=db port=5432 dbname=x", "value keeps its '='");
+	config_free(cfg);
+}
+
+static void
+test_bad(void)
+{
+	bad("[server]\nport = 8000\nport = 8001\n",
+	    "test.conf:3: [server] port given twice", "duplicate key");
+	bad("[nope]\n", "test.conf:1: unknown section [nope]", "unknown section");
+	bad("[server\n", "test.conf:1: malformed section header", "unclosed header");
+	bad("[server] x\n", "test.conf:1: malformed section header", "junk after header");
+	bad("port = 1\n", "test.conf:1: key \"port\" outside any section", "key outside section");
+	bad("[server]\nport\n", "test.conf:2: expected \"key = value\"", "no equals sign");
+	bad("[server]\n= 5\n", "test.conf:2: empty key", "empty key");
+	bad("[server]\nprot = 5\n", "test.conf:2: unknown key \"prot\" in [server]", "unknown key");
+	bad("[server]\nport = eighty\n",
+	    "test.conf:2: [server] port: \"eighty\" is not an integer", "not an integer");
+	bad("[server]\nport = 70000\n",
+	    "test.conf:2: [server] port: 70000 is out of range 0..65535", "out of range");
+	bad("[server]\nport = 80x\n",
+	    "test.conf:2: [server] port: \"80x\" is not an integer", "trailing junk in number");
+	bad("[server]\nroles = collect,store\n",
+	    "test.conf: [server] roles: unknown role \"store\" (expected collect and/or enrich)",
+	    "unknown role");
+	bad("[server]\nroles = ,\n", "test.conf: [server] roles: no role given", "no role");
+	bad("[server]\nlog_level = loud\n",
+	    "test.conf: [server] log_level: \"loud\" is not one of debug, info, warn, error",
+	    "bad log level");
+	bad("[server]\nmax_body_bytes = 100\nmax_decompressed_bytes = 10\n",
+	    "test.conf: [server] max_decompressed_bytes (10) is smaller than max_body_bytes (100)",
+	    "decompressed limit below body limit");
+}
+
+static void
+test_env(void)
+{
+	char err[512];
+	struct config *cfg;
+
+	setenv("COLLECTORD_S3_SECRET_KEY", "from-env", 1);
+	setenv("COLLECTORD_SERVER_PORT", "8123", 1);
+	setenv("COLLECTORD_KAFKA_BROKERS", "b:1", 1);
+	cfg = config_parse("[s3]\nsecret_key = from-file\n", "env.conf", true, err,
+	    sizeof(err));
+	if (ok(cfg != NULL, "env overrides parse")) {
+		is_str(cfg->s3_secret_key, "from-env", "env beats the file");
+		is_int(cfg->listen_port, 8123, "env sets a number");
+		is_str(config_kafka_get(cfg, "bootstrap.servers"), "b:1",
+		    "COLLECTORD_KAFKA_BROKERS");
+	}
+	config_free(cfg);
+	setenv("COLLECTORD_SERVER_PORT", "x", 1);
+	cfg = config_parse("", "env.conf", true, err, sizeof(err));
+	ok(cfg == NULL, "bad env value rejected");
+	is_str(err, "[server] port: \"x\" is not an integer (from COLLECTORD_SERVER_PORT)",
+	    "bad env value names the variable");
+	config_free(cfg);
+	unsetenv("COLLECTORD_S3_SECRET_KEY");
+	unsetenv("COLLECTORD_SERVER_PORT");
+	unsetenv("COLLECTORD_KAFKA_BROKERS");
+}
+
+/* The shipped sample documents every key with its default, and parses. */
+static void
+test_sample(void)
+{
+	const char *top = getenv("top_srcdir");
+	const char *section, *key, *def;
+	char path[1024], err[512], *text;
+	struct config *cfg;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/etc/collectord.conf.sample", top ? top : ".");
+	if (!ok((f = fopen(path, "r")) != NULL, "sample config exists"))
+		return;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	if (fread(text, 1, (size_t)n, f) != (size_t)n)
+		text[0] = '\0';
+	fclose(f);
+	for (size_t i = 0; config_key_at(i, &section, &key, &def); i++) {
+		char line[512], hdr[64];
+		const char *in = NULL;
+
+		snprintf(hdr, sizeof(hdr), "[%s]\n", section);
+		snprintf(line, sizeof(line), "\n%s = %s\n", key, def);
+		if (strcmp(key, "sql_dir") == 0)
+			snprintf(line, sizeof(line), "\n%s = $(datadir)/collectord/sql\n", key);
+		if ((in = strstr(text, hdr)) != NULL)
+			in = strstr(in, line);
+		ok(in != NULL, "sample documents [%s] %s = %s", section, key, def);
+	}
+	/* The sample's sql_dir placeholder is the only line that is not a
+	 * literal default; the rest must parse as is. */
+	{
+		char *p = strstr(text, "sql_dir = $(datadir)");
+
+		if (p != NULL)
+			p[0] = '#';
+	}
+	cfg = config_parse(text, "sample", false, err, sizeof(err));
+	ok(cfg != NULL, "sample parses");
+	if (cfg == NULL)
+		printf("# %s\n", err);
+	config_free(cfg);
+	free(text);
+}
+
+int
+main(void)
+{
+	test_defaults();
+	test_good();
+	test_bad();
+	test_env();
+	test_sample();
+	return tap_done();
+}

@@ -1,0 +1,201 @@
+/* t/kafkatool.c: the integration tests' window on Kafka.
+ *
+ *   kafkatool consume TOPIC        every record from the beginning to the
+ *                                  current end, one JSON object per line
+ *   kafkatool produce TOPIC KEY HEX [NAME=VALUE ...]
+ *                                  one record with raw bytes and headers
+ *
+ * Brokers come from COLLECTORD_KAFKA_BROKERS.  A plain librdkafka client:
+ * what the tests read is what any Kafka consumer would read.
+ */
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *
+brokers(void)
+{
+	const char *b = getenv("COLLECTORD_KAFKA_BROKERS");
+
+	return b != NULL ? b : "127.0.0.1:9092";
+}
+
+static rd_kafka_t *
+client(rd_kafka_type_t type)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char err[512];
+	rd_kafka_t *rk;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
+	    (type == RD_KAFKA_CONSUMER &&
+	    (rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) ||
+	    rd_kafka_conf_set(conf, "group.id", "kafkatool", err, sizeof(err)) ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)))) ||
+	    (type == RD_KAFKA_PRODUCER &&
+	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)))) {
+		fprintf(stderr, "kafkatool: %s\n", err);
+		exit(2);
+	}
+	if ((rk = rd_kafka_new(type, conf, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kafkatool: %s\n", err);
+		exit(2);
+	}
+	return rk;
+}
+
+static char *
+hex(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	char *out = malloc(n * 2 + 1);
+
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + i * 2, "%02x", b[i]);
+	out[n * 2] = '\0';
+	return out;
+}
+
+static void
+print_message(const rd_kafka_message_t *m)
+{
+	cJSON *o = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(o, "headers");
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+	const char *name;
+	const void *val;
+	size_t vlen;
+	char *text, *x;
+
+	cJSON_AddNumberToObject(o, "partition", m->partition);
+	cJSON_AddNumberToObject(o, "offset", (double)m->offset);
+	cJSON_AddNumberToObject(o, "timestamp", (double)ts);
+	cJSON_AddStringToObject(o, "timestampType",
+	    tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LogAppendTime" :
+	    tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? "CreateTime" : "none");
+	if (m->key != NULL) {
+		char *k = strndup(m->key, m->key_len);
+
+		cJSON_AddStringToObject(o, "key", k);
+		free(k);
+	}
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
+		    RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+			char *v = strndup(val ? val : "", vlen);
+
+			cJSON_AddStringToObject(h, name, v);
+			free(v);
+		}
+	}
+	x = hex(m->payload, m->len);
+	cJSON_AddStringToObject(o, "valueHex", x);
+	free(x);
+	if (m->len > 0 && ((const char *)m->payload)[0] != 0) {
+		char *v = strndup(m->payload, m->len);
+
+		cJSON_AddStringToObject(o, "value", v);
+		free(v);
+	}
+	text = cJSON_PrintUnformatted(o);
+	puts(text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+static int
+consume(const char *topic)
+{
+	rd_kafka_t *rk = client(RD_KAFKA_CONSUMER);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	rd_kafka_topic_partition_list_t *parts;
+	int eofs = 0, nparts, idle = 0;
+
+	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    md->topic_cnt != 1 || md->topics[0].err) {
+		fprintf(stderr, "kafkatool: no metadata for %s\n", topic);
+		return 1;
+	}
+	nparts = md->topics[0].partition_cnt;
+	parts = rd_kafka_topic_partition_list_new(nparts);
+	for (int i = 0; i < nparts; i++)
+		rd_kafka_topic_partition_list_add(parts, topic,
+		    md->topics[0].partitions[i].id)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_assign(rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	/* Until every partition reported its end, or 30 s of silence. */
+	while (eofs < nparts && idle < 30) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
+
+		if (m == NULL) {
+			idle++;
+			continue;
+		}
+		idle = 0;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			eofs++;
+		else if (m->err)
+			fprintf(stderr, "kafkatool: %s\n", rd_kafka_message_errstr(m));
+		else
+			print_message(m);
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return eofs < nparts;
+}
+
+static int
+produce(const char *topic, const char *key, const char *hexval, int nh, char **hv)
+{
+	rd_kafka_t *rk = client(RD_KAFKA_PRODUCER);
+	rd_kafka_headers_t *h = rd_kafka_headers_new((size_t)nh);
+	size_t n = strlen(hexval) / 2;
+	unsigned char *val = malloc(n + 1);
+	rd_kafka_resp_err_t e;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned int b;
+
+		sscanf(hexval + 2 * i, "%2x", &b);
+		val[i] = (unsigned char)b;
+	}
+	for (int i = 0; i < nh; i++) {
+		char *eq = strchr(hv[i], '=');
+
+		if (eq != NULL)
+			rd_kafka_header_add(h, hv[i], eq - hv[i], eq + 1, -1);
+	}
+	e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+	    RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(val, n),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+	    RD_KAFKA_V_END);
+	free(val);
+	if (e) {
+		fprintf(stderr, "kafkatool: %s\n", rd_kafka_err2str(e));
+		return 1;
+	}
+	if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		fprintf(stderr, "kafkatool: not acknowledged\n");
+		return 1;
+	}
+	rd_kafka_destroy(rk);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "consume") == 0)
+		return consume(argv[2]);
+	if (argc >= 5 && strcmp(argv[1], "produce") == 0)
+		return produce(argv[2], argv[3], argv[4], argc - 5, argv + 5);
+	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...]\n");
+	return 2;
+}
