@@ -162,7 +162,7 @@ test_sample(void)
 		const char *in = NULL;
 
 		snprintf(hdr, sizeof(hdr), "[%s]\n", section);
-		snprintf(line, sizeof(line), "\n%s = %s\n", key, def);
+		snprintf(line, sizeof(line), *def ? "\n%s = %s\n" : "\n%s =%s\n", key, def);
 		if (strcmp(key, "sql_dir") == 0)
 			snprintf(line, sizeof(line), "\n%s = $(datadir)/collectord/sql\n", key);
 		if ((in = strstr(text, hdr)) != NULL)

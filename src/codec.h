@@ -1,0 +1,234 @@
+/* codec.h: the pure JSON <-> Protobuf codec of collectord: request bodies,
+ * event validation and normalisation, Confluent framing, enrichment, and the
+ * dead-letter document.  No I/O.  Everything that belongs to one event family
+ * (key names, topics, id and timestamp fields, table columns) sits in one
+ * struct codec_schema table. */
+#ifndef COLLECTORD_CODEC_H
+#define COLLECTORD_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <protobuf-c/protobuf-c.h>
+
+#define CODEC_WUR __attribute__((warn_unused_result))
+
+/* Extra keys nested deeper than this (the value itself is level 1) are
+ * rejected: they end up in JSONB and in other consumers' parsers. */
+#define CODEC_MAX_DEPTH 64
+/* Most columns a schema may map. */
+#define CODEC_ROW_MAX 16
+/* Bytes codec_frame_header() may write. */
+#define CODEC_FRAME_MAX 16
+/* Room for codec_format_ms() / codec_format_us() text. */
+#define CODEC_TIME_SIZE 40
+
+enum codec_status {
+	CODEC_OK = 0,
+	CODEC_INVALID,		/* corrupt input: 400 */
+	CODEC_TOO_LARGE,	/* output cap reached: 413 */
+};
+
+/* What a string field holds beyond "a string". */
+enum codec_kind {
+	CODEC_KIND_PLAIN,	/* no rule beyond the Protobuf type */
+	CODEC_KIND_UUID,	/* UUID, ULID or ObjectId in; canonical UUID out */
+	CODEC_KIND_TIMESTAMP,	/* RFC 3339 / ISO 8601, text kept as given */
+};
+
+#define CODEC_F_REQUIRED 0x1u	/* absent, JSON null or "" is an error */
+#define CODEC_F_STAMP 0x2u	/* may arrive in the stamp forms (see below) */
+
+/* Rule for one field, named by its short path.  Fields without a rule are
+ * optional, with no rule beyond their Protobuf type. */
+struct codec_field {
+	const char *path;	/* "attributes.newContextStamp.userId" */
+	const char *long_key;	/* producer's key in the parent object, or NULL */
+	enum codec_kind kind;
+	unsigned flags;
+	const char *wrapper;	/* string stamps: the key of the object form */
+};
+
+enum codec_col_kind {
+	CODEC_COL_TEXT,
+	CODEC_COL_UUID,
+	CODEC_COL_TIMESTAMPTZ,	/* value given as YYYY-MM-DDTHH:MM:SS.ffffffZ */
+	CODEC_COL_JSONB,
+};
+
+/* One SQL column, taken from the enriched JSON at SOURCE (a dotted path of
+ * object keys; "" is the whole enriched event). */
+struct codec_column {
+	const char *name;
+	enum codec_col_kind kind;
+	const char *source;
+};
+
+struct codec_schema {
+	const char *name;		/* family name, for logs */
+	const char *subject;		/* Schema Registry subject */
+	const char *raw_topic;
+	const char *dead_letter_topic;
+	const ProtobufCMessageDescriptor *message;	/* the top message */
+	const struct codec_field *fields;
+	size_t nfields;
+	/* Map<string,string> fields of this name keep the keys of their
+	 * object that the schema does not name (value: compact JSON text). */
+	const char *extra_field;
+	/* Map<string,string> field keeping the original text of converted
+	 * ids, keyed by path relative to the map's message; NULL for none.
+	 * Its name is reserved in that object's input. */
+	const char *original_ids_path;
+	const char *table;
+	const struct codec_column *columns;
+	size_t ncolumns;
+	const char *partition_column;	/* a CODEC_COL_TIMESTAMPTZ column */
+};
+
+/* The Holded messenger family: proto/event.proto, collectord.v1.Event. */
+extern const struct codec_schema codec_schema_holded;
+
+/*
+ * Parse a request body (LEN bytes, need not be NUL-terminated) into
+ * *EVENTS, always a JSON array: a top-level array is the batch, a single
+ * object a batch of one.  The caller owns *EVENTS (cJSON_Delete).
+ * Stricter than cJSON: the body must be valid UTF-8, strings may hold no
+ * raw control characters and no \u0000 (C strings would silently cut
+ * there), and only whitespace may follow the value.
+ * Errors, "body: ..." with line, column and byte offset where it applies:
+ * invalid JSON or UTF-8, an empty body, a top-level value that is neither
+ * array nor object, and an empty array ("body: empty array": a batch with
+ * nothing to acknowledge is a client bug).  Array elements are not checked
+ * here; codec_event_encode() rejects the ones that are not events.
+ */
+bool codec_body_parse(const char *body, size_t len, cJSON **events, char *err, size_t errlen) CODEC_WUR;
+
+/* True when BUF starts with the gzip magic bytes 1f 8b. */
+bool codec_is_gzip(const void *buf, size_t len);
+
+/*
+ * Inflate a gzip (several members allowed) or zlib stream into *OUT, a
+ * malloc'd NUL-terminated buffer of *OUTLEN bytes (the NUL not counted;
+ * caller frees).  More than MAX_OUT bytes of output stops inflating at
+ * once with CODEC_TOO_LARGE; corrupt, truncated or trailing data gives
+ * CODEC_INVALID.  On anything but CODEC_OK *OUT is NULL.
+ */
+enum codec_status codec_gunzip(const void *in, size_t inlen, size_t max_out, char **out,
+    size_t *outlen, char *err, size_t errlen) CODEC_WUR;
+
+/*
+ * Validate and normalise one event and pack it as S's Protobuf message into
+ * *PAYLOAD (malloc'd, *LEN bytes; caller frees).  EVENT is only read.
+ *
+ * Input: {"data": {...}, "attributes": {...}} (Holded: data.id, data.amount;
+ * attributes.type, targetSubscription and the stamps under their long
+ * producer keys; the short names are accepted as aliases, both at once is
+ * an error).  JSON null counts as absent.
+ * Stamp forms (CODEC_F_STAMP): the value itself (a string, or an object for
+ * a message-typed stamp); for string stamps also an object holding it under
+ * the wrapper key ({"dispatchedAt": ...}, {"id": ...}) and nothing else;
+ * a one-element array of either; or a JSON string holding any of these
+ * (one level of decoding only).
+ * Ids (CODEC_KIND_UUID) become canonical UUID text; the given text goes
+ * into attributes.originalIds under the field's path below attributes
+ * whenever it differs from the canonical text.
+ * Keys of data/attributes the schema does not name go into their extra map
+ * as compact JSON text; "originalIds" is reserved in attributes.  Unknown
+ * keys anywhere else (the event itself, the stamps) are rejected.
+ * Numbers are IEEE doubles: amount must be finite; an integer field such as
+ * amplitudeTrackStamp.id must be integral, >= 0 and <= 2^53-1 (beyond that
+ * a double cannot tell neighbours apart).
+ *
+ * The first problem found is reported, as "<short path>: <rule>", checking:
+ * 1. the event is an object ("event: not an object"), without duplicate keys;
+ * 2. the fields in Protobuf field-number order, depth first (data.id,
+ *    data.amount, attributes.type, .targetSubscription, .timestampStamp,
+ *    .messageIdStamp, .newContextStamp{accountId,userId,requestPlatform},
+ *    .amplitudeTrackStamp{id,trackedDevice}), each for: given twice,
+ *    missing, stamp form, JSON type, then its rule (empty, UUID,
+ *    timestamp, range); an object's duplicate keys before its fields;
+ * 3. after an object's fields, its other keys in input order (reserved,
+ *    too deep, unknown).
+ */
+bool codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload,
+    size_t *len, char *err, size_t errlen) CODEC_WUR;
+
+/* Confluent framing for a message of SCHEMA_ID that is the first message of
+ * its schema: magic 0, the id big-endian, message-index array [0] written
+ * as the single byte 0.  Returns the bytes written into OUT (6). */
+size_t codec_frame_header(uint8_t out[CODEC_FRAME_MAX], int32_t schema_id);
+
+/* Split a Confluent-framed record: *SCHEMA_ID, *PAYLOAD and *PLEN (pointing
+ * into BUF).  The message-index array is a zig-zag varint count and that
+ * many zig-zag varint indexes (count 0 means [0]); anything but the path to
+ * the first message ([0]), a negative schema id, or a short or bad frame is
+ * an error. */
+bool codec_frame_parse(const void *buf, size_t len, int32_t *schema_id, const uint8_t **payload,
+    size_t *plen, char *err, size_t errlen) CODEC_WUR;
+
+/* Values of S's columns for one enriched event: values[i] is the text of
+ * s->columns[i] (NULL = SQL NULL), partition_us the partition column in
+ * microseconds since the epoch.  All malloc'd, owned by the row. */
+struct codec_row {
+	int64_t partition_us;
+	size_t ncolumns;
+	char *values[CODEC_ROW_MAX];
+};
+
+/* Free the row's values and zero it; the struct itself is the caller's.
+ * NULL-safe, and safe on a zeroed or already freed row. */
+void codec_row_free(struct codec_row *row);
+
+/* The value of COLUMN in ROW, or NULL (no such column, or SQL NULL). */
+const char *codec_row_value(const struct codec_schema *s, const struct codec_row *row,
+    const char *column);
+
+/*
+ * Decode PAYLOAD (S's message, as codec_event_encode() wrote it or any
+ * producer of the schema) and return the enriched event as one line of
+ * compact JSON (malloc'd; caller frees):
+ *   {"data":{...},"attributes":{...},"metadata":{"correlationId":...,
+ *    "publishTime":"YYYY-MM-DDTHH:MM:SS.mmmZ","schemaId":N}}
+ * with fields in field-number order, extra keys back in their objects
+ * after the named fields, attributes.originalIds only when not empty.
+ * The payload is checked again (required fields, canonical UUIDs,
+ * timestamps, UTF-8, extra keys that are JSON and shadow nothing): a
+ * corrupt payload gives NULL and "payload: ...".  Fields unknown to the
+ * schema (a newer producer) are ignored.  CORRELATION_ID must be a UUID;
+ * PUBLISH_TIME_MS >= 0.  When ROW is not NULL it is filled (and must be
+ * released with codec_row_free(); after a failure it is left empty).
+ */
+char *codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t len,
+    const char *correlation_id, int64_t publish_time_ms, int32_t schema_id, struct codec_row *row,
+    char *err, size_t errlen) CODEC_WUR;
+
+/*
+ * The S3 dead-letter document, compact JSON (malloc'd; caller frees; NULL
+ * only when out of memory):
+ *   {"error":ERROR,"event":EVENT,"correlationId":...,"receivedAt":...}
+ * EVENT is a copy of EVENT_OR_NULL.  For a body that could not be parsed
+ * pass RAW_BODY/RAW_LEN instead: "event" is then the body as a JSON string
+ * and "body":"text" follows it, or, when the body is not valid UTF-8 or
+ * holds a NUL, its base64 and "body":"base64".  With neither, "event" is
+ * null.  NULL strings become JSON null.
+ */
+char *codec_dead_letter_json(const cJSON *event_or_null, const char *raw_body_or_null,
+    size_t raw_len, const char *error, const char *correlation_id, const char *received_at);
+
+/*
+ * Parse an RFC 3339 / ISO 8601 extended timestamp: YYYY-MM-DD, 'T' 't' or
+ * ' ', hh:mm:ss (60 allowed, it rolls over like PostgreSQL), optional
+ * fraction after '.' or ',' (beyond microseconds truncated), optional 'Z',
+ * 'z', +hh:mm, +hhmm or +hh (no offset = UTC).  The instant must fall in
+ * years 0001-9999 UTC.  *US = microseconds since the epoch.
+ */
+bool codec_parse_timestamp(const char *s, int64_t *us) CODEC_WUR;
+
+/* UNIX_MS as YYYY-MM-DDTHH:MM:SS.mmmZ. */
+void codec_format_ms(int64_t unix_ms, char out[CODEC_TIME_SIZE]);
+/* US as YYYY-MM-DDTHH:MM:SS.ffffffZ. */
+void codec_format_us(int64_t us, char out[CODEC_TIME_SIZE]);
+
+#endif
