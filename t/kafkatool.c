@@ -4,6 +4,8 @@
  *                                  current end, one JSON object per line
  *   kafkatool produce TOPIC KEY HEX [NAME=VALUE ...]
  *                                  one record with raw bytes and headers
+ *   kafkatool committed GROUP TOPIC
+ *                                  the sum of GROUP's committed offsets
  *
  * Brokers come from COLLECTORD_KAFKA_BROKERS.  A plain librdkafka client:
  * what the tests read is what any Kafka consumer would read.
@@ -189,13 +191,56 @@ produce(const char *topic, const char *key, const char *hexval, int nh, char **h
 	return 0;
 }
 
+static int
+committed(const char *group, const char *topic)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const struct rd_kafka_metadata *md;
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_topic_t *rkt;
+	long long sum = 0;
+	char err[512];
+	rd_kafka_t *rk;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
+	    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+	    (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kafkatool: %s\n", err);
+		return 2;
+	}
+	rkt = rd_kafka_topic_new(rk, topic, NULL);
+	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    md->topic_cnt != 1 || md->topics[0].err) {
+		fprintf(stderr, "kafkatool: no metadata for %s\n", topic);
+		return 1;
+	}
+	parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+	for (int i = 0; i < md->topics[0].partition_cnt; i++)
+		rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id);
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	if (rd_kafka_committed(rk, parts, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		fprintf(stderr, "kafkatool: cannot read committed offsets\n");
+		return 1;
+	}
+	for (int i = 0; i < parts->cnt; i++)
+		if (parts->elems[i].offset > 0)
+			sum += parts->elems[i].offset;
+	printf("%lld\n", sum);
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "committed") == 0)
+		return committed(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "consume") == 0)
 		return consume(argv[2]);
 	if (argc >= 5 && strcmp(argv[1], "produce") == 0)
 		return produce(argv[2], argv[3], argv[4], argc - 5, argv + 5);
-	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...]\n");
+	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | committed GROUP TOPIC\n");
 	return 2;
 }

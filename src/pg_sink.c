@@ -1,0 +1,761 @@
+/*
+ * pg_sink.c: batches of event rows into PostgreSQL, one transaction each,
+ * retried until committed, reported in submission order.
+ *
+ * A batch is built once, at pg_sink_write: eight array literals, one per
+ * column, for the prepared unnest() INSERT (pgsql.h), plus the distinct UTC
+ * days it touches.  Sending it queues, in one pipeline segment, an
+ * events_ensure_partition() call for each day this session has not ensured
+ * yet, the INSERT, and a sync; everything up to a sync runs as one
+ * transaction, so a failed batch leaves nothing behind, not even a
+ * partition.  Explicit BEGIN/COMMIT is avoided on purpose: an explicit block
+ * that fails stays open (aborted) after the sync and would fail every batch
+ * pipelined behind it until a ROLLBACK.
+ *
+ * Up to max_in_flight batches are pipelined.  A batch fails either for its
+ * data (reported as PG_SINK_REJECTED, the sink moves on) or for anything
+ * else (requeued: resent in queue order after a backoff, on a new session
+ * when the error says the session is suspect).  Callbacks are handed out
+ * from a deferred event, only from the head of the queue, so they stay in
+ * submission order whatever order commits happen in, and a callback may
+ * free the sink (it is destroyed when the delivery loop returns).
+ */
+#include "pg_sink.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "pgsql.h"
+
+#define ERR_SIZE 512
+#define INSERT_NAME "collectord_insert_events"
+/*
+ * Put in front of every schema file: a file sent as one simple query runs
+ * as one transaction, so enrichers starting together apply files one at a
+ * time, each file applies whole or not at all, and the lock goes with the
+ * transaction even when the file fails.  ('COLL' and 1.)
+ */
+#define SETUP_LOCK "SELECT pg_advisory_xact_lock(1129270348, 1);\n"
+#define US_PER_DAY INT64_C(86400000000)
+/* Forget ensured days past this many; they are re-ensured cheaply. */
+#define DAYS_MAX 64
+
+enum batch_state { B_QUEUED, B_SENT, B_DONE };
+
+struct batch {
+	struct batch *next;
+	struct pg_sink *sink;
+	enum batch_state state;
+	enum pg_sink_outcome outcome;
+	char *err; /* why it was rejected */
+	pg_sink_done_cb *cb;
+	void *arg;
+	size_t nrows;
+	char *params[PGSQL_NCOLS];
+	int64_t *days;
+	size_t ndays;
+	bool skipped_days; /* last attempt relied on days ensured earlier */
+	unsigned attempts;
+	long long inserted; /* rows new to the table, from the last INSERT */
+};
+
+struct sql_file {
+	char *name;
+	char *text;
+};
+
+struct pg_sink {
+	struct event_base *base;
+	struct pg_conn *conn;
+	struct pg_sink_opts opts;
+	struct sql_file *files;
+	size_t nfiles;
+
+	size_t setup_step; /* 0..nfiles-1 files, nfiles prepare */
+	bool ready;	   /* setup done on the current session */
+
+	struct batch *head, *tail;
+	size_t pending_rows;
+	unsigned in_flight;
+
+	int64_t days[DAYS_MAX]; /* partitions ensured (or being ensured) this session */
+	size_t ndays;
+
+	struct event *ev_hold; /* backoff after a failure */
+	bool holding;
+	bool reset_after_hold;
+	unsigned retries; /* failures since the last commit */
+
+	struct event *ev_deliver;
+	char err[ERR_SIZE + 128]; /* last failure, for pg_sink_state */
+	int depth;
+	bool free_requested;
+	bool dying;
+};
+
+static void pump(struct pg_sink *s);
+
+/* event_free() does not accept NULL. */
+static void
+ev_free(struct event *ev)
+{
+	if (ev != NULL)
+		event_free(ev);
+}
+
+/* ---------------------------------------------------------------- files */
+
+static int
+cmp_files(const void *a, const void *b)
+{
+	return strcmp(((const struct sql_file *)a)->name, ((const struct sql_file *)b)->name);
+}
+
+/* PATH's text after SETUP_LOCK, NUL-terminated. */
+static char *
+read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			char *t = realloc(text, cap = cap * 2 + 8192);
+
+			if (t == NULL) {
+				snprintf(err, errlen, "%s: out of memory", path);
+				goto fail;
+			}
+			if (text == NULL) {
+				memcpy(t, SETUP_LOCK, sizeof(SETUP_LOCK) - 1);
+				len = sizeof(SETUP_LOCK) - 1;
+			}
+			text = t;
+		}
+		n = fread(text + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		goto fail;
+	}
+	fclose(f);
+	text[len] = '\0';
+	return text;
+fail:
+	fclose(f);
+	free(text);
+	return NULL;
+}
+
+static void
+free_files(struct sql_file *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(files[i].name);
+		free(files[i].text);
+	}
+	free(files);
+}
+
+/* All DIR/ *.sql, sorted by name, read into memory. */
+static int
+load_files(struct pg_sink *s, const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+
+	if (d == NULL) {
+		snprintf(err, errlen, "sql dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		char path[4096];
+
+		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".sql") != 0)
+			continue;
+		if (s->nfiles == cap) {
+			struct sql_file *f = realloc(s->files, (cap = cap * 2 + 8) * sizeof(*f));
+
+			if (f == NULL)
+				goto oom;
+			s->files = f;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		s->files[s->nfiles].name = strdup(de->d_name);
+		if (s->files[s->nfiles].name == NULL)
+			goto oom;
+		s->files[s->nfiles].text = read_file(path, err, errlen);
+		if (s->files[s->nfiles].text == NULL) {
+			free(s->files[s->nfiles].name);
+			closedir(d);
+			return -1;
+		}
+		s->nfiles++;
+	}
+	closedir(d);
+	if (s->nfiles > 0)
+		qsort(s->files, s->nfiles, sizeof(*s->files), cmp_files);
+	return 0;
+oom:
+	closedir(d);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static void
+batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	for (int i = 0; i < PGSQL_NCOLS; i++)
+		free(b->params[i]);
+	free(b->days);
+	free(b->err);
+	free(b);
+}
+
+static const char *
+row_field(const struct pg_row *r, int col)
+{
+	switch (col) {
+	case 1:
+		return r->message_id_stamp;
+	case 2:
+		return r->correlation_id;
+	case 3:
+		return r->type;
+	case 4:
+		return r->target_subscription;
+	case 5:
+		return r->new_context_account_id;
+	case 6:
+		return r->new_context_user_id;
+	default:
+		return r->data;
+	}
+}
+
+static const char *const col_names[PGSQL_NCOLS] = { "timestamp_stamp", "message_id_stamp",
+	"correlation_id", "type", "target_subscription", "new_context_account_id",
+	"new_context_user_id", "data" };
+
+/* Copy ROWS into a new batch's parameters; NULL with ERR on a bad row or OOM. */
+static struct batch *
+batch_build(const struct pg_row *rows, size_t n, char *err, size_t errlen)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	size_t sizes[PGSQL_NCOLS] = { 0 };
+	struct pgsql_array *a = NULL;
+	char ts[PGSQL_TIMESTAMP_SIZE];
+
+	if (b == NULL || (n > 0 && (b->days = malloc(n * sizeof(*b->days))) == NULL))
+		goto oom;
+	b->nrows = n;
+	for (size_t i = 0; i < n; i++) {
+		int64_t day = pgsql_day(rows[i].timestamp_us);
+		size_t d;
+
+		if (pgsql_timestamp(rows[i].timestamp_us, ts, sizeof(ts)) == -1) {
+			snprintf(err, errlen, "row %zu: timestamp_stamp out of range", i);
+			goto fail;
+		}
+		for (int c = 1; c < PGSQL_NCOLS; c++) {
+			const char *v = row_field(&rows[i], c);
+
+			if (v == NULL) {
+				snprintf(err, errlen, "row %zu: %s is NULL", i, col_names[c]);
+				goto fail;
+			}
+			sizes[c] += strlen(v) + 3;
+		}
+		for (d = 0; d < b->ndays && b->days[d] != day; d++)
+			;
+		if (d == b->ndays)
+			b->days[b->ndays++] = day;
+	}
+	if (n == 0)
+		return b;
+	for (int c = 0; c < PGSQL_NCOLS; c++) {
+		a = pgsql_array_new(c == 0 ? n * PGSQL_TIMESTAMP_SIZE : sizes[c]);
+		if (a == NULL)
+			goto oom;
+		for (size_t i = 0; i < n; i++) {
+			const char *v = ts;
+
+			if (c == 0) {
+				if (pgsql_timestamp(rows[i].timestamp_us, ts, sizeof(ts)) == -1)
+					goto oom; /* checked above */
+			} else {
+				v = row_field(&rows[i], c);
+			}
+			if (pgsql_array_add(a, v) == -1)
+				goto oom;
+		}
+		b->params[c] = pgsql_array_finish(a);
+		a = NULL;
+		if (b->params[c] == NULL)
+			goto oom;
+	}
+	return b;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	pgsql_array_free(a);
+	batch_free(b);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- days */
+
+static bool
+day_known(const struct pg_sink *s, int64_t day)
+{
+	for (size_t i = 0; i < s->ndays; i++)
+		if (s->days[i] == day)
+			return true;
+	return false;
+}
+
+static void
+day_add(struct pg_sink *s, int64_t day)
+{
+	if (s->ndays == DAYS_MAX)
+		s->ndays = 0;
+	s->days[s->ndays++] = day;
+}
+
+/* ---------------------------------------------------------------- delivery */
+
+static const char *
+outcome_err(const struct batch *b)
+{
+	if (b->outcome == PG_SINK_OK)
+		return NULL;
+	return b->err != NULL ? b->err : "rejected by postgres";
+}
+
+static void
+schedule_delivery(struct pg_sink *s)
+{
+	if (s->head != NULL && s->head->state == B_DONE)
+		event_active(s->ev_deliver, 0, 0);
+}
+
+static void
+destroy(struct pg_sink *s)
+{
+	struct batch *b;
+
+	s->dying = true;
+	s->depth++;
+	/* No pg_conn callback can reach a batch from here on. */
+	pg_conn_free(s->conn);
+	s->conn = NULL;
+	while ((b = s->head) != NULL) {
+		s->head = b->next;
+		s->pending_rows -= b->nrows;
+		if (b->state == B_DONE)
+			b->cb(s, b->arg, b->outcome, outcome_err(b));
+		else
+			b->cb(s, b->arg, PG_SINK_ABORTED,
+			    "postgres sink shut down before the commit was confirmed");
+		batch_free(b);
+	}
+	ev_free(s->ev_hold);
+	ev_free(s->ev_deliver);
+	free_files(s->files, s->nfiles);
+	free(s);
+}
+
+static void
+on_deliver(evutil_socket_t fd, short what, void *arg)
+{
+	struct pg_sink *s = arg;
+	struct batch *b;
+
+	(void)fd;
+	(void)what;
+	s->depth++;
+	while (!s->free_requested && (b = s->head) != NULL && b->state == B_DONE) {
+		s->head = b->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		s->pending_rows -= b->nrows;
+		/* b is ours alone now: its pg_conn work finished with its sync. */
+		b->cb(s, b->arg, b->outcome, outcome_err(b));
+		batch_free(b);
+	}
+	if (--s->depth == 0 && s->free_requested)
+		destroy(s);
+}
+
+/* ---------------------------------------------------------------- retry */
+
+static void
+hold(struct pg_sink *s, bool reset)
+{
+	uint64_t ms = s->opts.backoff_min_ms;
+	struct timeval tv;
+
+	if (reset)
+		s->reset_after_hold = true;
+	if (s->holding)
+		return;
+	for (unsigned i = 0; i < s->retries && ms < s->opts.backoff_max_ms; i++)
+		ms *= 2;
+	if (ms > s->opts.backoff_max_ms)
+		ms = s->opts.backoff_max_ms;
+	if (s->retries < 64)
+		s->retries++;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	s->holding = true;
+	evtimer_add(s->ev_hold, &tv);
+}
+
+static void
+on_hold(evutil_socket_t fd, short what, void *arg)
+{
+	struct pg_sink *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->holding = false;
+	if (s->reset_after_hold) {
+		/* the error said the session is suspect: setup runs again on UP */
+		s->reset_after_hold = false;
+		s->ready = false;
+		pg_conn_reset(s->conn, s->err);
+		return;
+	}
+	pump(s);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void
+on_insert(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
+{
+	struct batch *b = arg;
+
+	(void)conn;
+	if (err == NULL && res != NULL)
+		b->inserted = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
+}
+
+static void
+on_batch(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
+{
+	struct batch *b = arg;
+	struct pg_sink *s = b->sink;
+	const char *sqlstate;
+	enum pgsql_errclass cls;
+	char q[ERR_SIZE];
+
+	(void)conn;
+	s->in_flight--;
+	if (err == NULL) {
+		b->state = B_DONE;
+		b->outcome = PG_SINK_OK;
+		s->retries = 0;
+		if (!s->holding)
+			s->err[0] = '\0';
+		log_debug("postgres batch committed", "rows=%zu inserted=%lld attempts=%u", b->nrows,
+		    b->inserted, b->attempts);
+		schedule_delivery(s);
+		pump(s);
+		return;
+	}
+	/* Whatever failed, the ensures of this segment were rolled back. */
+	s->ndays = 0;
+	b->state = B_QUEUED;
+	if (res == NULL) {
+		snprintf(s->err, sizeof(s->err), "%s", err);
+		/* session lost: resent, in order, once a new one is set up */
+		hold(s, false);
+		return;
+	}
+	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	cls = pgsql_classify(sqlstate);
+	if (cls == PGSQL_ERR_DATA && b->skipped_days && sqlstate != NULL &&
+	    strcmp(sqlstate, "23514") == 0) {
+		/* no partition for a row: the day cache was stale (an earlier
+		 * batch's ensure rolled back, or a partition was dropped) */
+		log_info("postgres partition missing, ensuring again", "error=%s",
+		    log_quote(err, q, sizeof(q)));
+		pump(s);
+		return;
+	}
+	if (cls == PGSQL_ERR_DATA) {
+		b->state = B_DONE;
+		b->outcome = PG_SINK_REJECTED;
+		b->err = strdup(err); /* NULL on OOM: outcome_err() stands in */
+		log_warn("postgres batch rejected", "rows=%zu error=%s", b->nrows,
+		    log_quote(err, q, sizeof(q)));
+		schedule_delivery(s);
+		pump(s);
+		return;
+	}
+	snprintf(s->err, sizeof(s->err), "%s", err);
+	log_warn("postgres batch failed, will retry", "rows=%zu attempt=%u error=%s", b->nrows,
+	    b->attempts, log_quote(err, q, sizeof(q)));
+	hold(s, cls == PGSQL_ERR_RESET);
+}
+
+static int
+send_batch(struct pg_sink *s, struct batch *b)
+{
+	char err[ERR_SIZE], ts[PGSQL_TIMESTAMP_SIZE];
+	const char *param[1] = { ts };
+
+	b->skipped_days = false;
+	for (size_t i = 0; i < b->ndays; i++) {
+		if (day_known(s, b->days[i])) {
+			b->skipped_days = true;
+			continue;
+		}
+		if (pgsql_timestamp(b->days[i] * US_PER_DAY, ts, sizeof(ts)) == -1)
+			snprintf(ts, sizeof(ts), "infinity"); /* cannot happen: rows were checked */
+		if (pg_conn_query(s->conn, PGSQL_ENSURE_PARTITION, 1, param, NULL, NULL, err,
+			sizeof(err)) == -1)
+			goto fail;
+		day_add(s, b->days[i]);
+	}
+	if (pg_conn_query_prepared(s->conn, INSERT_NAME, PGSQL_NCOLS,
+		(const char *const *)b->params, on_insert, b, err, sizeof(err)) == -1 ||
+	    pg_conn_sync(s->conn, on_batch, b, err, sizeof(err)) == -1)
+		goto fail;
+	b->state = B_SENT;
+	b->attempts++;
+	s->in_flight++;
+	return 0;
+fail:
+	/* The half-queued segment dies with the session being reset. */
+	s->ndays = 0;
+	s->ready = false;
+	snprintf(s->err, sizeof(s->err), "%s", err);
+	pg_conn_reset(s->conn, err);
+	return -1;
+}
+
+static void
+pump(struct pg_sink *s)
+{
+	unsigned max = s->opts.max_in_flight;
+
+	if (!s->ready || s->holding || s->dying || s->free_requested)
+		return;
+	for (struct batch *b = s->head; b != NULL && s->in_flight < max; b = b->next) {
+		if (b->state == B_QUEUED && send_batch(s, b) == -1)
+			return;
+	}
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static void setup_next(struct pg_sink *s);
+
+static const char *
+setup_step_name(const struct pg_sink *s)
+{
+	return s->setup_step < s->nfiles ? s->files[s->setup_step].name : "prepare insert";
+}
+
+static void
+on_setup(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
+{
+	struct pg_sink *s = arg;
+	char q[ERR_SIZE];
+
+	(void)conn;
+	if (err != NULL) {
+		snprintf(s->err, sizeof(s->err), "setup %s: %s", setup_step_name(s), err);
+		if (res != NULL) {
+			/* the server refused: retry the whole setup on a new
+			 * session after a backoff */
+			log_error("postgres setup failed", "error=%s", log_quote(s->err, q, sizeof(q)));
+			hold(s, true);
+		}
+		return;
+	}
+	s->setup_step++;
+	if (s->setup_step <= s->nfiles) {
+		setup_next(s);
+		return;
+	}
+	s->ready = true;
+	s->err[0] = '\0';
+	log_info("postgres sink ready", "sql_files=%zu", s->nfiles);
+	pump(s);
+}
+
+static void
+setup_next(struct pg_sink *s)
+{
+	char err[ERR_SIZE];
+	int r;
+
+	if (s->setup_step < s->nfiles)
+		r = pg_conn_simple(s->conn, s->files[s->setup_step].text, on_setup, s, err,
+		    sizeof(err));
+	else if ((r = pg_conn_prepare(s->conn, INSERT_NAME, PGSQL_INSERT_UNNEST, PGSQL_NCOLS,
+		      NULL, NULL, err, sizeof(err))) == 0)
+		r = pg_conn_sync(s->conn, on_setup, s, err, sizeof(err));
+	if (r == -1) {
+		snprintf(s->err, sizeof(s->err), "setup %s: %s", setup_step_name(s), err);
+		pg_conn_reset(s->conn, s->err);
+	}
+}
+
+static void
+on_conn_state(struct pg_conn *conn, void *arg, enum pg_conn_state state, const char *err)
+{
+	struct pg_sink *s = arg;
+
+	(void)conn;
+	s->ready = false;
+	s->ndays = 0;
+	if (state == PG_CONN_UP) {
+		s->setup_step = 0;
+		setup_next(s);
+	} else if (state == PG_CONN_DOWN) {
+		snprintf(s->err, sizeof(s->err), "%s", err != NULL ? err : "connection lost");
+	}
+}
+
+/* ---------------------------------------------------------------- API */
+
+struct pg_sink *
+pg_sink_new(struct event_base *base, const char *conninfo, const char *sql_dir,
+    const struct pg_sink_opts *opts, char *err, size_t errlen)
+{
+	struct pg_sink *s = calloc(1, sizeof(*s));
+	struct pg_conn_opts copts = { 0 };
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->base = base;
+	if (opts != NULL)
+		s->opts = *opts;
+	if (s->opts.max_in_flight == 0)
+		s->opts.max_in_flight = 4;
+	if (s->opts.backoff_min_ms == 0)
+		s->opts.backoff_min_ms = 100;
+	if (s->opts.backoff_max_ms == 0)
+		s->opts.backoff_max_ms = 10000;
+	if (s->opts.backoff_max_ms < s->opts.backoff_min_ms)
+		s->opts.backoff_max_ms = s->opts.backoff_min_ms;
+	if (sql_dir != NULL && load_files(s, sql_dir, err, errlen) == -1)
+		goto fail;
+	s->ev_hold = evtimer_new(base, on_hold, s);
+	s->ev_deliver = event_new(base, -1, 0, on_deliver, s);
+	if (s->ev_hold == NULL || s->ev_deliver == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	copts.backoff_min_ms = s->opts.backoff_min_ms;
+	copts.backoff_max_ms = s->opts.backoff_max_ms;
+	copts.connect_timeout_ms = s->opts.connect_timeout_ms;
+	copts.reply_timeout_ms = s->opts.reply_timeout_ms;
+	s->conn = pg_conn_new(base, conninfo, &copts, on_conn_state, s, err, errlen);
+	if (s->conn == NULL)
+		goto fail;
+	return s;
+fail:
+	ev_free(s->ev_hold);
+	ev_free(s->ev_deliver);
+	free_files(s->files, s->nfiles);
+	free(s);
+	return NULL;
+}
+
+void
+pg_sink_free(struct pg_sink *s)
+{
+	if (s == NULL || s->dying || s->free_requested)
+		return;
+	if (s->depth > 0) {
+		s->free_requested = true;
+		return;
+	}
+	destroy(s);
+}
+
+int
+pg_sink_write(struct pg_sink *s, const struct pg_row *rows, size_t n, pg_sink_done_cb *cb,
+    void *arg, char *err, size_t errlen)
+{
+	struct batch *b;
+
+	if (s->dying || s->free_requested) {
+		snprintf(err, errlen, "postgres sink is shutting down");
+		return -1;
+	}
+	b = batch_build(rows, n, err, errlen);
+	if (b == NULL)
+		return -1;
+	/* From here the batch is the sink's; the caller's rows are not used. */
+	b->sink = s;
+	b->cb = cb;
+	b->arg = arg;
+	b->state = n == 0 ? B_DONE : B_QUEUED;
+	b->outcome = PG_SINK_OK;
+	if (s->tail != NULL)
+		s->tail->next = b;
+	else
+		s->head = b;
+	s->tail = b;
+	s->pending_rows += n;
+	schedule_delivery(s);
+	pump(s);
+	return 0;
+}
+
+size_t
+pg_sink_pending(const struct pg_sink *s)
+{
+	return s->pending_rows;
+}
+
+enum pg_conn_state
+pg_sink_state(const struct pg_sink *s, char *err, size_t errlen)
+{
+	char cerr[ERR_SIZE];
+	enum pg_conn_state cs;
+	const char *why;
+
+	if (s->conn == NULL || s->dying) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "postgres sink is shutting down");
+		return PG_CONN_DOWN;
+	}
+	cs = pg_conn_state(s->conn, cerr, sizeof(cerr));
+	why = s->err[0] != '\0' ? s->err : cerr;
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s", s->ready && !s->holding ? "" : why);
+	if (s->ready && !s->holding)
+		return PG_CONN_UP;
+	if (cs == PG_CONN_DOWN || s->holding || *why != '\0')
+		return PG_CONN_DOWN;
+	return PG_CONN_CONNECTING;
+}
