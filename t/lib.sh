@@ -100,3 +100,94 @@ http_status() {	# http_status URL [curl args...]: prints the status code
 }
 body() { cat "$T_DIR/body"; }
 json() { jq -r "$1" "$T_DIR/body"; }
+
+# make_events N FILE: N events cycling through the contract's example
+# (a canonical event, a ULID/ObjectId/stamp-string one, an invalid one),
+# each with its own data.id and message id, over two days.
+make_events() {
+	jq -c --argjson n "$1" '
+		. as $ex | range($n) as $i | $ex[$i % 3]
+		| .data.id = "ev-\($i)"
+		| if $i % 3 == 0 then
+			.attributes["X-Message-Stamp-Holded\\Core\\Messaging\\Messenger\\Stamp\\MessageIdStamp"] =
+			  "6c1f0e8a-2d4b-4a9c-b7e3-\("000000000000\($i)" | .[-12:])"
+		  | .attributes["X-Message-Stamp-Holded\\Core\\Messaging\\Messenger\\Stamp\\TimestampStamp"] =
+			  "2026-11-2\($i % 2)T09:15:02.481Z"
+		  else . end' "$top_srcdir/t/data/collect-request.json" >"$2"
+}
+
+# post_events SENT URL RESPONSES [BATCH]: posts SENT (JSON Lines) in batches
+# (default 10); RESPONSES gets one line per batch: the 200 answer with
+# "_first" (index of its first event in SENT), or null.
+post_events() {
+	local sent=$1 url=$2 out=$3 size=${4:-10} total first=0 code
+	total=$(wc -l <"$sent")
+	: >"$out"
+	while [ "$first" -lt "$total" ]; do
+		sed -n "$((first + 1)),$((first + size))p" "$sent" | jq -cs . >"$T_DIR/batch.json"
+		code=$(curl -s -o "$T_DIR/answer.json" -w '%{http_code}' --max-time 60 \
+			--data-binary @"$T_DIR/batch.json" "$url/collect" || true)
+		if [ "$code" = 200 ]; then
+			jq -c --argjson f "$first" '. + {_first: $f}' "$T_DIR/answer.json" >>"$out"
+		else
+			echo null >>"$out"
+		fi
+		first=$((first + size))
+	done
+}
+
+# accepted RESPONSES: the acknowledged correlationIds, one a line.
+accepted() { jq -r 'select(. != null) | .events[] | select(.status == "accepted") | .correlationId' "$1"; }
+
+# pg_rows IDS OUT: the rows of table events whose correlation_id is in IDS.
+pg_rows() {
+	psql "$COLLECTORD_PG_CONNINFO" -q -At -F "$(printf '\t')" -v ON_ERROR_STOP=1 >"$2" <<SQL
+CREATE TEMP TABLE want (c uuid);
+\copy want FROM '$1'
+SELECT e.correlation_id, extract(epoch FROM e.timestamp_stamp) * 1000, e.message_id_stamp,
+       e.type, e.target_subscription, e.new_context_account_id, e.new_context_user_id, e.data
+  FROM events e JOIN want w ON e.correlation_id = w.c;
+SQL
+}
+
+# pg_count IDS: how many of IDS are in table events.
+pg_count() {
+	psql "$COLLECTORD_PG_CONNINFO" -q -At -v ON_ERROR_STOP=1 <<SQL
+CREATE TEMP TABLE want (c uuid);
+\copy want FROM '$1'
+SELECT count(*) FROM events e JOIN want w ON e.correlation_id = w.c;
+SQL
+}
+
+# s3_fetch TOPIC DIR: download every enriched object of TOPIC into DIR.
+s3_fetch() {
+	mkdir -p "$2"
+	s3ls enriched/ | grep -F "/$1+" | while read -r key; do
+		s3get "$key" >"$2/$(basename "$key")"
+	done
+}
+
+# check_landed P SENT RESPONSES: wait until every acknowledged event is in
+# PostgreSQL, then compare columns, metadata and S3 objects.
+check_landed() {
+	local p=$1 sent=$2 resp=$3 n sid
+	accepted "$resp" >"$T_DIR/ids"
+	n=$(wc -l <"$T_DIR/ids")
+	ok "$(wait_for 240 "[ \$(pg_count $T_DIR/ids) -ge $n ]"; echo $?)" "all $n acknowledged events reached PostgreSQL"
+	# The S3 flush of the same records may still be finishing.
+	wait_for 60 "[ \$(s3ls enriched/ | grep -cF '/$p.raw+') -gt 0 ]"
+	sleep 2
+	pg_rows "$T_DIR/ids" "$T_DIR/pg.tsv"
+	"$KAFKATOOL" consume "$p.raw" >"$T_DIR/raw.jsonl"
+	rm -rf "$T_DIR/s3" && s3_fetch "$p.raw" "$T_DIR/s3"
+	sid=$(curl -s "$COLLECTORD_REGISTRY_URL/subjects/events.raw-value/versions/latest" | jq .id)
+	python3 "$top_srcdir/t/enrich_check.py" "$sent" "$resp" "$T_DIR/pg.tsv" \
+		"$T_DIR/raw.jsonl" "$T_DIR/s3" "$sid" >"$T_DIR/check.tap"
+	while read -r line; do
+		case "$line" in
+		"ok "*) ok 0 "${line#ok * - }" ;;
+		"not ok "*) ok 1 "${line#not ok * - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$T_DIR/check.tap"
+}
