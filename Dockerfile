@@ -17,7 +17,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libevent-dev librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libcjson-dev \
-	libpq-dev libcurl4-openssl-dev uuid-dev zlib1g-dev \
+	libpq-dev libcurl4-openssl-dev uuid-dev zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -30,7 +30,7 @@ RUN ./autogen.sh \
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	libevent-2.1-7 librdkafka1 libprotobuf-c1 libcjson1 libpq5 libcurl4 libuuid1 zlib1g \
+	libevent-2.1-7 librdkafka1 libprotobuf-c1 libcjson1 libpq5 libcurl4 libuuid1 zlib1g libssl3 \
 	ca-certificates curl jq \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin collectord

@@ -1493,18 +1493,6 @@ on_event(void *arg, rd_kafka_event_t *ev)
 		stop_progress(c);
 }
 
-static void
-on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	char q[600];
-
-	(void)rk;
-	/* From librdkafka's threads: log_write is one write(2). */
-	log_write(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN :
-	    level <= 6 ? LOG_INFO : LOG_DEBUG, "librdkafka consumer", "facility=%s detail=%s",
-	    fac, log_quote(buf, q, sizeof(q)));
-}
-
 /* ---------------------------------------------------------------- stop */
 
 /* While stopping: once nothing is left to flush, commit and leave the
@@ -1682,7 +1670,7 @@ consumer_new(struct event_base *base, const struct config *cfg,
 	}
 	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_REBALANCE |
 	    RD_KAFKA_EVENT_OFFSET_COMMIT | RD_KAFKA_EVENT_ERROR);
-	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_log_cb(conf, rdk_loop_log);
 	/* rd_kafka_new owns CONF from here on, even when it fails. */
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	conf = NULL;

@@ -28,18 +28,6 @@ static const char *const soft_defaults[][2] = {
 	{ "queue.buffering.max.messages", "100000" },
 };
 
-static void
-on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	char q[600];
-
-	(void)rk;
-	/* Called from librdkafka's threads: log_write is one write(2). */
-	log_write(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN :
-	    level <= 6 ? LOG_INFO : LOG_DEBUG, "librdkafka", "facility=%s detail=%s",
-	    fac, log_quote(buf, q, sizeof(q)));
-}
-
 /* Kafka is up when librdkafka holds at least one broker connection UP. */
 static void
 on_stats(struct producer *p, const char *json)
@@ -137,7 +125,7 @@ producer_new(struct event_base *base, const struct config *cfg, char *err,
 		p->max_messages = (size_t)strtoul(value, NULL, 10);
 	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR |
 	    RD_KAFKA_EVENT_STATS);
-	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_log_cb(conf, rdk_loop_log);
 	/* rd_kafka_new owns CONF from here on, even when it fails. */
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	conf = NULL;

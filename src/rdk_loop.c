@@ -1,6 +1,8 @@
 /* rdk_loop.c: librdkafka queue → pipe → libevent, drained in bounded slices. */
 #include "rdk_loop.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -94,4 +96,15 @@ rdk_loop_free(struct rdk_loop *loop)
 	close(loop->fds[0]);
 	close(loop->fds[1]);
 	free(loop);
+}
+
+void
+rdk_loop_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	char q[600];
+
+	/* syslog levels: 0-3 errors, 4 warnings, 5-6 notices and info. */
+	log_write(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN :
+	    level <= 6 ? LOG_INFO : LOG_DEBUG, "librdkafka", "client=%s facility=%s detail=%s",
+	    rd_kafka_name(rk), fac, log_quote(buf, q, sizeof(q)));
 }

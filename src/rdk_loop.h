@@ -26,4 +26,8 @@ void rdk_loop_free(struct rdk_loop *loop);
 /* Drain now, e.g. after a flush; no-op when the queue is empty. */
 void rdk_loop_kick(struct rdk_loop *loop);
 
+/* A librdkafka log callback (rd_kafka_conf_set_log_cb) writing our log
+ * format; librdkafka calls it from its own threads, which log_write allows. */
+void rdk_loop_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 #endif

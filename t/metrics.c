@@ -9,8 +9,19 @@ static int
 has(const char *text, const char *line)
 {
 	int found = strstr(text, line) != NULL;
+	char name[256];
+	size_t n = 0;
 
-	ok(found, "has: %s", line);
+	/* The test name stays on one TAP line: newlines shown as \n. */
+	for (const char *p = line; *p != '\0' && n + 3 < sizeof(name); p++) {
+		if (*p == '\n') {
+			name[n++] = '\\';
+			name[n++] = 'n';
+		} else
+			name[n++] = *p;
+	}
+	name[n] = '\0';
+	ok(found, "has: %s", name);
 	return found;
 }
 
