@@ -67,7 +67,7 @@ static const char *const kafka_defaults[][2] = {
 	{ "bootstrap.servers", "127.0.0.1:9092" },
 };
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
