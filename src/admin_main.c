@@ -113,7 +113,7 @@ now_s(void)
 static void
 sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
@@ -257,8 +257,10 @@ parse_topic_line(char *line, struct topic_spec *t, char *err, size_t errlen)
 
 		if (n == 0) {
 			if (!valid_topic_name(f)) {
-				snprintf(err, errlen, "invalid topic name \"%s\" "
-				    "(1-%d characters of a-z A-Z 0-9 . _ -)", f, TOPIC_NAME_MAX);
+				snprintf(err, errlen,
+				    "invalid topic name \"%s\" "
+				    "(1-%d characters of a-z A-Z 0-9 . _ -)",
+				    f, TOPIC_NAME_MAX);
 				goto fail;
 			}
 			t->name = xstrdup(f);
@@ -279,8 +281,8 @@ parse_topic_line(char *line, struct topic_spec *t, char *err, size_t errlen)
 			char *key, *value;
 
 			if (eq == NULL) {
-				snprintf(err, errlen,
-				    "topic config must be key=value, got \"%s\"", f);
+				snprintf(
+				    err, errlen, "topic config must be key=value, got \"%s\"", f);
 				goto fail;
 			}
 			*eq = '\0';
@@ -293,8 +295,8 @@ parse_topic_line(char *line, struct topic_spec *t, char *err, size_t errlen)
 			}
 			for (size_t j = 0; j < t->nconfigs; j++) {
 				if (strcmp(t->configs[j].key, key) == 0) {
-					snprintf(err, errlen,
-					    "topic config \"%s\" given twice", key);
+					snprintf(
+					    err, errlen, "topic config \"%s\" given twice", key);
 					goto fail;
 				}
 			}
@@ -306,8 +308,8 @@ parse_topic_line(char *line, struct topic_spec *t, char *err, size_t errlen)
 	}
 	if (n < 3) {
 		snprintf(err, errlen,
-		    "expected name,partitions,replicas[,key=value...], got %d field%s",
-		    n, n == 1 ? "" : "s");
+		    "expected name,partitions,replicas[,key=value...], got %d field%s", n,
+		    n == 1 ? "" : "s");
 		goto fail;
 	}
 	return true;
@@ -351,8 +353,8 @@ parse_topics_file(const char *path, struct topic_list *tl)
 		t.line = lineno;
 		for (size_t i = 0; i < tl->n; i++) {
 			if (strcmp(tl->v[i].name, t.name) == 0) {
-				errorf("%s:%d: topic \"%s\" already listed on line %d",
-				    path, lineno, t.name, tl->v[i].line);
+				errorf("%s:%d: topic \"%s\" already listed on line %d", path,
+				    lineno, t.name, tl->v[i].line);
 				ok = false;
 			}
 		}
@@ -580,8 +582,8 @@ wait_result(rd_kafka_queue_t *q, rd_kafka_event_type_t type, double deadline)
  * still pending (retriable errors); sets *FATAL on a final error.
  */
 static size_t
-create_round(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *tl, double deadline,
-    bool *fatal)
+create_round(
+    rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *tl, double deadline, bool *fatal)
 {
 	rd_kafka_NewTopic_t **nts = xrealloc(NULL, tl->n, sizeof(*nts));
 	rd_kafka_AdminOptions_t *opt;
@@ -597,8 +599,7 @@ create_round(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *tl, double 
 
 		if (t->done)
 			continue;
-		nt = rd_kafka_NewTopic_new(t->name, t->partitions, t->replicas, err,
-		    sizeof(err));
+		nt = rd_kafka_NewTopic_new(t->name, t->partitions, t->replicas, err, sizeof(err));
 		if (nt == NULL) {
 			errorf("topic %s (line %d): %s", t->name, t->line, err);
 			*fatal = true;
@@ -606,8 +607,8 @@ create_round(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *tl, double 
 		}
 		nts[nnt++] = nt;
 		for (size_t j = 0; j < t->nconfigs; j++) {
-			if (rd_kafka_NewTopic_set_config(nt, t->configs[j].key,
-				t->configs[j].value)) {
+			if (rd_kafka_NewTopic_set_config(
+				nt, t->configs[j].key, t->configs[j].value)) {
 				errorf("topic %s (line %d): cannot set %s", t->name, t->line,
 				    t->configs[j].key);
 				*fatal = true;
@@ -661,8 +662,8 @@ create_round(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *tl, double 
 			    estr ? estr : rd_kafka_err2str(e));
 			pending++;
 		} else {
-			errorf("topic %s (line %d): %s: %s", name, t->line,
-			    rd_kafka_err2name(e), estr ? estr : rd_kafka_err2str(e));
+			errorf("topic %s (line %d): %s: %s", name, t->line, rd_kafka_err2name(e),
+			    estr ? estr : rd_kafka_err2str(e));
 			*fatal = true;
 		}
 	}
@@ -675,8 +676,7 @@ out:
 
 /* Compare the listed configs of existing topics with what the broker has. */
 static bool
-check_existing_configs(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *tl,
-    double deadline)
+check_existing_configs(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *tl, double deadline)
 {
 	rd_kafka_ConfigResource_t **crs = xrealloc(NULL, tl->n, sizeof(*crs));
 	const rd_kafka_DescribeConfigs_result_t *res;
@@ -688,8 +688,8 @@ check_existing_configs(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *t
 
 	for (size_t i = 0; i < tl->n; i++) {
 		if (tl->v[i].existed && tl->v[i].nconfigs > 0)
-			crs[ncr++] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
-			    tl->v[i].name);
+			crs[ncr++] =
+			    rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, tl->v[i].name);
 	}
 	if (ncr == 0) {
 		free(crs);
@@ -700,8 +700,7 @@ check_existing_configs(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *t
 	rd_kafka_AdminOptions_destroy(opt);
 	ev = wait_result(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, deadline);
 	if (ev == NULL || rd_kafka_event_error(ev)) {
-		errorf("DescribeConfigs: %s",
-		    ev ? rd_kafka_event_error_string(ev) : "no answer");
+		errorf("DescribeConfigs: %s", ev ? rd_kafka_event_error_string(ev) : "no answer");
 		ok = false;
 		goto out;
 	}
@@ -736,8 +735,8 @@ check_existing_configs(rd_kafka_t *rk, rd_kafka_queue_t *q, struct topic_list *t
 					have = rd_kafka_ConfigEntry_value(entries[k]);
 			}
 			if (have == NULL || strcmp(have, t->configs[j].value) != 0) {
-				errorf("topic %s (line %d) exists with %s=%s, file wants %s",
-				    name, t->line, t->configs[j].key, have ? have : "(unset)",
+				errorf("topic %s (line %d) exists with %s=%s, file wants %s", name,
+				    t->line, t->configs[j].key, have ? have : "(unset)",
 				    t->configs[j].value);
 				t->differs = true;
 				ok = false;
@@ -801,8 +800,9 @@ check_topics_ready(rd_kafka_t *rk, struct topic_list *tl, double deadline)
 		replicas = mt->partitions[0].replica_cnt;
 		if (mt->partition_cnt != t->partitions || replicas != t->replicas) {
 			errorf("topic %s (line %d) exists with %d partitions, %d replicas; "
-			    "file wants %d, %d", t->name, t->line, mt->partition_cnt, replicas,
-			    t->partitions, t->replicas);
+			       "file wants %d, %d",
+			    t->name, t->line, mt->partition_cnt, replicas, t->partitions,
+			    t->replicas);
 			t->differs = true;
 			ok = false;
 			continue;
@@ -831,7 +831,7 @@ print_topic(const char *what, const struct topic_spec *t)
 static int
 cmd_create_topics(const struct options *o)
 {
-	struct topic_list tl = { NULL, 0 };
+	struct topic_list tl = {NULL, 0};
 	double deadline = now_s() + o->timeout_s;
 	rd_kafka_queue_t *q;
 	rd_kafka_t *rk;
@@ -862,8 +862,8 @@ cmd_create_topics(const struct options *o)
 	}
 	ok = !fatal && pending == 0;
 	if (!fatal && pending > 0)
-		errorf("kafka at %s: %zu topic%s not created within %ds: %s", o->brokers,
-		    pending, pending == 1 ? "" : "s", o->timeout_s, last_kafka_error);
+		errorf("kafka at %s: %zu topic%s not created within %ds: %s", o->brokers, pending,
+		    pending == 1 ? "" : "s", o->timeout_s, last_kafka_error);
 	if (ok) {
 		/* Run both checks so that every difference is reported at once. */
 		bool ready = check_topics_ready(rk, &tl, deadline);
@@ -886,7 +886,7 @@ cmd_create_topics(const struct options *o)
 int
 main(int argc, char **argv)
 {
-	struct options o = { NULL, DEFAULT_TIMEOUT_S, false, false, NULL };
+	struct options o = {NULL, DEFAULT_TIMEOUT_S, false, false, NULL};
 	const char *cmd;
 	const char *env = getenv("COLLECTORD_KAFKA_BROKERS");
 
@@ -908,7 +908,7 @@ main(int argc, char **argv)
 		} else if (strncmp(a, "--brokers=", 10) == 0) {
 			o.brokers = a + 10;
 		} else if ((strcmp(a, "--timeout") == 0 && i + 1 < argc) ||
-		    strncmp(a, "--timeout=", 10) == 0) {
+			   strncmp(a, "--timeout=", 10) == 0) {
 			const char *v = a[9] == '=' ? a + 10 : argv[++i];
 
 			if (!parse_int(v, 1, 86400, &o.timeout_s)) {

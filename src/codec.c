@@ -28,51 +28,51 @@
 #define STAMP_SHARED "X-Message-Stamp-Holded\\Shared\\Infrastructure\\Messenger\\Stamp\\"
 
 static const struct codec_field holded_fields[] = {
-	{"data", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-	{"data.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-	{"data.amount", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-	{"attributes", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-	{"attributes.type", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-	{"attributes.targetSubscription", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-	{"attributes.timestampStamp", STAMP_CORE "TimestampStamp", CODEC_KIND_TIMESTAMP,
-	    CODEC_F_REQUIRED | CODEC_F_STAMP, "dispatchedAt"},
-	{"attributes.messageIdStamp", STAMP_CORE "MessageIdStamp", CODEC_KIND_UUID,
-	    CODEC_F_REQUIRED | CODEC_F_STAMP, "id"},
-	{"attributes.newContextStamp", STAMP_SHARED "NewContextStamp", CODEC_KIND_PLAIN,
-	    CODEC_F_REQUIRED | CODEC_F_STAMP, NULL},
-	{"attributes.newContextStamp.accountId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
-	{"attributes.newContextStamp.userId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
-	{"attributes.amplitudeTrackStamp", STAMP_SHARED "AmplitudeTrackStamp", CODEC_KIND_PLAIN,
-	    CODEC_F_STAMP, NULL},
-	{"attributes.amplitudeTrackStamp.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"data", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"data.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"data.amount", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"attributes", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"attributes.type", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"attributes.targetSubscription", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"attributes.timestampStamp", STAMP_CORE "TimestampStamp", CODEC_KIND_TIMESTAMP,
+	CODEC_F_REQUIRED | CODEC_F_STAMP, "dispatchedAt"},
+    {"attributes.messageIdStamp", STAMP_CORE "MessageIdStamp", CODEC_KIND_UUID,
+	CODEC_F_REQUIRED | CODEC_F_STAMP, "id"},
+    {"attributes.newContextStamp", STAMP_SHARED "NewContextStamp", CODEC_KIND_PLAIN,
+	CODEC_F_REQUIRED | CODEC_F_STAMP, NULL},
+    {"attributes.newContextStamp.accountId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
+    {"attributes.newContextStamp.userId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
+    {"attributes.amplitudeTrackStamp", STAMP_SHARED "AmplitudeTrackStamp", CODEC_KIND_PLAIN,
+	CODEC_F_STAMP, NULL},
+    {"attributes.amplitudeTrackStamp.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
 };
 
 /* The seed's table, in its column order; "data" is the enriched event. */
 static const struct codec_column holded_columns[] = {
-	{"timestamp_stamp", CODEC_COL_TIMESTAMPTZ, "attributes.timestampStamp"},
-	{"message_id_stamp", CODEC_COL_UUID, "attributes.messageIdStamp"},
-	{"correlation_id", CODEC_COL_UUID, "metadata.correlationId"},
-	{"type", CODEC_COL_TEXT, "attributes.type"},
-	{"target_subscription", CODEC_COL_TEXT, "attributes.targetSubscription"},
-	{"new_context_account_id", CODEC_COL_UUID, "attributes.newContextStamp.accountId"},
-	{"new_context_user_id", CODEC_COL_UUID, "attributes.newContextStamp.userId"},
-	{"data", CODEC_COL_JSONB, ""},
+    {"timestamp_stamp", CODEC_COL_TIMESTAMPTZ, "attributes.timestampStamp"},
+    {"message_id_stamp", CODEC_COL_UUID, "attributes.messageIdStamp"},
+    {"correlation_id", CODEC_COL_UUID, "metadata.correlationId"},
+    {"type", CODEC_COL_TEXT, "attributes.type"},
+    {"target_subscription", CODEC_COL_TEXT, "attributes.targetSubscription"},
+    {"new_context_account_id", CODEC_COL_UUID, "attributes.newContextStamp.accountId"},
+    {"new_context_user_id", CODEC_COL_UUID, "attributes.newContextStamp.userId"},
+    {"data", CODEC_COL_JSONB, ""},
 };
 
 const struct codec_schema codec_schema_holded = {
-	.name = "holded",
-	.subject = "events.raw-value",
-	.raw_topic = "events.raw",
-	.dead_letter_topic = "events.dead.letter",
-	.message = &collectord__v1__event__descriptor,
-	.fields = holded_fields,
-	.nfields = sizeof(holded_fields) / sizeof(holded_fields[0]),
-	.extra_field = "extra",
-	.original_ids_path = "attributes.originalIds",
-	.table = "events",
-	.columns = holded_columns,
-	.ncolumns = sizeof(holded_columns) / sizeof(holded_columns[0]),
-	.partition_column = "timestamp_stamp",
+    .name = "holded",
+    .subject = "events.raw-value",
+    .raw_topic = "events.raw",
+    .dead_letter_topic = "events.dead.letter",
+    .message = &collectord__v1__event__descriptor,
+    .fields = holded_fields,
+    .nfields = sizeof(holded_fields) / sizeof(holded_fields[0]),
+    .extra_field = "extra",
+    .original_ids_path = "attributes.originalIds",
+    .table = "events",
+    .columns = holded_columns,
+    .ncolumns = sizeof(holded_columns) / sizeof(holded_columns[0]),
+    .partition_column = "timestamp_stamp",
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -327,8 +327,8 @@ codec_body_parse(const char *body, size_t len, cJSON **events, char *err, size_t
 				col++;
 			}
 		}
-		return fail(err, errlen, "body: %s at line %zu, column %zu (byte %zu)", why, line, col,
-		    where);
+		return fail(err, errlen, "body: %s at line %zu, column %zu (byte %zu)", why, line,
+		    col, where);
 	}
 	if (cJSON_IsObject(v)) {
 		cJSON *arr = cJSON_CreateArray();
@@ -361,8 +361,8 @@ codec_is_gzip(const void *buf, size_t len)
 }
 
 enum codec_status
-codec_gunzip(const void *in, size_t inlen, size_t max_out, char **out, size_t *outlen,
-    char *err, size_t errlen)
+codec_gunzip(const void *in, size_t inlen, size_t max_out, char **out, size_t *outlen, char *err,
+    size_t errlen)
 {
 	enum codec_status st = CODEC_INVALID;
 	const uint8_t *ip = in;
@@ -405,7 +405,8 @@ codec_gunzip(const void *in, size_t inlen, size_t max_out, char **out, size_t *o
 
 			if (cap == limit) {
 				st = CODEC_TOO_LARGE;
-				fail(err, errlen, "gzip: more than %zu bytes after inflating", max_out);
+				fail(err, errlen, "gzip: more than %zu bytes after inflating",
+				    max_out);
 				break;
 			}
 			nbuf = realloc(buf, ncap + 1);
@@ -445,7 +446,8 @@ codec_gunzip(const void *in, size_t inlen, size_t max_out, char **out, size_t *o
 			fail(err, errlen, "gzip: truncated stream");
 			break;
 		}
-		fail(err, errlen, "gzip: corrupt data (%s)", zs.msg != NULL ? zs.msg : "bad stream");
+		fail(
+		    err, errlen, "gzip: corrupt data (%s)", zs.msg != NULL ? zs.msg : "bad stream");
 		break;
 	}
 	inflateEnd(&zs);
@@ -576,7 +578,7 @@ codec_parse_timestamp(const char *s, int64_t *us)
 	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
 		return false;
 	secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-	    sign * (oh * 3600 + om * 60);
+	       sign * (oh * 3600 + om * 60);
 	if (secs < days_from_civil(1, 1, 1) * 86400 || secs >= days_from_civil(10000, 1, 1) * 86400)
 		return false;
 	*us = secs * 1000000 + frac;
@@ -602,8 +604,8 @@ format_time(int64_t t, int64_t unit, int width, char out[CODEC_TIME_SIZE])
 		days--;
 	}
 	civil_from_days(days, &y, &m, &d);
-	snprintf(out, CODEC_TIME_SIZE, "%04lld-%02d-%02dT%02d:%02d:%02d.%0*lldZ", (long long)y, m, d,
-	    (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), width, (long long)frac);
+	snprintf(out, CODEC_TIME_SIZE, "%04lld-%02d-%02dT%02d:%02d:%02d.%0*lldZ", (long long)y, m,
+	    d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), width, (long long)frac);
 }
 
 void
@@ -641,8 +643,8 @@ static bool
 scalar_has_flag(const ProtobufCFieldDescriptor *f)
 {
 	return f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset != 0 &&
-	    f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE &&
-	    f->type != PROTOBUF_C_TYPE_BYTES;
+	       f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+	       f->type != PROTOBUF_C_TYPE_BYTES;
 }
 
 static bool
@@ -818,7 +820,8 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 		const char *why;
 		size_t where;
 
-		*parsed = json_parse_strict(cur->valuestring, strlen(cur->valuestring), &where, &why);
+		*parsed =
+		    json_parse_strict(cur->valuestring, strlen(cur->valuestring), &where, &why);
 		if (*parsed == NULL) {
 			/* "{6c1f...}" is a braced UUID, not broken JSON. */
 			if (f->type == PROTOBUF_C_TYPE_STRING && plain_ok(rule, cur->valuestring)) {
@@ -843,12 +846,12 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 		if (!find_duplicate(cur, &dup)) {
 			if (dup == NULL)
 				return fail(e->err, e->errlen, "%s: out of memory", fpath);
-			return fail(e->err, e->errlen, "%s.%s: duplicate key", fpath,
-			    key_show(dup, show));
+			return fail(
+			    e->err, e->errlen, "%s.%s: duplicate key", fpath, key_show(dup, show));
 		}
 		if (w == NULL)
-			return fail(e->err, e->errlen, "%s: object without \"%s\"", fpath,
-			    rule->wrapper);
+			return fail(
+			    e->err, e->errlen, "%s: object without \"%s\"", fpath, rule->wrapper);
 		for (const cJSON *c = cur->child; c != NULL; c = c->next)
 			if (c != w)
 				return fail(e->err, e->errlen, "%s.%s: unknown key", fpath,
@@ -949,7 +952,8 @@ enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_f
 		if (!cJSON_IsNumber(v))
 			return fail(e->err, e->errlen, "%s: not a number", fpath);
 		x = v->valuedouble;
-		if (!isfinite(x) || (f->type == PROTOBUF_C_TYPE_FLOAT && fabs(x) > 3.4028234663852886e38))
+		if (!isfinite(x) ||
+		    (f->type == PROTOBUF_C_TYPE_FLOAT && fabs(x) > 3.4028234663852886e38))
 			return fail(e->err, e->errlen, "%s: out of range", fpath);
 		if (f->type == PROTOBUF_C_TYPE_FLOAT)
 			*(float *)p = (float)x;
@@ -1099,8 +1103,8 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *pa
 			e->orig_prefix = path;
 			break;
 		case MAP_NONE:
-			ok = fail(e->err, e->errlen, "%s: field type not supported by the codec",
-			    fpath);
+			ok = fail(
+			    e->err, e->errlen, "%s: field type not supported by the codec", fpath);
 			break;
 		}
 	}
@@ -1125,7 +1129,8 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *pa
 		if (names_field(e->s, d, path, k) != NULL)
 			continue;
 		if (reserved != NULL && strcmp(k, reserved->name) == 0) {
-			ok = fail(e->err, e->errlen, "%s%s%s: reserved key", path, *path ? "." : "", k);
+			ok = fail(
+			    e->err, e->errlen, "%s%s%s: reserved key", path, *path ? "." : "", k);
 		} else if (extra == NULL) {
 			ok = fail(e->err, e->errlen, "%s%s%s: unknown key", path, *path ? "." : "",
 			    key_show(k, show));
@@ -1135,7 +1140,8 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *pa
 		} else if (!finite) {
 			ok = fail(e->err, e->errlen, "%s%s%s: number out of range", path,
 			    *path ? "." : "", key_show(k, show));
-		} else if ((text = cJSON_PrintUnformatted(c)) == NULL || !map_add(m, extra, k, text)) {
+		} else if ((text = cJSON_PrintUnformatted(c)) == NULL ||
+			   !map_add(m, extra, k, text)) {
 			ok = fail(e->err, e->errlen, "%s: out of memory", *path ? path : "event");
 		}
 	}
@@ -1146,8 +1152,8 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *pa
 }
 
 bool
-codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload,
-    size_t *len, char *err, size_t errlen)
+codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload, size_t *len,
+    char *err, size_t errlen)
 {
 	struct enc e = {.s = s, .err = err, .errlen = errlen};
 	ProtobufCMessage *m;
@@ -1237,14 +1243,18 @@ codec_frame_parse(const void *buf, size_t len, int32_t *schema_id, const uint8_t
 	if (!read_zigzag(&p, end, &count) || count < 0)
 		return fail(err, errlen, "frame: bad message-index count");
 	if (count > 1)
-		return fail(err, errlen, "frame: message-index path of %lld entries, want the first "
-		    "message", (long long)count);
+		return fail(err, errlen,
+		    "frame: message-index path of %lld entries, want the first "
+		    "message",
+		    (long long)count);
 	if (count == 1) {
 		if (!read_zigzag(&p, end, &index))
 			return fail(err, errlen, "frame: bad message index");
 		if (index != 0)
-			return fail(err, errlen, "frame: message index %lld, want 0 (the first "
-			    "message)", (long long)index);
+			return fail(err, errlen,
+			    "frame: message index %lld, want 0 (the first "
+			    "message)",
+			    (long long)index);
 	}
 	*schema_id = (int32_t)id;
 	*payload = p;
@@ -1260,8 +1270,7 @@ struct dec {
 	size_t errlen;
 };
 
-static bool __attribute__((format(printf, 2, 3)))
-dec_fail(struct dec *dc, const char *fmt, ...)
+static bool __attribute__((format(printf, 2, 3))) dec_fail(struct dec *dc, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -1426,8 +1435,8 @@ dec_originals(struct dec *dc, cJSON *obj, const ProtobufCMessage *m,
  * fields: a key equal to a field name (present or not), to the reserved
  * original-ids name, or given twice would make the JSON ambiguous. */
 static bool
-dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m,
-    const ProtobufCFieldDescriptor *f, const char *path, const char *fpath)
+dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+    const char *path, const char *fpath)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	char npath[PATH_MAX_LEN];
@@ -1445,7 +1454,8 @@ dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m,
 		return dec_fail(dc, "%s: out of memory", fpath);
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		path_join(npath, path, d->fields[i].name);
-		if (!is_map(&d->fields[i]) || map_role(dc->s, &d->fields[i], npath) == MAP_ORIGINALS)
+		if (!is_map(&d->fields[i]) ||
+		    map_role(dc->s, &d->fields[i], npath) == MAP_ORIGINALS)
 			keys[nkeys++] = d->fields[i].name;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -1465,8 +1475,8 @@ dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m,
 		cJSON *item = json_parse_strict(v, strlen(v), &where, &why);
 
 		if (item == NULL)
-			return dec_fail(dc, "%s%s%s: extra value is not JSON", path, *path ? "." : "",
-			    key_show(k, show));
+			return dec_fail(dc, "%s%s%s: extra value is not JSON", path,
+			    *path ? "." : "", key_show(k, show));
 		if (!dec_add(dc, obj, k, item, fpath))
 			return false;
 	}
@@ -1499,7 +1509,8 @@ dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path)
 				ok = dec_fail(dc, "%s: missing", fpath);
 			continue;
 		}
-		ok = dec_value(dc, f, rule, m, &item, fpath) && dec_add(dc, obj, f->name, item, fpath);
+		ok = dec_value(dc, f, rule, m, &item, fpath) &&
+		     dec_add(dc, obj, f->name, item, fpath);
 	}
 	for (int pass = MAP_ORIGINALS; ok && pass >= MAP_EXTRA; pass--) {
 		for (unsigned i = 0; ok && i < d->n_fields; i++) {
@@ -1511,7 +1522,8 @@ dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path)
 			path_join(fpath, path, f->name);
 			role = map_role(dc->s, f, fpath);
 			if (role == MAP_NONE)
-				ok = dec_fail(dc, "%s: field type not supported by the codec", fpath);
+				ok = dec_fail(
+				    dc, "%s: field type not supported by the codec", fpath);
 			else if ((int)role != pass)
 				continue;
 			else if (role == MAP_ORIGINALS)
@@ -1552,8 +1564,8 @@ fill_row(const struct codec_schema *s, const cJSON *root, const char *json, stru
     char *err, size_t errlen)
 {
 	if (s->ncolumns > CODEC_ROW_MAX)
-		return fail(err, errlen, "row: schema %s has more than %d columns", s->name,
-		    CODEC_ROW_MAX);
+		return fail(
+		    err, errlen, "row: schema %s has more than %d columns", s->name, CODEC_ROW_MAX);
 	row->ncolumns = s->ncolumns;
 	for (size_t i = 0; i < s->ncolumns; i++) {
 		const struct codec_column *col = &s->columns[i];
@@ -1565,14 +1577,16 @@ fill_row(const struct codec_schema *s, const cJSON *root, const char *json, stru
 		if (col->kind == CODEC_COL_JSONB) {
 			text = *col->source == '\0' ? strdup(json) : cJSON_PrintUnformatted(v);
 		} else if (!cJSON_IsString(v)) {
-			return fail(err, errlen, "row: %s: %s is not a string", col->name, col->source);
+			return fail(
+			    err, errlen, "row: %s: %s is not a string", col->name, col->source);
 		} else if (col->kind == CODEC_COL_TIMESTAMPTZ) {
 			char buf[CODEC_TIME_SIZE];
 			int64_t us;
 
 			if (!codec_parse_timestamp(v->valuestring, &us))
 				return fail(err, errlen, "row: %s: not a timestamp", col->name);
-			if (s->partition_column != NULL && strcmp(col->name, s->partition_column) == 0)
+			if (s->partition_column != NULL &&
+			    strcmp(col->name, s->partition_column) == 0)
 				row->partition_us = us;
 			codec_format_us(us, buf);
 			text = strdup(buf);
@@ -1657,7 +1671,8 @@ codec_row_value(const struct codec_schema *s, const struct codec_row *row, const
 static char *
 base64(const void *data, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const uint8_t *p = data;
 	char *out, *o;
 
@@ -1718,7 +1733,7 @@ codec_dead_letter_json(const cJSON *event_or_null, const char *raw_body_or_null,
 		/* A JSON string cannot carry invalid UTF-8, and cJSON's would
 		 * stop at a NUL: such bodies go as base64. */
 		bool text = memchr(raw_body_or_null, '\0', raw_len) == NULL &&
-		    utf8_valid(raw_body_or_null, raw_len);
+			    utf8_valid(raw_body_or_null, raw_len);
 		char *s = text ? malloc(raw_len + 1) : base64(raw_body_or_null, raw_len);
 
 		if (s != NULL) {

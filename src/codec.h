@@ -27,34 +27,34 @@
 
 enum codec_status {
 	CODEC_OK = 0,
-	CODEC_INVALID,		/* corrupt input: 400 */
-	CODEC_TOO_LARGE,	/* output cap reached: 413 */
+	CODEC_INVALID,	 /* corrupt input: 400 */
+	CODEC_TOO_LARGE, /* output cap reached: 413 */
 };
 
 /* What a string field holds beyond "a string". */
 enum codec_kind {
-	CODEC_KIND_PLAIN,	/* no rule beyond the Protobuf type */
-	CODEC_KIND_UUID,	/* UUID, ULID or ObjectId in; canonical UUID out */
-	CODEC_KIND_TIMESTAMP,	/* RFC 3339 / ISO 8601, text kept as given */
+	CODEC_KIND_PLAIN,     /* no rule beyond the Protobuf type */
+	CODEC_KIND_UUID,      /* UUID, ULID or ObjectId in; canonical UUID out */
+	CODEC_KIND_TIMESTAMP, /* RFC 3339 / ISO 8601, text kept as given */
 };
 
-#define CODEC_F_REQUIRED 0x1u	/* absent, JSON null or "" is an error */
-#define CODEC_F_STAMP 0x2u	/* may arrive in the stamp forms (see below) */
+#define CODEC_F_REQUIRED 0x1u /* absent, JSON null or "" is an error */
+#define CODEC_F_STAMP 0x2u    /* may arrive in the stamp forms (see below) */
 
 /* Rule for one field, named by its short path.  Fields without a rule are
  * optional, with no rule beyond their Protobuf type. */
 struct codec_field {
-	const char *path;	/* "attributes.newContextStamp.userId" */
-	const char *long_key;	/* producer's key in the parent object, or NULL */
+	const char *path;     /* "attributes.newContextStamp.userId" */
+	const char *long_key; /* producer's key in the parent object, or NULL */
 	enum codec_kind kind;
 	unsigned flags;
-	const char *wrapper;	/* string stamps: the key of the object form */
+	const char *wrapper; /* string stamps: the key of the object form */
 };
 
 enum codec_col_kind {
 	CODEC_COL_TEXT,
 	CODEC_COL_UUID,
-	CODEC_COL_TIMESTAMPTZ,	/* value given as YYYY-MM-DDTHH:MM:SS.ffffffZ */
+	CODEC_COL_TIMESTAMPTZ, /* value given as YYYY-MM-DDTHH:MM:SS.ffffffZ */
 	CODEC_COL_JSONB,
 };
 
@@ -67,11 +67,11 @@ struct codec_column {
 };
 
 struct codec_schema {
-	const char *name;		/* family name, for logs */
-	const char *subject;		/* Schema Registry subject */
+	const char *name;    /* family name, for logs */
+	const char *subject; /* Schema Registry subject */
 	const char *raw_topic;
 	const char *dead_letter_topic;
-	const ProtobufCMessageDescriptor *message;	/* the top message */
+	const ProtobufCMessageDescriptor *message; /* the top message */
 	const struct codec_field *fields;
 	size_t nfields;
 	/* Map<string,string> fields of this name keep the keys of their
@@ -84,7 +84,7 @@ struct codec_schema {
 	const char *table;
 	const struct codec_column *columns;
 	size_t ncolumns;
-	const char *partition_column;	/* a CODEC_COL_TIMESTAMPTZ column */
+	const char *partition_column; /* a CODEC_COL_TIMESTAMPTZ column */
 };
 
 /* The Holded messenger family: proto/event.proto, collectord.v1.Event. */
@@ -103,7 +103,8 @@ extern const struct codec_schema codec_schema_holded;
  * nothing to acknowledge is a client bug).  Array elements are not checked
  * here; codec_event_encode() rejects the ones that are not events.
  */
-bool codec_body_parse(const char *body, size_t len, cJSON **events, char *err, size_t errlen) CODEC_WUR;
+bool codec_body_parse(
+    const char *body, size_t len, cJSON **events, char *err, size_t errlen) CODEC_WUR;
 
 /* True when BUF starts with the gzip magic bytes 1f 8b. */
 bool codec_is_gzip(const void *buf, size_t len);
@@ -182,8 +183,8 @@ struct codec_row {
 void codec_row_free(struct codec_row *row);
 
 /* The value of COLUMN in ROW, or NULL (no such column, or SQL NULL). */
-const char *codec_row_value(const struct codec_schema *s, const struct codec_row *row,
-    const char *column);
+const char *codec_row_value(
+    const struct codec_schema *s, const struct codec_row *row, const char *column);
 
 /*
  * Decode PAYLOAD (S's message, as codec_event_encode() wrote it or any

@@ -47,16 +47,16 @@ struct collect {
 
 struct item {
 	char corr[IDS_TEXT_SIZE];
-	char *error;		/* NULL: valid */
-	uint8_t *record;	/* framed payload, valid events only */
+	char *error;	 /* NULL: valid */
+	uint8_t *record; /* framed payload, valid events only */
 	size_t record_len;
-	char *json;		/* original event text, invalid events only */
+	char *json; /* original event text, invalid events only */
 };
 
 struct batch {
-	struct producer_waiter waiter;	/* first: the producer's opaque */
+	struct producer_waiter waiter; /* first: the producer's opaque */
 	struct collect *c;
-	struct evhttp_request *req;	/* NULL once answered or abandoned */
+	struct evhttp_request *req; /* NULL once answered or abandoned */
 	struct event *timeout;
 	struct timespec started;
 	uint8_t id[16];
@@ -69,11 +69,11 @@ struct batch {
 	unsigned s3_pending, kafka_pending;
 	bool failed;
 	char failure[512];
-	char *parse_error;	/* set for a body answered 400 */
+	char *parse_error; /* set for a body answered 400 */
 };
 
-static void batch_answer_error(struct batch *b, int status, const char *reason,
-    const char *message, int retry_after);
+static void batch_answer_error(
+    struct batch *b, int status, const char *reason, const char *message, int retry_after);
 
 static double
 elapsed_s(const struct timespec *t0)
@@ -81,8 +81,7 @@ elapsed_s(const struct timespec *t0)
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) +
-	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 static void
@@ -96,19 +95,24 @@ count_status(int status)
 
 /* Send STATUS with a JSON body on REQ (a request that has no batch yet). */
 static void
-reply_json(struct evhttp_request *req, int status, const char *text,
-    int retry_after)
+reply_json(struct evhttp_request *req, int status, const char *text, int retry_after)
 {
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	static const char *const reasons[] = {
-		[200] = "OK", [400] = "Bad Request", [401] = "Unauthorized",
-		[404] = "Not Found", [405] = "Method Not Allowed",
-		[413] = "Payload Too Large", [415] = "Unsupported Media Type",
-		[500] = "Internal Server Error", [503] = "Service Unavailable",
+	    [200] = "OK",
+	    [400] = "Bad Request",
+	    [401] = "Unauthorized",
+	    [404] = "Not Found",
+	    [405] = "Method Not Allowed",
+	    [413] = "Payload Too Large",
+	    [415] = "Unsupported Media Type",
+	    [500] = "Internal Server Error",
+	    [503] = "Service Unavailable",
 	};
-	const char *reason = status < (int)(sizeof(reasons) / sizeof(reasons[0])) &&
-	    reasons[status] ? reasons[status] : "Error";
+	const char *reason = status < (int)(sizeof(reasons) / sizeof(reasons[0])) && reasons[status]
+				 ? reasons[status]
+				 : "Error";
 
 	evhttp_add_header(h, "Content-Type", "application/json");
 	if (retry_after > 0) {
@@ -127,8 +131,8 @@ reply_json(struct evhttp_request *req, int status, const char *text,
 }
 
 static void
-reply_error(struct evhttp_request *req, int status, const char *reason,
-    const char *message, int retry_after)
+reply_error(struct evhttp_request *req, int status, const char *reason, const char *message,
+    int retry_after)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *text;
@@ -193,14 +197,13 @@ batch_take_request(struct batch *b)
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
 	if (b->timeout != NULL)
 		event_del(b->timeout);
-	metrics_observe("collectord_request_duration_seconds", "",
-	    elapsed_s(&b->started));
+	metrics_observe("collectord_request_duration_seconds", "", elapsed_s(&b->started));
 	return req;
 }
 
 static void
-batch_answer_error(struct batch *b, int status, const char *reason,
-    const char *message, int retry_after)
+batch_answer_error(
+    struct batch *b, int status, const char *reason, const char *message, int retry_after)
 {
 	struct evhttp_request *req = batch_take_request(b);
 	cJSON *o;
@@ -257,8 +260,7 @@ batch_answer_ok(struct batch *b)
 
 		cJSON_AddNumberToObject(e, "index", (double)i);
 		cJSON_AddStringToObject(e, "correlationId", b->items[i].corr);
-		cJSON_AddStringToObject(e, "status",
-		    b->items[i].error ? "rejected" : "accepted");
+		cJSON_AddStringToObject(e, "status", b->items[i].error ? "rejected" : "accepted");
 		if (b->items[i].error != NULL)
 			cJSON_AddStringToObject(e, "error", b->items[i].error);
 		cJSON_AddItemToArray(arr, e);
@@ -289,8 +291,10 @@ on_delivery(struct producer_waiter *w, rd_kafka_resp_err_t err)
 
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && !b->failed) {
 		b->failed = true;
-		snprintf(b->failure, sizeof(b->failure), "Kafka did not "
-		    "acknowledge an event: %s", rd_kafka_err2str(err));
+		snprintf(b->failure, sizeof(b->failure),
+		    "Kafka did not "
+		    "acknowledge an event: %s",
+		    rd_kafka_err2str(err));
 	}
 	if (--b->kafka_pending > 0)
 		return;
@@ -309,13 +313,13 @@ send_item(struct batch *b, struct item *it)
 	rd_kafka_resp_err_t e;
 
 	if (it->error == NULL)
-		return producer_send(c->producer, c->cfg->topic_raw, it->corr,
-		    strlen(it->corr), it->record, it->record_len, NULL, &b->waiter);
+		return producer_send(c->producer, c->cfg->topic_raw, it->corr, strlen(it->corr),
+		    it->record, it->record_len, NULL, &b->waiter);
 	h = rd_kafka_headers_new(2);
 	rd_kafka_header_add(h, "error", -1, it->error, -1);
 	rd_kafka_header_add(h, "correlation-id", -1, it->corr, -1);
-	e = producer_send(c->producer, c->cfg->topic_dead_letter, it->corr,
-	    strlen(it->corr), it->json, strlen(it->json), h, &b->waiter);
+	e = producer_send(c->producer, c->cfg->topic_dead_letter, it->corr, strlen(it->corr),
+	    it->json, strlen(it->json), h, &b->waiter);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		rd_kafka_headers_destroy(h);
 	return e;
@@ -330,8 +334,8 @@ batch_produce(struct batch *b)
 
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			b->failed = true;
-			snprintf(b->failure, sizeof(b->failure),
-			    "Kafka cannot take the batch: %s", rd_kafka_err2str(e));
+			snprintf(b->failure, sizeof(b->failure), "Kafka cannot take the batch: %s",
+			    rd_kafka_err2str(e));
 			break;
 		}
 		b->kafka_pending++;
@@ -349,8 +353,8 @@ on_dead_letter_stored(void *arg, bool ok, const char *err)
 
 	if (!ok && !b->failed) {
 		b->failed = true;
-		snprintf(b->failure, sizeof(b->failure),
-		    "S3 could not store a dead letter: %s", err ? err : "unknown error");
+		snprintf(b->failure, sizeof(b->failure), "S3 could not store a dead letter: %s",
+		    err ? err : "unknown error");
 	}
 	if (--b->s3_pending > 0)
 		return;
@@ -364,8 +368,8 @@ on_dead_letter_stored(void *arg, bool ok, const char *err)
 }
 
 static bool
-store_dead_letter(struct batch *b, const cJSON *event, const char *raw,
-    size_t rawlen, const char *error, const char *corr)
+store_dead_letter(struct batch *b, const cJSON *event, const char *raw, size_t rawlen,
+    const char *error, const char *corr)
 {
 	char key[256], *doc;
 	int r;
@@ -377,8 +381,7 @@ store_dead_letter(struct batch *b, const cJSON *event, const char *raw,
 		free(doc);
 		return false;
 	}
-	r = s3_put(b->c->s3, key, doc, strlen(doc), "application/json",
-	    on_dead_letter_stored, b);
+	r = s3_put(b->c->s3, key, doc, strlen(doc), "application/json", on_dead_letter_stored, b);
 	free(doc);
 	if (r == -1)
 		return false;
@@ -393,11 +396,12 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_warn("batch timed out", "batch=%s s3_pending=%u kafka_pending=%u",
-	    b->id_text, b->s3_pending, b->kafka_pending);
-	batch_answer_error(b, 503, "timeout", b->kafka_pending > 0 ?
-	    "timed out waiting for Kafka acknowledgements" :
-	    "timed out waiting for S3", 5);
+	log_warn("batch timed out", "batch=%s s3_pending=%u kafka_pending=%u", b->id_text,
+	    b->s3_pending, b->kafka_pending);
+	batch_answer_error(b, 503, "timeout",
+	    b->kafka_pending > 0 ? "timed out waiting for Kafka acknowledgements"
+				 : "timed out waiting for S3",
+	    5);
 	batch_maybe_free(b);
 }
 
@@ -433,8 +437,8 @@ static char *
 read_body(struct collect *c, struct evhttp_request *req, size_t *len)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	const char *enc = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Content-Encoding");
+	const char *enc =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
 	size_t n = evbuffer_get_length(in);
 	char *body, *out = NULL, err[256];
 	size_t outlen = 0;
@@ -456,8 +460,8 @@ read_body(struct collect *c, struct evhttp_request *req, size_t *len)
 		    "Content-Encoding must be gzip or identity", 0);
 		return NULL;
 	}
-	st = codec_gunzip(body, n, (size_t)c->cfg->max_decompressed_bytes,
-	    &out, &outlen, err, sizeof(err));
+	st = codec_gunzip(
+	    body, n, (size_t)c->cfg->max_decompressed_bytes, &out, &outlen, err, sizeof(err));
 	free(body);
 	if (st == CODEC_TOO_LARGE) {
 		reply_error(req, 413, "too_large", err, 0);
@@ -503,8 +507,7 @@ batch_new(struct collect *c, struct evhttp_request *req)
 		free(b);
 		return NULL;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    on_connection_close, b);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_connection_close, b);
 	c->inflight++;
 	metrics_set("collectord_inflight_batches", "", (double)c->inflight);
 	return b;
@@ -529,8 +532,7 @@ batch_validate(struct batch *b)
 
 		ids_correlation(corr, b->id, (uint32_t)i);
 		ids_format(corr, it->corr);
-		if (!codec_event_encode(b->c->schema, ev, &payload, &plen, err,
-		    sizeof(err))) {
+		if (!codec_event_encode(b->c->schema, ev, &payload, &plen, err, sizeof(err))) {
 			if ((it->error = strdup(err)) == NULL ||
 			    (it->json = cJSON_PrintUnformatted(ev)) == NULL)
 				return false;
@@ -564,8 +566,8 @@ collect_handle(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!authorized(c, req)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "WWW-Authenticate", "Bearer");
+		evhttp_add_header(
+		    evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
 		reply_error(req, 401, "unauthorized",
 		    "missing or wrong API key (X-API-Key or Authorization: Bearer)", 0);
 		return;
@@ -575,8 +577,8 @@ collect_handle(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (c->schema_id <= 0) {
-		reply_error(req, 503, "not_ready",
-		    "the schema is not registered yet: see /readyz", 5);
+		reply_error(
+		    req, 503, "not_ready", "the schema is not registered yet: see /readyz", 5);
 		return;
 	}
 	if ((int64_t)c->inflight >= c->cfg->max_inflight_batches) {
@@ -595,8 +597,8 @@ collect_handle(struct evhttp_request *req, void *arg)
 		b->parse_error = strdup(err);
 		if (b->parse_error == NULL ||
 		    !store_dead_letter(b, NULL, body, len, err, b->id_text)) {
-			batch_answer_error(b, 503, "s3_unavailable",
-			    "cannot store the rejected body", 5);
+			batch_answer_error(
+			    b, 503, "s3_unavailable", "cannot store the rejected body", 5);
 		}
 		free(body);
 		batch_maybe_free(b);
@@ -617,8 +619,8 @@ collect_handle(struct evhttp_request *req, void *arg)
 	}
 	/* All or nothing: refuse before producing what we could not finish. */
 	if (producer_room(c->producer) < b->n) {
-		batch_answer_error(b, 503, "kafka_queue_full",
-		    "the Kafka producer queue is full", 1);
+		batch_answer_error(
+		    b, 503, "kafka_queue_full", "the Kafka producer queue is full", 1);
 		batch_maybe_free(b);
 		return;
 	}
@@ -626,8 +628,8 @@ collect_handle(struct evhttp_request *req, void *arg)
 		struct item *it = &b->items[i];
 
 		if (it->error != NULL &&
-		    !store_dead_letter(b, cJSON_GetArrayItem(b->events, (int)i),
-		    NULL, 0, it->error, it->corr)) {
+		    !store_dead_letter(
+			b, cJSON_GetArrayItem(b->events, (int)i), NULL, 0, it->error, it->corr)) {
 			b->failed = true;
 			snprintf(b->failure, sizeof(b->failure),
 			    "cannot start a dead-letter write to S3");
@@ -635,7 +637,7 @@ collect_handle(struct evhttp_request *req, void *arg)
 		}
 	}
 	if (b->s3_pending > 0)
-		return;		/* on_dead_letter_stored goes on */
+		return; /* on_dead_letter_stored goes on */
 	if (b->failed)
 		batch_answer_error(b, 503, "s3_unavailable", b->failure, 5);
 	else
@@ -644,8 +646,8 @@ collect_handle(struct evhttp_request *req, void *arg)
 }
 
 struct collect *
-collect_new(struct event_base *base, const struct config *cfg,
-    struct producer *producer, struct s3 *s3, const struct codec_schema *schema)
+collect_new(struct event_base *base, const struct config *cfg, struct producer *producer,
+    struct s3 *s3, const struct codec_schema *schema)
 {
 	struct collect *c = calloc(1, sizeof(*c));
 	char *keys, *tok, *save = NULL;
@@ -661,8 +663,7 @@ collect_new(struct event_base *base, const struct config *cfg,
 		free(c);
 		return NULL;
 	}
-	for (tok = strtok_r(keys, ", ", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", ", &save)) {
+	for (tok = strtok_r(keys, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
 		char **k = realloc(c->api_keys, (c->napi_keys + 1) * sizeof(*k));
 
 		if (k == NULL || (k[c->napi_keys] = strdup(tok)) == NULL) {
@@ -682,8 +683,8 @@ collect_new(struct event_base *base, const struct config *cfg,
 	    "Valid events acknowledged by Kafka on events.raw.");
 	metrics_declare("collectord_events_rejected_total", METRIC_COUNTER,
 	    "Invalid events dead-lettered, by rule broken.");
-	metrics_declare("collectord_inflight_batches", METRIC_GAUGE,
-	    "Batches waiting for S3 or Kafka.");
+	metrics_declare(
+	    "collectord_inflight_batches", METRIC_GAUGE, "Batches waiting for S3 or Kafka.");
 	metrics_declare("collectord_request_duration_seconds", METRIC_HISTOGRAM,
 	    "Time from a /collect request to its answer.");
 	metrics_set("collectord_inflight_batches", "", 0);

@@ -16,7 +16,7 @@ struct collect;
 /* CFG, PRODUCER, S3 and SCHEMA are borrowed and must outlive the handler. */
 struct collect *collect_new(struct event_base *base, const struct config *cfg,
     struct producer *producer, struct s3 *s3, const struct codec_schema *schema)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Batches still waiting for Kafka or S3 keep their memory until their last
  * report arrives; free only after the producer has been flushed. */
 void collect_free(struct collect *c);

@@ -18,53 +18,57 @@ struct key {
 	enum key_type type;
 	size_t offset;
 	const char *def;
-	int64_t min, max;	/* K_INT only */
+	int64_t min, max; /* K_INT only */
 };
 
-#define S(sec, name, field, def) \
-	{ sec, name, K_STR, offsetof(struct config, field), def, 0, 0 }
-#define I(sec, name, field, def, lo, hi) \
-	{ sec, name, K_INT, offsetof(struct config, field), def, lo, hi }
+#define S(sec, name, field, def)                                                                   \
+	{                                                                                          \
+		sec, name, K_STR, offsetof(struct config, field), def, 0, 0                        \
+	}
+#define I(sec, name, field, def, lo, hi)                                                           \
+	{                                                                                          \
+		sec, name, K_INT, offsetof(struct config, field), def, lo, hi                      \
+	}
 
 /* Every key, its default and its range.  etc/collectord.conf.sample
  * documents each one; t/config.c checks that it does. */
 static const struct key keys[] = {
-	S("server", "listen", listen_addr, "127.0.0.1"),
-	I("server", "port", listen_port, "8000", 0, 65535),
-	S("server", "roles", roles, "collect,enrich"),
-	S("server", "api_keys", api_keys, ""),
-	I("server", "max_body_bytes", max_body_bytes, "1048576", 1, INT64_C(1) << 32),
-	I("server", "max_decompressed_bytes", max_decompressed_bytes, "8388608", 1, INT64_C(1) << 32),
-	I("server", "max_events", max_events, "1000", 1, 1000000),
-	I("server", "request_timeout_ms", request_timeout_ms, "30000", 100, 3600000),
-	I("server", "max_inflight_batches", max_inflight_batches, "1000", 1, 1000000),
-	S("server", "log_level", log_level, "info"),
-	S("server", "log_file", log_file, ""),
-	S("topics", "raw", topic_raw, "events.raw"),
-	S("topics", "dead_letter", topic_dead_letter, "events.dead.letter"),
-	S("registry", "url", registry_url, "http://127.0.0.1:8085"),
-	S("registry", "subject", registry_subject, "events.raw-value"),
-	S("registry", "user", registry_user, ""),
-	S("registry", "password", registry_password, ""),
-	S("s3", "endpoint", s3_endpoint, "http://127.0.0.1:9000"),
-	S("s3", "region", s3_region, "us-east-1"),
-	S("s3", "bucket", s3_bucket, "events"),
-	S("s3", "access_key", s3_access_key, "minioadmin"),
-	S("s3", "secret_key", s3_secret_key, "minioadmin"),
-	I("s3", "timeout_ms", s3_timeout_ms, "10000", 100, 600000),
-	S("pg", "conninfo", pg_conninfo, "host=127.0.0.1 port=5432 user=postgres dbname=holded"),
-	S("pg", "sql_dir", pg_sql_dir, DATADIR "/collectord/sql"),
-	S("enrich", "group_id", enrich_group_id, "collectord-enrich"),
-	I("enrich", "flush_events", enrich_flush_events, "500", 1, 1000000),
-	I("enrich", "flush_ms", enrich_flush_ms, "1000", 0, 3600000),
-	I("enrich", "max_pending", enrich_max_pending, "20000", 1, 10000000),
-	I("enrich", "retry_max_ms", enrich_retry_max_ms, "10000", 10, 3600000),
+    S("server", "listen", listen_addr, "127.0.0.1"),
+    I("server", "port", listen_port, "8000", 0, 65535),
+    S("server", "roles", roles, "collect,enrich"),
+    S("server", "api_keys", api_keys, ""),
+    I("server", "max_body_bytes", max_body_bytes, "1048576", 1, INT64_C(1) << 32),
+    I("server", "max_decompressed_bytes", max_decompressed_bytes, "8388608", 1, INT64_C(1) << 32),
+    I("server", "max_events", max_events, "1000", 1, 1000000),
+    I("server", "request_timeout_ms", request_timeout_ms, "30000", 100, 3600000),
+    I("server", "max_inflight_batches", max_inflight_batches, "1000", 1, 1000000),
+    S("server", "log_level", log_level, "info"),
+    S("server", "log_file", log_file, ""),
+    S("topics", "raw", topic_raw, "events.raw"),
+    S("topics", "dead_letter", topic_dead_letter, "events.dead.letter"),
+    S("registry", "url", registry_url, "http://127.0.0.1:8085"),
+    S("registry", "subject", registry_subject, "events.raw-value"),
+    S("registry", "user", registry_user, ""),
+    S("registry", "password", registry_password, ""),
+    S("s3", "endpoint", s3_endpoint, "http://127.0.0.1:9000"),
+    S("s3", "region", s3_region, "us-east-1"),
+    S("s3", "bucket", s3_bucket, "events"),
+    S("s3", "access_key", s3_access_key, "minioadmin"),
+    S("s3", "secret_key", s3_secret_key, "minioadmin"),
+    I("s3", "timeout_ms", s3_timeout_ms, "10000", 100, 600000),
+    S("pg", "conninfo", pg_conninfo, "host=127.0.0.1 port=5432 user=postgres dbname=holded"),
+    S("pg", "sql_dir", pg_sql_dir, DATADIR "/collectord/sql"),
+    S("enrich", "group_id", enrich_group_id, "collectord-enrich"),
+    I("enrich", "flush_events", enrich_flush_events, "500", 1, 1000000),
+    I("enrich", "flush_ms", enrich_flush_ms, "1000", 0, 3600000),
+    I("enrich", "max_pending", enrich_max_pending, "20000", 1, 10000000),
+    I("enrich", "retry_max_ms", enrich_retry_max_ms, "10000", 10, 3600000),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 /* librdkafka defaults that differ from its own; [kafka] overrides them. */
 static const char *const kafka_defaults[][2] = {
-	{ "bootstrap.servers", "127.0.0.1:9092" },
+    {"bootstrap.servers", "127.0.0.1:9092"},
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -122,8 +126,7 @@ kafka_set(struct config *cfg, const char *key, const char *value)
 
 /* Store VALUE into the field of K; on a bad value say why in ERR. */
 static int
-key_set(struct config *cfg, const struct key *k, const char *value,
-    char *err, size_t errlen)
+key_set(struct config *cfg, const struct key *k, const char *value, char *err, size_t errlen)
 {
 	char *p = (char *)cfg + k->offset;
 	char *end, *copy;
@@ -142,14 +145,13 @@ key_set(struct config *cfg, const struct key *k, const char *value,
 		errno = 0;
 		n = strtoll(value, &end, 10);
 		if (*value == '\0' || *end != '\0' || errno != 0) {
-			seterr(err, errlen, "[%s] %s: \"%s\" is not an integer",
-			    k->section, k->name, value);
+			seterr(err, errlen, "[%s] %s: \"%s\" is not an integer", k->section,
+			    k->name, value);
 			return -1;
 		}
 		if (n < k->min || n > k->max) {
-			seterr(err, errlen, "[%s] %s: %lld is out of range %lld..%lld",
-			    k->section, k->name, n, (long long)k->min,
-			    (long long)k->max);
+			seterr(err, errlen, "[%s] %s: %lld is out of range %lld..%lld", k->section,
+			    k->name, n, (long long)k->min, (long long)k->max);
 			return -1;
 		}
 		*(int64_t *)p = n;
@@ -162,8 +164,7 @@ static const struct key *
 key_find(const char *section, const char *name)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].section, section) == 0 &&
-		    strcmp(keys[i].name, name) == 0)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
 			return &keys[i];
 	return NULL;
 }
@@ -187,8 +188,8 @@ apply_env(struct config *cfg, char *err, size_t errlen)
 	char name[128];
 
 	for (size_t i = 0; i < NKEYS; i++) {
-		size_t n = (size_t)snprintf(name, sizeof(name), "COLLECTORD_%s_%s",
-		    keys[i].section, keys[i].name);
+		size_t n = (size_t)snprintf(
+		    name, sizeof(name), "COLLECTORD_%s_%s", keys[i].section, keys[i].name);
 
 		for (size_t j = 0; j < n && j < sizeof(name); j++)
 			name[j] = (char)toupper((unsigned char)name[j]);
@@ -220,15 +221,16 @@ finish(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	cfg->role_collect = cfg->role_enrich = false;
-	for (tok = strtok_r(roles, ", ", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", ", &save)) {
+	for (tok = strtok_r(roles, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
 		if (strcmp(tok, "collect") == 0)
 			cfg->role_collect = true;
 		else if (strcmp(tok, "enrich") == 0)
 			cfg->role_enrich = true;
 		else {
-			seterr(err, errlen, "[server] roles: unknown role \"%s\" "
-			    "(expected collect and/or enrich)", tok);
+			seterr(err, errlen,
+			    "[server] roles: unknown role \"%s\" "
+			    "(expected collect and/or enrich)",
+			    tok);
 			free(roles);
 			return -1;
 		}
@@ -238,28 +240,29 @@ finish(struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "[server] roles: no role given");
 		return -1;
 	}
-	if (!log_parse_level(cfg->log_level, &(enum log_level){ LOG_INFO })) {
-		seterr(err, errlen, "[server] log_level: \"%s\" is not one of "
-		    "debug, info, warn, error", cfg->log_level);
+	if (!log_parse_level(cfg->log_level, &(enum log_level){LOG_INFO})) {
+		seterr(err, errlen,
+		    "[server] log_level: \"%s\" is not one of "
+		    "debug, info, warn, error",
+		    cfg->log_level);
 		return -1;
 	}
 	if (cfg->max_decompressed_bytes < cfg->max_body_bytes) {
-		seterr(err, errlen, "[server] max_decompressed_bytes (%lld) is "
+		seterr(err, errlen,
+		    "[server] max_decompressed_bytes (%lld) is "
 		    "smaller than max_body_bytes (%lld)",
-		    (long long)cfg->max_decompressed_bytes,
-		    (long long)cfg->max_body_bytes);
+		    (long long)cfg->max_decompressed_bytes, (long long)cfg->max_body_bytes);
 		return -1;
 	}
 	return 0;
 }
 
 struct config *
-config_parse(const char *text, const char *name, bool use_env, char *err,
-    size_t errlen)
+config_parse(const char *text, const char *name, bool use_env, char *err, size_t errlen)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
 	char *copy = NULL, *line, *next, section[64] = "";
-	char seen[NKEYS] = { 0 };
+	char seen[NKEYS] = {0};
 	int lineno = 0;
 
 	if (cfg == NULL || (text != NULL && (copy = strdup(text)) == NULL)) {
@@ -287,23 +290,21 @@ config_parse(const char *text, const char *name, bool use_env, char *err,
 			char *close = strchr(s, ']');
 
 			if (close == NULL || trim(close + 1)[0] != '\0') {
-				seterr(err, errlen, "%s:%d: malformed section header",
-				    name, lineno);
+				seterr(
+				    err, errlen, "%s:%d: malformed section header", name, lineno);
 				goto fail;
 			}
 			*close = '\0';
 			s = trim(s + 1);
 			if (!section_known(s)) {
-				seterr(err, errlen, "%s:%d: unknown section [%s]",
-				    name, lineno, s);
+				seterr(err, errlen, "%s:%d: unknown section [%s]", name, lineno, s);
 				goto fail;
 			}
 			snprintf(section, sizeof(section), "%s", s);
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
-			seterr(err, errlen, "%s:%d: expected \"key = value\"",
-			    name, lineno);
+			seterr(err, errlen, "%s:%d: expected \"key = value\"", name, lineno);
 			goto fail;
 		}
 		*eq = '\0';
@@ -314,8 +315,8 @@ config_parse(const char *text, const char *name, bool use_env, char *err,
 			goto fail;
 		}
 		if (section[0] == '\0') {
-			seterr(err, errlen, "%s:%d: key \"%s\" outside any section",
-			    name, lineno, k);
+			seterr(
+			    err, errlen, "%s:%d: key \"%s\" outside any section", name, lineno, k);
 			goto fail;
 		}
 		if (strcmp(section, "kafka") == 0) {
@@ -324,13 +325,12 @@ config_parse(const char *text, const char *name, bool use_env, char *err,
 			continue;
 		}
 		if ((key = key_find(section, k)) == NULL) {
-			seterr(err, errlen, "%s:%d: unknown key \"%s\" in [%s]",
-			    name, lineno, k, section);
+			seterr(err, errlen, "%s:%d: unknown key \"%s\" in [%s]", name, lineno, k,
+			    section);
 			goto fail;
 		}
 		if (seen[key - keys]) {
-			seterr(err, errlen, "%s:%d: [%s] %s given twice",
-			    name, lineno, section, k);
+			seterr(err, errlen, "%s:%d: [%s] %s given twice", name, lineno, section, k);
 			goto fail;
 		}
 		seen[key - keys] = 1;

@@ -18,9 +18,9 @@ struct config {
 	/* [server] */
 	char *listen_addr;
 	int64_t listen_port;
-	char *roles;		/* "collect,enrich", "collect" or "enrich" */
-	bool role_collect, role_enrich;	/* derived from roles */
-	char *api_keys;		/* comma separated; empty = no authentication */
+	char *roles;			/* "collect,enrich", "collect" or "enrich" */
+	bool role_collect, role_enrich; /* derived from roles */
+	char *api_keys;			/* comma separated; empty = no authentication */
 	int64_t max_body_bytes;
 	int64_t max_decompressed_bytes;
 	int64_t max_events;
@@ -70,10 +70,10 @@ struct config {
  * config_free(), or NULL with "file:line: what" in ERR.
  */
 struct config *config_load(const char *path, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* The same from a string, for tests; NAME is used in messages. */
-struct config *config_parse(const char *text, const char *name, bool use_env,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
+struct config *config_parse(const char *text, const char *name, bool use_env, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
 void config_free(struct config *cfg);
 
 /* The value librdkafka gets for KEY, or NULL. */
@@ -81,8 +81,7 @@ const char *config_kafka_get(const struct config *cfg, const char *key);
 
 /* The documented keys, for --help and the sample-file test: the I-th key's
  * section, name and default as text.  False past the last key. */
-bool config_key_at(size_t i, const char **section, const char **key,
-    const char **def);
+bool config_key_at(size_t i, const char **section, const char **key, const char **def);
 
 /* The I-th key's current value as text (numbers in a static buffer that
  * the next call reuses), or NULL past the last key. */

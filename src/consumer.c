@@ -79,23 +79,46 @@
 /* librdkafka properties only a producer reads: the consumer would warn about
  * every one of them, and [kafka] is shared with the producer. */
 static const char *const producer_only[] = {
-	"transactional.id", "transaction.timeout.ms", "enable.idempotence",
-	"enable.gapless.guarantee", "queue.buffering.max.messages",
-	"queue.buffering.max.kbytes", "queue.buffering.max.ms", "linger.ms",
-	"message.send.max.retries", "retries", "retry.backoff.ms",
-	"queue.buffering.backpressure.threshold", "compression.codec",
-	"compression.type", "compression.level", "batch.num.messages", "batch.size",
-	"delivery.report.only.error", "sticky.partitioning.linger.ms",
-	"request.required.acks", "acks", "request.timeout.ms", "message.timeout.ms",
-	"delivery.timeout.ms", "queuing.strategy", "produce.offset.report",
-	"partitioner",
+    "transactional.id",
+    "transaction.timeout.ms",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.ms",
+    "linger.ms",
+    "message.send.max.retries",
+    "retries",
+    "retry.backoff.ms",
+    "queue.buffering.backpressure.threshold",
+    "compression.codec",
+    "compression.type",
+    "compression.level",
+    "batch.num.messages",
+    "batch.size",
+    "delivery.report.only.error",
+    "sticky.partitioning.linger.ms",
+    "request.required.acks",
+    "acks",
+    "request.timeout.ms",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "queuing.strategy",
+    "produce.offset.report",
+    "partitioner",
 };
 
 /* The table's columns, all NOT NULL: a record lacking one is a dead letter
  * before it reaches a sink. */
 static const char *const pg_columns[] = {
-	"timestamp_stamp", "message_id_stamp", "correlation_id", "type",
-	"target_subscription", "new_context_account_id", "new_context_user_id", "data",
+    "timestamp_stamp",
+    "message_id_stamp",
+    "correlation_id",
+    "type",
+    "target_subscription",
+    "new_context_account_id",
+    "new_context_user_id",
+    "data",
 };
 
 struct part;
@@ -105,28 +128,28 @@ struct dl;
 struct rec {
 	struct part *part;
 	int64_t offset;
-	int64_t ts_ms;		/* publishTime; -1 when the record has none */
-	int64_t arrived_ms;	/* monotonic: flush_ms counts from here */
-	char *key;		/* NUL-terminated copy; NULL when absent */
+	int64_t ts_ms;	    /* publishTime; -1 when the record has none */
+	int64_t arrived_ms; /* monotonic: flush_ms counts from here */
+	char *key;	    /* NUL-terminated copy; NULL when absent */
 	size_t keylen;
 	void *value;
 	size_t len;
-	char *line;		/* the enriched JSON, without newline */
+	char *line; /* the enriched JSON, without newline */
 	size_t linelen;
 	struct codec_row row;
-	bool dead;		/* dead-lettered: no line, no row */
-	char *error;		/* why (may be NULL when out of memory) */
-	struct dl *dl;		/* its dead letter while unacknowledged */
+	bool dead;     /* dead-lettered: no line, no row */
+	char *error;   /* why (may be NULL when out of memory) */
+	struct dl *dl; /* its dead letter while unacknowledged */
 	bool dl_acked;
 };
 
 /* One dead-letter record on its way to Kafka. */
 struct dl {
-	struct producer_waiter w;	/* first: the producer hands it back */
+	struct producer_waiter w; /* first: the producer hands it back */
 	LIST_ENTRY(dl) link;
-	struct consumer *c;	/* NULL: orphaned by consumer_free */
-	struct rec *r;		/* NULL: the record went away, drop the report */
-	struct event *timer;	/* retry after a refusal */
+	struct consumer *c;  /* NULL: orphaned by consumer_free */
+	struct rec *r;	     /* NULL: the record went away, drop the report */
+	struct event *timer; /* retry after a refusal */
 	long backoff;
 	bool in_producer;
 };
@@ -134,7 +157,7 @@ struct dl {
 /* One pg_sink_write: the line records of the flush with offsets [lo, hi]. */
 struct pgw {
 	LIST_ENTRY(pgw) link;
-	struct consumer *c;	/* NULL: orphaned, the report only frees it */
+	struct consumer *c; /* NULL: orphaned, the report only frees it */
 	struct flush *f;
 	int64_t lo, hi;
 	size_t nrows;
@@ -143,41 +166,41 @@ struct pgw {
 struct flush {
 	struct part *p;
 	int64_t first_off, last_off;
-	bool final;		/* no record of the block can follow it */
+	bool final; /* no record of the block can follow it */
 	bool have_key;
 	char key[S3_KEY_SIZE];
-	char *body;		/* the whole block so far, kept for retries */
+	char *body; /* the whole block so far, kept for retries */
 	size_t body_len;
-	bool body_stale;	/* rebuild before the next PUT */
-	bool s3_need;		/* a PUT is owed */
-	bool s3_busy;		/* a PUT is in flight */
+	bool body_stale; /* rebuild before the next PUT */
+	bool s3_need;	 /* a PUT is owed */
+	bool s3_busy;	 /* a PUT is in flight */
 	long s3_backoff;
-	size_t pg_pending;	/* writes not yet reported */
-	size_t dl_wait;		/* dead letters of the range not yet acknowledged */
-	bool aborted;		/* the PostgreSQL sink went away first */
+	size_t pg_pending; /* writes not yet reported */
+	size_t dl_wait;	   /* dead letters of the range not yet acknowledged */
+	bool aborted;	   /* the PostgreSQL sink went away first */
 };
 
 struct part {
-	LIST_ENTRY(part) link;	/* c->parts, or c->zombies once revoked */
+	LIST_ENTRY(part) link; /* c->parts, or c->zombies once revoked */
 	struct consumer *c;
 	char *topic;
 	int32_t partition;
 	int refs;
 	bool revoked, started, seeking, paused;
-	int64_t seek_from;	/* while seeking, records above this are stale */
-	int64_t floor;		/* first offset seen: storing at or below it is moot */
-	int64_t next_offset;	/* -1 before the first record */
-	struct rec **v;		/* records, v[vbase] first */
+	int64_t seek_from;   /* while seeking, records above this are stale */
+	int64_t floor;	     /* first offset seen: storing at or below it is moot */
+	int64_t next_offset; /* -1 before the first record */
+	struct rec **v;	     /* records, v[vbase] first */
 	size_t vbase, vcap;
 	size_t n, nproc, nflush, nconf;
-	bool block_has_object;	/* a PUT of the current block was attempted */
+	bool block_has_object; /* a PUT of the current block was attempted */
 	struct flush *flush;
 	struct event *flush_timer, *s3_timer, *reg_timer;
-	bool reg_wait;		/* processing held for the registry */
-	bool reg_call;		/* registry_check_id in flight */
+	bool reg_wait; /* processing held for the registry */
+	bool reg_call; /* registry_check_id in flight */
 	int32_t reg_id;
 	long reg_backoff;
-	bool ans_valid;		/* the answer for reg_id, for the held record */
+	bool ans_valid; /* the answer for reg_id, for the held record */
 	enum registry_result ans_res;
 };
 
@@ -197,7 +220,7 @@ struct consumer {
 	LIST_HEAD(, part) zombies;
 	LIST_HEAD(, dl) dls;
 	LIST_HEAD(, pgw) pgws;
-	int64_t block;		/* N */
+	int64_t block; /* N */
 	int64_t flush_ms, max_pending;
 	long retry_max_ms;
 	int npaused;
@@ -248,7 +271,7 @@ now_ms(void)
 static void
 timer_in(struct event *ev, long ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	evtimer_add(ev, &tv);
 }
@@ -396,8 +419,8 @@ part_find(struct consumer *c, const char *topic, int32_t partition)
 	struct part *p;
 
 	LIST_FOREACH(p, &c->parts, link)
-		if (p->partition == partition && strcmp(p->topic, topic) == 0)
-			return p;
+	if (p->partition == partition && strcmp(p->topic, topic) == 0)
+		return p;
 	return NULL;
 }
 
@@ -473,7 +496,7 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 	p->c = c;
 	p->partition = partition;
 	p->next_offset = -1;
-	p->refs = 1;		/* the assignment's */
+	p->refs = 1; /* the assignment's */
 	p->topic = strdup(topic);
 	p->flush_timer = evtimer_new(c->base, on_flush_timer, p);
 	p->s3_timer = evtimer_new(c->base, on_s3_timer, p);
@@ -545,7 +568,7 @@ part_seek(struct part *p, int64_t offset)
 	/* Started is all an asynchronous seek can say; its version barrier
 	 * already keeps older fetches from us. */
 	ok = e == NULL && (l->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR ||
-	    l->elems[0].err == RD_KAFKA_RESP_ERR__IN_PROGRESS);
+			      l->elems[0].err == RD_KAFKA_RESP_ERR__IN_PROGRESS);
 	if (!ok)
 		log_warn("cannot seek partition", "topic=%s partition=%d offset=%lld error=\"%s\"",
 		    p->topic, (int)p->partition, (long long)offset,
@@ -602,13 +625,13 @@ dl_try(struct dl *d)
 	rd_kafka_header_add(h, "source-partition", -1, part, -1);
 	rd_kafka_header_add(h, "source-offset", -1, off, -1);
 	/* On success the producer owns H; on failure it stays ours. */
-	e = producer_send(c->producer, c->cfg->topic_dead_letter, r->key, r->keylen,
-	    r->value, r->len, h, &d->w);
+	e = producer_send(
+	    c->producer, c->cfg->topic_dead_letter, r->key, r->keylen, r->value, r->len, h, &d->w);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_headers_destroy(h);
 		log_warn("cannot queue a dead letter, retrying",
-		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic,
-		    (int)p->partition, (long long)r->offset, rd_kafka_err2str(e));
+		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic, (int)p->partition,
+		    (long long)r->offset, rd_kafka_err2str(e));
 		dl_retry_later(d);
 		return;
 	}
@@ -627,7 +650,7 @@ static bool
 in_flush(const struct part *p, const struct rec *r)
 {
 	return p->flush != NULL && r->offset >= p->flush->first_off &&
-	    r->offset <= p->flush->last_off;
+	       r->offset <= p->flush->last_off;
 }
 
 static void
@@ -646,8 +669,8 @@ on_dl_done(struct producer_waiter *w, rd_kafka_resp_err_t err)
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		/* Its offset may not be stored before Kafka has it: again. */
 		log_warn("dead letter refused, retrying",
-		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic,
-		    (int)p->partition, (long long)r->offset, rd_kafka_err2str(err));
+		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic, (int)p->partition,
+		    (long long)r->offset, rd_kafka_err2str(err));
 		dl_retry_later(d);
 		return;
 	}
@@ -729,7 +752,7 @@ on_reg_done(void *arg, enum registry_result res, const char *err)
 		p->ans_res = res;
 		part_process(p);
 	}
-	part_unref(p);		/* the check's; the assignment's remains */
+	part_unref(p); /* the check's; the assignment's remains */
 }
 
 static void
@@ -764,14 +787,14 @@ registry_lookup(struct part *p, int32_t id, enum registry_result *res)
 		return false;
 	p->reg_wait = true;
 	p->reg_id = id;
-	if (registry_check_id(c->registry, id, c->cfg->registry_subject, SCHEMA_TYPE,
-	    on_reg_done, p) == -1) {
+	if (registry_check_id(
+		c->registry, id, c->cfg->registry_subject, SCHEMA_TYPE, on_reg_done, p) == -1) {
 		p->reg_backoff = backoff_next(p->reg_backoff, c->retry_max_ms);
 		timer_in(p->reg_timer, p->reg_backoff);
 		return false;
 	}
 	p->reg_call = true;
-	p->refs++;		/* the callback will come even after a revoke */
+	p->refs++; /* the callback will come even after a revoke */
 	return false;
 }
 
@@ -808,8 +831,7 @@ rec_process(struct part *p, struct rec *r)
 		rec_dead(p, r, "key: missing (the correlationId)");
 		return true;
 	}
-	if (strlen(r->key) != r->keylen || !ids_parse(r->key, id, &form) ||
-	    form != IDS_FORM_UUID) {
+	if (strlen(r->key) != r->keylen || !ids_parse(r->key, id, &form) || form != IDS_FORM_UUID) {
 		rec_dead(p, r, "key: not a UUID (the correlationId)");
 		return true;
 	}
@@ -834,8 +856,8 @@ rec_process(struct part *p, struct rec *r)
 		rec_dead(p, r, why);
 		return true;
 	}
-	line = codec_enrich(c->schema, payload, plen, r->key, r->ts_ms, sid, &r->row, err,
-	    sizeof(err));
+	line = codec_enrich(
+	    c->schema, payload, plen, r->key, r->ts_ms, sid, &r->row, err, sizeof(err));
 	if (line == NULL) {
 		rec_dead(p, r, err);
 		return true;
@@ -876,9 +898,9 @@ zombie_busy(struct consumer *c, const struct part *p)
 	struct part *z;
 
 	LIST_FOREACH(z, &c->zombies, link)
-		if (z->partition == p->partition && strcmp(z->topic, p->topic) == 0 &&
-		    z->flush != NULL && z->flush->s3_busy)
-			return true;
+	if (z->partition == p->partition && strcmp(z->topic, p->topic) == 0 && z->flush != NULL &&
+	    z->flush->s3_busy)
+		return true;
 	return false;
 }
 
@@ -919,8 +941,8 @@ s3_failed(struct part *p, const char *err)
 	f->s3_need = true;
 	f->s3_backoff = backoff_next(f->s3_backoff, p->c->retry_max_ms);
 	count_flush("s3", false);
-	log_warn("S3 PUT failed, retrying", "key=%s retry_ms=%ld error=%s", f->key,
-	    f->s3_backoff, log_quote(err ? err : "", q, sizeof(q)));
+	log_warn("S3 PUT failed, retrying", "key=%s retry_ms=%ld error=%s", f->key, f->s3_backoff,
+	    log_quote(err ? err : "", q, sizeof(q)));
 	timer_in(p->s3_timer, f->s3_backoff);
 }
 
@@ -947,10 +969,10 @@ on_s3_done(void *arg, bool ok, const char *err)
 	} else {
 		count_flush("s3", true);
 		f->s3_backoff = 0;
-		s3_kick(p);	/* lines removed meanwhile: PUT again */
+		s3_kick(p); /* lines removed meanwhile: PUT again */
 		part_progress(p);
 	}
-	part_unref(p);		/* the PUT's; the assignment's remains */
+	part_unref(p); /* the PUT's; the assignment's remains */
 }
 
 static void
@@ -1052,9 +1074,11 @@ on_pg_done(struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const 
 		break;
 	case PG_SINK_REJECTED:
 		count_flush("postgres", false);
-		log_warn("PostgreSQL rejected rows", "topic=%s partition=%d first=%lld last=%lld "
-		    "rows=%zu error=%s", p->topic, (int)p->partition, (long long)lo,
-		    (long long)hi, nrows, log_quote(err ? err : "", q, sizeof(q)));
+		log_warn("PostgreSQL rejected rows",
+		    "topic=%s partition=%d first=%lld last=%lld "
+		    "rows=%zu error=%s",
+		    p->topic, (int)p->partition, (long long)lo, (long long)hi, nrows,
+		    log_quote(err ? err : "", q, sizeof(q)));
 		pg_rejected(p, lo, hi, nrows, err);
 		break;
 	case PG_SINK_ABORTED:
@@ -1142,7 +1166,7 @@ flush_start(struct part *p)
 	/* The retained block ended without a final flush (a later block's
 	 * record showed up after it): its object is complete already. */
 	if (p->nconf > 0 && consumer_block_first(REC(p, p->nconf)->offset, c->block) !=
-	    consumer_block_first(REC(p, 0)->offset, c->block))
+				consumer_block_first(REC(p, 0)->offset, c->block))
 		part_drop_front(p, p->nconf);
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		log_error("out of memory for a flush", "topic=%s partition=%d", p->topic,
@@ -1161,7 +1185,7 @@ flush_start(struct part *p)
 	p->flush = f;
 	first = REC(p, 0);
 	f->have_key = s3_key_enriched(f->key, sizeof(f->key), first->ts_ms < 0 ? 0 : first->ts_ms,
-	    p->topic, p->partition, first->offset) == 0;
+			  p->topic, p->partition, first->offset) == 0;
 	if (!f->have_key)
 		log_error("no S3 key for this topic, skipping S3", "topic=%s partition=%d",
 		    p->topic, (int)p->partition);
@@ -1196,9 +1220,8 @@ flush_try_complete(struct part *p)
 	p->flush = NULL;
 	final = f->final;
 	flush_free(c, f);
-	if (final || (p->nconf < p->n &&
-	    consumer_block_first(REC(p, p->nconf)->offset, c->block) !=
-	    consumer_block_first(REC(p, 0)->offset, c->block)))
+	if (final || (p->nconf < p->n && consumer_block_first(REC(p, p->nconf)->offset, c->block) !=
+					     consumer_block_first(REC(p, 0)->offset, c->block)))
 		part_drop_front(p, p->nconf);
 	part_pressure(p);
 	return true;
@@ -1227,7 +1250,7 @@ part_schedule(struct part *p)
 		/* Complete once a record at or past its end was processed, or a
 		 * later block's record waits behind it. */
 		complete = REC(p, p->nproc - 1)->offset >= b_last ||
-		    (p->nproc < p->n && REC(p, p->nproc)->offset > b_last);
+			   (p->nproc < p->n && REC(p, p->nproc)->offset > b_last);
 		if (!complete && !c->stopping) {
 			now = now_ms();
 			due = r->arrived_ms + c->flush_ms;
@@ -1289,7 +1312,7 @@ part_revoke(struct part *p)
 		flush_free(c, f);
 		p->flush = NULL;
 	}
-	part_unref(p);		/* the assignment's */
+	part_unref(p); /* the assignment's */
 }
 
 static void
@@ -1310,8 +1333,8 @@ on_rebalance(struct consumer *c, rd_kafka_event_t *ev)
 				continue;
 			if (part_new(c, t->topic, t->partition) == NULL)
 				log_error("out of memory for a partition, its records are skipped "
-				    "until the next rebalance", "topic=%s partition=%d", t->topic,
-				    (int)t->partition);
+					  "until the next rebalance",
+				    "topic=%s partition=%d", t->topic, (int)t->partition);
 		}
 		if (coop)
 			err = rd_kafka_incremental_assign(c->rk, l);
@@ -1320,8 +1343,8 @@ on_rebalance(struct consumer *c, rd_kafka_event_t *ev)
 		log_info("partitions assigned", "count=%d", l ? l->cnt : 0);
 		if (c->stopping)
 			LIST_FOREACH(p, &c->parts, link)
-				if (!p->paused)
-					part_set_paused(p, true);
+		if (!p->paused)
+			part_set_paused(p, true);
 	} else {
 		if (e != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
 			log_error("rebalance failed, dropping the assignment", "error=\"%s\"",
@@ -1355,7 +1378,8 @@ seek_target_gone(struct part *p)
 	int64_t lo, hi;
 
 	if (rd_kafka_get_watermark_offsets(p->c->rk, p->topic, p->partition, &lo, &hi) !=
-	    RD_KAFKA_RESP_ERR_NO_ERROR || lo <= p->seek_from)
+		RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    lo <= p->seek_from)
 		return false;
 	log_warn("records before the committed offset are gone, block taken as is",
 	    "topic=%s partition=%d committed=%lld log_start=%lld", p->topic, (int)p->partition,
@@ -1385,9 +1409,10 @@ on_message(struct consumer *c, const rd_kafka_message_t *m)
 		p->floor = off;
 		first = consumer_block_first(off, c->block);
 		if (first != off && part_seek(p, first)) {
-			log_info("rebuilding the block from its start", "topic=%s partition=%d "
-			    "committed=%lld block=%lld", p->topic, (int)p->partition,
-			    (long long)off, (long long)first);
+			log_info("rebuilding the block from its start",
+			    "topic=%s partition=%d "
+			    "committed=%lld block=%lld",
+			    p->topic, (int)p->partition, (long long)off, (long long)first);
 			p->seeking = true;
 			p->seek_from = off;
 			return;
@@ -1443,7 +1468,7 @@ on_commit(struct consumer *c, rd_kafka_event_t *ev)
 
 	(void)c;
 	if (e == RD_KAFKA_RESP_ERR__NO_OFFSET)
-		return;		/* nothing new to commit */
+		return; /* nothing new to commit */
 	for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && l != NULL && i < l->cnt; i++)
 		e = l->elems[i].err;
 	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -1514,11 +1539,11 @@ stop_progress(struct consumer *c)
 		return;
 	}
 	LIST_FOREACH(p, &c->parts, link)
-		if (p->flush != NULL || p->nflush < p->nproc)
-			return;
+	if (p->flush != NULL || p->nflush < p->nproc)
+		return;
 	LIST_FOREACH(p, &c->zombies, link)
-		if (p->flush != NULL && p->flush->s3_busy)
-			return;
+	if (p->flush != NULL && p->flush->s3_busy)
+		return;
 	e = rd_kafka_commit(c->rk, NULL, 1);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_warn("final commit not started", "error=\"%s\"", rd_kafka_err2str(e));
@@ -1544,11 +1569,14 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	LIST_FOREACH(p, &c->parts, link) {
+	LIST_FOREACH(p, &c->parts, link)
+	{
 		buffered += p->n - p->nconf;
 		/* Cached watermarks from fetch responses: no broker round trip. */
-		if (p->next_offset >= 0 && rd_kafka_get_watermark_offsets(c->rk, p->topic,
-		    p->partition, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0) {
+		if (p->next_offset >= 0 &&
+		    rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) ==
+			RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    hi >= 0) {
 			snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", p->topic,
 			    (int)p->partition);
 			metrics_set("collectord_consumer_lag", labels,
@@ -1581,13 +1609,14 @@ consumer_stop(struct consumer *c)
 	 * (it is not stored, so it is read again), flush the rest now. */
 	if ((l = rd_kafka_topic_partition_list_new(4)) != NULL) {
 		LIST_FOREACH(p, &c->parts, link)
-			if (!p->paused)
-				rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+		if (!p->paused)
+			rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
 		if (l->cnt > 0)
 			rd_kafka_pause_partitions(c->rk, l);
 		rd_kafka_topic_partition_list_destroy(l);
 	}
-	LIST_FOREACH(p, &c->parts, link) {
+	LIST_FOREACH(p, &c->parts, link)
+	{
 		n++;
 		evtimer_del(p->reg_timer);
 		p->reg_wait = false;
@@ -1609,16 +1638,15 @@ consumer_stopped(const struct consumer *c)
 /* ---------------------------------------------------------------- life */
 
 struct consumer *
-consumer_new(struct event_base *base, const struct config *cfg,
-    const struct codec_schema *schema, struct producer *producer,
-    struct registry *registry, struct s3 *s3, struct pg_sink *pg,
+consumer_new(struct event_base *base, const struct config *cfg, const struct codec_schema *schema,
+    struct producer *producer, struct registry *registry, struct s3 *s3, struct pg_sink *pg,
     char *err, size_t errlen)
 {
 	static const char *const forced[][2] = {
-		{ "enable.auto.commit", "true" },
-		/* offsets are stored by hand, once the sinks confirmed */
-		{ "enable.auto.offset.store", "false" },
-		{ "auto.offset.reset", "earliest" },
+	    {"enable.auto.commit", "true"},
+	    /* offsets are stored by hand, once the sinks confirmed */
+	    {"enable.auto.offset.store", "false"},
+	    {"auto.offset.reset", "earliest"},
 	};
 	struct consumer *c = calloc(1, sizeof(*c));
 	rd_kafka_conf_t *conf = NULL;
@@ -1640,8 +1668,8 @@ consumer_new(struct event_base *base, const struct config *cfg,
 	c->block = cfg->enrich_flush_events > 0 ? cfg->enrich_flush_events : 1;
 	c->flush_ms = cfg->enrich_flush_ms;
 	c->max_pending = cfg->enrich_max_pending;
-	c->retry_max_ms = cfg->enrich_retry_max_ms > RETRY_MIN_MS ?
-	    (long)cfg->enrich_retry_max_ms : RETRY_MIN_MS;
+	c->retry_max_ms =
+	    cfg->enrich_retry_max_ms > RETRY_MIN_MS ? (long)cfg->enrich_retry_max_ms : RETRY_MIN_MS;
 	LIST_INIT(&c->parts);
 	LIST_INIT(&c->zombies);
 	LIST_INIT(&c->dls);
@@ -1651,25 +1679,25 @@ consumer_new(struct event_base *base, const struct config *cfg,
 		if (producer_only_key(cfg->kafka[i].key))
 			continue;
 		if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, errstr,
-		    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+			sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 			snprintf(err, errlen, "[kafka] %s", errstr);
 			goto fail;
 		}
 	}
-	if (rd_kafka_conf_set(conf, "group.id", cfg->enrich_group_id, errstr,
-	    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+	if (rd_kafka_conf_set(conf, "group.id", cfg->enrich_group_id, errstr, sizeof(errstr)) !=
+	    RD_KAFKA_CONF_OK) {
 		snprintf(err, errlen, "[enrich] group_id: %s", errstr);
 		goto fail;
 	}
 	for (size_t i = 0; i < sizeof(forced) / sizeof(forced[0]); i++) {
-		if (rd_kafka_conf_set(conf, forced[i][0], forced[i][1], errstr,
-		    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		if (rd_kafka_conf_set(conf, forced[i][0], forced[i][1], errstr, sizeof(errstr)) !=
+		    RD_KAFKA_CONF_OK) {
 			snprintf(err, errlen, "kafka consumer: %s", errstr);
 			goto fail;
 		}
 	}
 	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_REBALANCE |
-	    RD_KAFKA_EVENT_OFFSET_COMMIT | RD_KAFKA_EVENT_ERROR);
+					   RD_KAFKA_EVENT_OFFSET_COMMIT | RD_KAFKA_EVENT_ERROR);
 	rd_kafka_conf_set_log_cb(conf, rdk_loop_log);
 	/* rd_kafka_new owns CONF from here on, even when it fails. */
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -1712,8 +1740,8 @@ consumer_new(struct event_base *base, const struct config *cfg,
 	e = rd_kafka_subscribe(c->rk, topics);
 	rd_kafka_topic_partition_list_destroy(topics);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(err, errlen, "kafka subscribe %s: %s", cfg->topic_raw,
-		    rd_kafka_err2str(e));
+		snprintf(
+		    err, errlen, "kafka subscribe %s: %s", cfg->topic_raw, rd_kafka_err2str(e));
 		goto fail;
 	}
 	timer_in(c->tick, TICK_MS);

@@ -103,7 +103,7 @@ xfer_write(char *data, size_t size, size_t nmemb, void *userp)
 
 	if (n > CURL_LOOP_MAX_BODY - x->len) {
 		x->overflow = true;
-		return 0;	/* libcurl aborts with CURLE_WRITE_ERROR */
+		return 0; /* libcurl aborts with CURLE_WRITE_ERROR */
 	}
 	if (x->len + n + 1 > x->cap) {
 		size_t cap = x->cap ? x->cap : 1024;
@@ -151,8 +151,7 @@ loop_dispatch(struct curl_loop *loop)
 	int left;
 
 	loop->dispatching++;
-	while (!loop->dying &&
-	    (msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
+	while (!loop->dying && (msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
 		struct curl_xfer *x = NULL;
 		CURLcode rc;
 		long status = 0;
@@ -168,14 +167,12 @@ loop_dispatch(struct curl_loop *loop)
 		xfer_unlink(loop, x);
 		xfer_release_easy(loop, x);
 		if (x->overflow)
-			snprintf(x->errbuf, sizeof(x->errbuf),
-			    "response body over %d bytes", CURL_LOOP_MAX_BODY);
+			snprintf(x->errbuf, sizeof(x->errbuf), "response body over %d bytes",
+			    CURL_LOOP_MAX_BODY);
 		else if (rc != CURLE_OK && x->errbuf[0] == '\0')
-			snprintf(x->errbuf, sizeof(x->errbuf), "%s",
-			    curl_easy_strerror(rc));
+			snprintf(x->errbuf, sizeof(x->errbuf), "%s", curl_easy_strerror(rc));
 		/* X belongs to nobody now: the callback may free the loop. */
-		x->cb(x->arg, rc, status, x->body != NULL ? x->body : "",
-		    x->len, x->errbuf);
+		x->cb(x->arg, rc, status, x->body != NULL ? x->body : "", x->len, x->errbuf);
 		free(x->body);
 		free(x);
 	}
@@ -317,8 +314,7 @@ curl_loop_free(struct curl_loop *loop)
 	if (loop == NULL || loop->dying)
 		return;
 	if (loop->nxfers > 0)
-		log_warn("curl transfers aborted at shutdown", "count=%zu",
-		    loop->nxfers);
+		log_warn("curl transfers aborted at shutdown", "count=%zu", loop->nxfers);
 	if (loop->dispatching > 0) {
 		/* Inside a done callback: abort now, free when it returns. */
 		loop->dying = true;
@@ -337,10 +333,8 @@ curl_loop_easy_new(long timeout_ms)
 	if ((easy = curl_easy_init()) == NULL)
 		return NULL;
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    CURL_LOOP_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-	    timeout_ms > 0 ? timeout_ms : 30000L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, CURL_LOOP_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 30000L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
@@ -348,8 +342,8 @@ curl_loop_easy_new(long timeout_ms)
 }
 
 int
-curl_loop_start(struct curl_loop *loop, CURL *easy,
-    struct curl_slist *headers_owned, curl_loop_done_cb cb, void *arg)
+curl_loop_start(struct curl_loop *loop, CURL *easy, struct curl_slist *headers_owned,
+    curl_loop_done_cb cb, void *arg)
 {
 	struct curl_xfer *x;
 
@@ -360,7 +354,7 @@ curl_loop_start(struct curl_loop *loop, CURL *easy,
 	}
 	x->loop = loop;
 	x->easy = easy;
-	x->headers = headers_owned;	/* freed after the easy handle */
+	x->headers = headers_owned; /* freed after the easy handle */
 	x->cb = cb;
 	x->arg = arg;
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, xfer_write);

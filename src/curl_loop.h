@@ -23,12 +23,11 @@ struct curl_loop;
  * borrowed for the call only.  The transfer's easy handle and headers are
  * already gone when this runs, and the callback may free the curl_loop.
  */
-typedef void (*curl_loop_done_cb)(void *arg, CURLcode rc, long http_status,
-    const char *body, size_t body_len, const char *errbuf);
+typedef void (*curl_loop_done_cb)(void *arg, CURLcode rc, long http_status, const char *body,
+    size_t body_len, const char *errbuf);
 
 /* A loop on BASE, which must outlive it.  NULL on allocation failure. */
-struct curl_loop *curl_loop_new(struct event_base *base)
-	__attribute__((warn_unused_result));
+struct curl_loop *curl_loop_new(struct event_base *base) __attribute__((warn_unused_result));
 
 /*
  * Abort every transfer still in flight WITHOUT calling its callback: free
@@ -53,17 +52,15 @@ CURL *curl_loop_easy_new(long timeout_ms) __attribute__((warn_unused_result));
  * transfer is cancelled first.  On -1 nothing was started, everything was
  * freed and CB never fires.
  */
-int curl_loop_start(struct curl_loop *loop, CURL *easy,
-    struct curl_slist *headers_owned, curl_loop_done_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+int curl_loop_start(struct curl_loop *loop, CURL *easy, struct curl_slist *headers_owned,
+    curl_loop_done_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /*
  * Abort every in-flight transfer started with exactly (CB, ARG); their
  * callbacks never fire.  Owners call this when they free the object ARG
  * points to.  Returns how many were aborted.
  */
-size_t curl_loop_cancel(struct curl_loop *loop, curl_loop_done_cb cb,
-    void *arg);
+size_t curl_loop_cancel(struct curl_loop *loop, curl_loop_done_cb cb, void *arg);
 
 /* The event base LOOP runs on, for clients that need their own events. */
 struct event_base *curl_loop_base(const struct curl_loop *loop);

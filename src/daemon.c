@@ -58,7 +58,7 @@ struct daemon {
 static void
 timer_in(struct event *ev, long ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	evtimer_add(ev, &tv);
 }
@@ -108,8 +108,8 @@ on_check(evutil_socket_t fd, short what, void *arg)
 
 		health_set(HEALTH_POSTGRES, st == PG_CONN_UP, err);
 	}
-	metrics_set("collectord_kafka_outstanding_records", "",
-	    (double)producer_outstanding(d->producer));
+	metrics_set(
+	    "collectord_kafka_outstanding_records", "", (double)producer_outstanding(d->producer));
 	timer_in(d->check_timer, CHECK_INTERVAL_MS);
 }
 
@@ -124,8 +124,8 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 		d->schema_id = id;
 		collect_set_schema_id(d->collect, id);
 		health_set(HEALTH_SCHEMA, true, NULL);
-		log_info("schema registered", "subject=%s id=%d",
-		    d->cfg->registry_subject, (int)id);
+		log_info(
+		    "schema registered", "subject=%s id=%d", d->cfg->registry_subject, (int)id);
 		return;
 	}
 	/* Rejected (incompatible, invalid) or registry unreachable: not ready,
@@ -134,8 +134,9 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 	if (permanent)
 		log_error("registry rejected the schema", "subject=%s error=%s",
 		    d->cfg->registry_subject, log_quote(err, q, sizeof(q)));
-	d->register_backoff_ms = permanent ? REGISTER_RETRY_MAX_MS :
-	    d->register_backoff_ms ? d->register_backoff_ms * 2 : REGISTER_RETRY_MIN_MS;
+	d->register_backoff_ms = permanent		  ? REGISTER_RETRY_MAX_MS
+				 : d->register_backoff_ms ? d->register_backoff_ms * 2
+							  : REGISTER_RETRY_MIN_MS;
 	if (d->register_backoff_ms > REGISTER_RETRY_MAX_MS)
 		d->register_backoff_ms = REGISTER_RETRY_MAX_MS;
 	timer_in(d->register_timer, d->register_backoff_ms);
@@ -148,17 +149,16 @@ on_register_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (registry_register(d->registry, d->cfg->registry_subject, "PROTOBUF",
-	    daemon_event_proto, on_registered, d) == -1)
-		on_registered(d, REGISTRY_UNAVAILABLE, 0,
-		    "cannot start the registration request");
+	if (registry_register(d->registry, d->cfg->registry_subject, "PROTOBUF", daemon_event_proto,
+		on_registered, d) == -1)
+		on_registered(d, REGISTRY_UNAVAILABLE, 0, "cannot start the registration request");
 }
 
 static bool
 all_done(struct daemon *d)
 {
 	return (d->collect == NULL || collect_inflight(d->collect) == 0) &&
-	    (d->consumer == NULL || consumer_stopped(d->consumer));
+	       (d->consumer == NULL || consumer_stopped(d->consumer));
 }
 
 static void
@@ -171,12 +171,10 @@ on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (all_done(d) || now.tv_sec > d->stop_deadline.tv_sec ||
-	    (now.tv_sec == d->stop_deadline.tv_sec &&
-	    now.tv_nsec >= d->stop_deadline.tv_nsec)) {
+	    (now.tv_sec == d->stop_deadline.tv_sec && now.tv_nsec >= d->stop_deadline.tv_nsec)) {
 		if (!all_done(d))
-			log_warn("stopping with work unfinished",
-			    "inflight_batches=%zu", d->collect ?
-			    collect_inflight(d->collect) : (size_t)0);
+			log_warn("stopping with work unfinished", "inflight_batches=%zu",
+			    d->collect ? collect_inflight(d->collect) : (size_t)0);
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
@@ -227,8 +225,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 			log_error("cannot reopen the log file", "path=%s", fresh->log_file);
 		config_free(fresh);
 	} else if (d->config_path != NULL) {
-		log_error("reload failed, keeping the running configuration",
-		    "error=\"%s\"", err);
+		log_error("reload failed, keeping the running configuration", "error=\"%s\"", err);
 	} else if (log_open(d->cfg->log_file) == -1) {
 		log_error("cannot reopen the log file", "path=%s", d->cfg->log_file);
 	}
@@ -239,13 +236,13 @@ static int
 daemon_start(struct daemon *d, char *err, size_t errlen)
 {
 	struct s3_config s3c = {
-		.endpoint = d->cfg->s3_endpoint,
-		.region = d->cfg->s3_region,
-		.bucket = d->cfg->s3_bucket,
-		.access_key = d->cfg->s3_access_key,
-		.secret_key = d->cfg->s3_secret_key,
-		.path_style = true,
-		.timeout_ms = (long)d->cfg->s3_timeout_ms,
+	    .endpoint = d->cfg->s3_endpoint,
+	    .region = d->cfg->s3_region,
+	    .bucket = d->cfg->s3_bucket,
+	    .access_key = d->cfg->s3_access_key,
+	    .secret_key = d->cfg->s3_secret_key,
+	    .path_style = true,
+	    .timeout_ms = (long)d->cfg->s3_timeout_ms,
 	};
 
 	health_require(HEALTH_KAFKA, true);
@@ -262,17 +259,17 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 	}
 	if ((d->s3 = s3_new(d->curl, &s3c, err, errlen)) == NULL)
 		return -1;
-	d->registry = registry_new(d->curl, d->cfg->registry_url,
-	    d->cfg->registry_user, d->cfg->registry_password, err, errlen);
+	d->registry = registry_new(d->curl, d->cfg->registry_url, d->cfg->registry_user,
+	    d->cfg->registry_password, err, errlen);
 	if (d->registry == NULL)
 		return -1;
 	if (d->cfg->role_enrich) {
-		d->pg = pg_sink_new(d->base, d->cfg->pg_conninfo, d->cfg->pg_sql_dir,
-		    NULL, err, errlen);
+		d->pg = pg_sink_new(
+		    d->base, d->cfg->pg_conninfo, d->cfg->pg_sql_dir, NULL, err, errlen);
 		if (d->pg == NULL)
 			return -1;
-		d->consumer = consumer_new(d->base, d->cfg, d->schema, d->producer,
-		    d->registry, d->s3, d->pg, err, errlen);
+		d->consumer = consumer_new(d->base, d->cfg, d->schema, d->producer, d->registry,
+		    d->s3, d->pg, err, errlen);
 		if (d->consumer == NULL)
 			return -1;
 	}
@@ -292,9 +289,8 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 	d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->sighup = evsignal_new(d->base, SIGHUP, on_signal, d);
-	if (!d->check_timer || !d->register_timer || !d->stop_timer ||
-	    !d->sigterm || !d->sigint || !d->sighup ||
-	    evsignal_add(d->sigterm, NULL) || evsignal_add(d->sigint, NULL) ||
+	if (!d->check_timer || !d->register_timer || !d->stop_timer || !d->sigterm || !d->sigint ||
+	    !d->sighup || evsignal_add(d->sigterm, NULL) || evsignal_add(d->sigint, NULL) ||
 	    evsignal_add(d->sighup, NULL)) {
 		snprintf(err, errlen, "cannot set up timers and signals");
 		return -1;
@@ -340,8 +336,7 @@ daemon_free(struct daemon *d)
 int
 daemon_run(const char *config_path, struct config *cfg)
 {
-	struct daemon d = { .cfg = cfg, .config_path = config_path,
-	    .schema = &codec_schema_holded };
+	struct daemon d = {.cfg = cfg, .config_path = config_path, .schema = &codec_schema_holded};
 	char err[1024], q[1100];
 
 	signal(SIGPIPE, SIG_IGN);
@@ -354,8 +349,8 @@ daemon_run(const char *config_path, struct config *cfg)
 		daemon_free(&d);
 		return 1;
 	}
-	log_info("collectord started", "version=%s listen=%s:%d roles=%s",
-	    PACKAGE_VERSION, cfg->listen_addr, http_port(d.http), cfg->roles);
+	log_info("collectord started", "version=%s listen=%s:%d roles=%s", PACKAGE_VERSION,
+	    cfg->listen_addr, http_port(d.http), cfg->roles);
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "READY=1");
 #endif

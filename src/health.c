@@ -17,7 +17,11 @@ struct dep {
 
 static struct dep deps[HEALTH_NDEPS];
 static const char *const names[HEALTH_NDEPS] = {
-	"kafka", "registry", "schema", "s3", "postgres",
+    "kafka",
+    "registry",
+    "schema",
+    "s3",
+    "postgres",
 };
 
 const char *
@@ -46,8 +50,8 @@ health_set(enum health_dep dep, bool up, const char *err)
 		if (up)
 			log_info("dependency up", "dependency=%s", names[dep]);
 		else
-			log_warn("dependency down", "dependency=%s error=%s",
-			    names[dep], log_quote(d->last_error, q, sizeof(q)));
+			log_warn("dependency down", "dependency=%s error=%s", names[dep],
+			    log_quote(d->last_error, q, sizeof(q)));
 	}
 	d->known = true;
 	d->up = up;
@@ -87,8 +91,7 @@ health_json(void)
 		if (!d->required)
 			continue;
 		o = cJSON_AddObjectToObject(all, names[i]);
-		cJSON_AddStringToObject(o, "state",
-		    !d->known ? "unknown" : d->up ? "up" : "down");
+		cJSON_AddStringToObject(o, "state", !d->known ? "unknown" : d->up ? "up" : "down");
 		if (d->known) {
 			struct tm tm;
 

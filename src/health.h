@@ -8,7 +8,7 @@
 enum health_dep {
 	HEALTH_KAFKA,
 	HEALTH_REGISTRY,
-	HEALTH_SCHEMA,		/* our schema registered and its id known */
+	HEALTH_SCHEMA, /* our schema registered and its id known */
 	HEALTH_S3,
 	HEALTH_POSTGRES,
 	HEALTH_NDEPS

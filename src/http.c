@@ -25,8 +25,8 @@ struct http {
 };
 
 static void
-reply(struct evhttp_request *req, int code, const char *reason,
-    const char *ctype, const char *body, size_t len)
+reply(struct evhttp_request *req, int code, const char *reason, const char *ctype, const char *body,
+    size_t len)
 {
 	struct evbuffer *out = evbuffer_new();
 
@@ -38,8 +38,8 @@ reply(struct evhttp_request *req, int code, const char *reason,
 }
 
 static void
-reply_str(struct evhttp_request *req, int code, const char *reason,
-    const char *ctype, const char *body)
+reply_str(
+    struct evhttp_request *req, int code, const char *reason, const char *ctype, const char *body)
 {
 	reply(req, code, reason, ctype, body, strlen(body));
 }
@@ -62,8 +62,7 @@ on_healthz(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
 	if (is_get(req))
-		reply_str(req, 200, "OK", "application/json",
-	    "{\"status\":\"alive\"}\n");
+		reply_str(req, 200, "OK", "application/json", "{\"status\":\"alive\"}\n");
 }
 
 static void
@@ -77,12 +76,11 @@ on_readyz(struct evhttp_request *req, void *arg)
 		return;
 	ready = health_ready();
 	if ((text = health_json()) == NULL) {
-		reply_str(req, 500, "Internal Server Error", "text/plain",
-	    "out of memory\n");
+		reply_str(req, 500, "Internal Server Error", "text/plain", "out of memory\n");
 		return;
 	}
-	reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable",
-	    "application/json", text, strlen(text));
+	reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "application/json",
+	    text, strlen(text));
 	free(text);
 }
 
@@ -96,8 +94,7 @@ on_metrics(struct evhttp_request *req, void *arg)
 	if (!is_get(req))
 		return;
 	if ((text = metrics_render(&len)) == NULL) {
-		reply_str(req, 500, "Internal Server Error", "text/plain",
-	    "out of memory\n");
+		reply_str(req, 500, "Internal Server Error", "text/plain", "out of memory\n");
 		return;
 	}
 	reply(req, 200, "OK", "text/plain; version=0.0.4", text, len);
@@ -120,8 +117,8 @@ on_other(struct evhttp_request *req, void *arg)
 }
 
 struct http *
-http_new(struct event_base *base, const struct config *cfg,
-    struct collect *collect, char *err, size_t errlen)
+http_new(struct event_base *base, const struct config *cfg, struct collect *collect, char *err,
+    size_t errlen)
 {
 	struct http *h = calloc(1, sizeof(*h));
 	evutil_socket_t fd;
@@ -137,17 +134,17 @@ http_new(struct event_base *base, const struct config *cfg,
 	evhttp_set_max_body_size(h->evh, (ev_ssize_t)cfg->max_body_bytes);
 	evhttp_set_max_headers_size(h->evh, 64 * 1024);
 	evhttp_set_timeout(h->evh, 60);
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-	    EVHTTP_REQ_PATCH);
+	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+					       EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+					       EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_cb(h->evh, "/healthz", on_healthz, NULL);
 	evhttp_set_cb(h->evh, "/readyz", on_readyz, NULL);
 	evhttp_set_cb(h->evh, "/metrics", on_metrics, NULL);
 	if (collect != NULL)
 		evhttp_set_cb(h->evh, "/collect", collect_handle, collect);
 	evhttp_set_gencb(h->evh, on_other, NULL);
-	h->sock = evhttp_bind_socket_with_handle(h->evh, cfg->listen_addr,
-	    (ev_uint16_t)cfg->listen_port);
+	h->sock =
+	    evhttp_bind_socket_with_handle(h->evh, cfg->listen_addr, (ev_uint16_t)cfg->listen_port);
 	if (h->sock == NULL) {
 		snprintf(err, errlen, "cannot listen on %s:%lld", cfg->listen_addr,
 		    (long long)cfg->listen_port);

@@ -11,9 +11,8 @@ struct http;
 
 /* Listen on [server] listen:port.  COLLECT (borrowed, may be NULL when the
  * collect role is off) handles /collect.  NULL with ERR on failure. */
-struct http *http_new(struct event_base *base, const struct config *cfg,
-    struct collect *collect, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+struct http *http_new(struct event_base *base, const struct config *cfg, struct collect *collect,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The port actually bound (useful with port = 0). */
 int http_port(const struct http *h);
 /* Close the listener and every connection.  NULL-safe. */

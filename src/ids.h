@@ -13,9 +13,9 @@
 #define IDS_TEXT_SIZE 37
 
 enum ids_form {
-	IDS_FORM_UUID,		/* 8-4-4-4-12 hex, 32 hex, or {8-4-4-4-12} */
-	IDS_FORM_ULID,		/* 26 characters of Crockford base32 */
-	IDS_FORM_OBJECTID,	/* 24 hex characters */
+	IDS_FORM_UUID,	   /* 8-4-4-4-12 hex, 32 hex, or {8-4-4-4-12} */
+	IDS_FORM_ULID,	   /* 26 characters of Crockford base32 */
+	IDS_FORM_OBJECTID, /* 24 hex characters */
 };
 
 /*

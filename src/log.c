@@ -13,7 +13,7 @@
 static enum log_level min_level = LOG_INFO;
 static int log_fd = STDERR_FILENO;
 
-static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void
 log_set_level(enum log_level level)
@@ -93,8 +93,7 @@ log_write(enum log_level level, const char *msg, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line, sizeof(line), "ts=%s.%03ldZ level=%s msg=%s", stamp,
-	    ts.tv_nsec / 1000000, level_names[level],
-	    log_quote(msg, quoted, sizeof(quoted)));
+	    ts.tv_nsec / 1000000, level_names[level], log_quote(msg, quoted, sizeof(quoted)));
 	n = r < 0 ? 0 : (size_t)r;
 	if (fmt != NULL && *fmt != '\0' && n + 1 < sizeof(line)) {
 		va_list ap;

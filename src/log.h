@@ -21,7 +21,7 @@ int log_open(const char *path);
  * after log_quote().
  */
 void log_write(enum log_level level, const char *msg, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(msg, ...) log_write(LOG_DEBUG, (msg), __VA_ARGS__)
 #define log_info(msg, ...) log_write(LOG_INFO, (msg), __VA_ARGS__)

@@ -37,7 +37,7 @@ print_config(const struct config *cfg)
 	for (size_t i = 0; config_key_at(i, &section, &key, &def); i++) {
 		const char *v = config_value(cfg, i);
 		int secret = strstr(key, "secret") || strstr(key, "password") ||
-		    strcmp(key, "api_keys") == 0;
+			     strcmp(key, "api_keys") == 0;
 
 		printf("[%s] %s = %s\n", section, key, secret && v && *v ? "(set)" : v);
 	}
@@ -50,11 +50,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	struct config *cfg;
@@ -98,7 +98,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "collectord: %s\n", err);
 		return 1;
 	}
-	(void)log_parse_level(cfg->log_level, &level);	/* checked by config */
+	(void)log_parse_level(cfg->log_level, &level); /* checked by config */
 	if (check) {
 		print_config(cfg);
 		config_free(cfg);

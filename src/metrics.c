@@ -8,14 +8,27 @@
 #include <string.h>
 
 static const double buckets[] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
 };
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct series {
 	char *labels;
-	double value;		/* counter/gauge value; histogram sum */
-	uint64_t count;		/* histogram only */
+	double value;	/* counter/gauge value; histogram sum */
+	uint64_t count; /* histogram only */
 	uint64_t bucket[NBUCKETS];
 	struct series *next;
 };
@@ -126,8 +139,7 @@ struct buf {
 	bool failed;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-bprintf(struct buf *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) bprintf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -159,29 +171,28 @@ bprintf(struct buf *b, const char *fmt, ...)
 
 /* `name{labels,extra}` or `name{extra}` or `name`. */
 static void
-series_name(struct buf *b, const char *name, const char *suffix,
-    const char *labels, const char *extra)
+series_name(
+    struct buf *b, const char *name, const char *suffix, const char *labels, const char *extra)
 {
 	bool l = labels[0] != '\0', e = extra != NULL && extra[0] != '\0';
 
 	bprintf(b, "%s%s", name, suffix);
 	if (l || e)
-		bprintf(b, "{%s%s%s}", l ? labels : "", l && e ? "," : "",
-		    e ? extra : "");
+		bprintf(b, "{%s%s%s}", l ? labels : "", l && e ? "," : "", e ? extra : "");
 }
 
 char *
 metrics_render(size_t *len)
 {
-	static const char *const type_names[] = { "counter", "gauge", "histogram" };
-	struct buf b = { malloc(4096), 0, 4096, false };
+	static const char *const type_names[] = {"counter", "gauge", "histogram"};
+	struct buf b = {malloc(4096), 0, 4096, false};
 
 	if (b.p == NULL)
 		return NULL;
 	b.p[0] = '\0';
 	for (struct family *f = families; f != NULL; f = f->next) {
-		bprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help,
-		    f->name, type_names[f->type]);
+		bprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+		    type_names[f->type]);
 		for (struct series *s = f->series; s != NULL; s = s->next) {
 			if (f->type != METRIC_HISTOGRAM) {
 				series_name(&b, f->name, "", s->labels, NULL);

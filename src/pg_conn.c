@@ -169,7 +169,7 @@ backoff_ms(struct pg_conn *c)
 static void
 arm(struct event *timer, unsigned ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 
 	evtimer_add(timer, &tv);
 }
@@ -274,8 +274,8 @@ poll_wait(struct pg_conn *c, PostgresPollingStatusType how)
 		teardown(c, PQerrorMessage(c->pg));
 		return;
 	}
-	c->ev_io = event_new(c->base, fd, how == PGRES_POLLING_READING ? EV_READ : EV_WRITE,
-	    on_connect_io, c);
+	c->ev_io = event_new(
+	    c->base, fd, how == PGRES_POLLING_READING ? EV_READ : EV_WRITE, on_connect_io, c);
 	if (c->ev_io == NULL || event_add(c->ev_io, NULL) == -1)
 		teardown(c, "cannot watch the connection's socket");
 }
@@ -483,8 +483,8 @@ drain(struct pg_conn *c)
 {
 	unsigned gen = c->gen;
 
-	while (c->gen == gen && !c->dead && !c->reset_pending && c->head != NULL &&
-	    !PQisBusy(c->pg)) {
+	while (
+	    c->gen == gen && !c->dead && !c->reset_pending && c->head != NULL && !PQisBusy(c->pg)) {
 		struct pg_item *it = c->head;
 		PGresult *res = PQgetResult(c->pg);
 
@@ -719,8 +719,8 @@ pg_conn_query(struct pg_conn *c, const char *sql, int nparams, const char *const
 }
 
 int
-pg_conn_query_prepared(struct pg_conn *c, const char *name, int nparams,
-    const char *const *values, pg_conn_result_cb *cb, void *arg, char *err, size_t errlen)
+pg_conn_query_prepared(struct pg_conn *c, const char *name, int nparams, const char *const *values,
+    pg_conn_result_cb *cb, void *arg, char *err, size_t errlen)
 {
 	if (pipelined(c, err, errlen) == -1)
 		return -1;
@@ -751,8 +751,8 @@ pg_conn_sync(struct pg_conn *c, pg_conn_result_cb *cb, void *arg, char *err, siz
 }
 
 int
-pg_conn_simple(struct pg_conn *c, const char *sql, pg_conn_result_cb *cb, void *arg,
-    char *err, size_t errlen)
+pg_conn_simple(
+    struct pg_conn *c, const char *sql, pg_conn_result_cb *cb, void *arg, char *err, size_t errlen)
 {
 	if (usable(c, err, errlen) == -1)
 		return -1;

@@ -27,15 +27,15 @@ struct event_base;
 struct pg_conn;
 
 enum pg_conn_state {
-	PG_CONN_DOWN,		/* no session; a reconnect is scheduled */
-	PG_CONN_CONNECTING,	/* PQconnectPoll in progress */
-	PG_CONN_UP,		/* session established; queries accepted */
+	PG_CONN_DOWN,	    /* no session; a reconnect is scheduled */
+	PG_CONN_CONNECTING, /* PQconnectPoll in progress */
+	PG_CONN_UP,	    /* session established; queries accepted */
 };
 
 struct pg_conn_opts {
-	unsigned backoff_min_ms;	/* first reconnect delay; 0 = 100 */
-	unsigned backoff_max_ms;	/* delay cap; 0 = 10000 */
-	unsigned connect_timeout_ms;	/* give up a connection attempt; 0 = 10000 */
+	unsigned backoff_min_ms;     /* first reconnect delay; 0 = 100 */
+	unsigned backoff_max_ms;     /* delay cap; 0 = 10000 */
+	unsigned connect_timeout_ms; /* give up a connection attempt; 0 = 10000 */
 	/* Drop the session when work is in flight and nothing has come back
 	 * for this long (a peer gone silent behind a partition would
 	 * otherwise hold the work until TCP gives up); 0 = 60000. */
@@ -49,8 +49,8 @@ struct pg_conn_opts {
  * time DOWN fires, every query in flight on the lost session has had its
  * callback with res == NULL.
  */
-typedef void pg_conn_state_cb(struct pg_conn *conn, void *arg, enum pg_conn_state state,
-    const char *err);
+typedef void pg_conn_state_cb(
+    struct pg_conn *conn, void *arg, enum pg_conn_state state, const char *err);
 
 /*
  * Completion of one queued item.  ERR == NULL means success; otherwise ERR
@@ -68,8 +68,8 @@ typedef void pg_conn_state_cb(struct pg_conn *conn, void *arg, enum pg_conn_stat
  *    its last result.
  * RES is borrowed for the call.
  */
-typedef void pg_conn_result_cb(struct pg_conn *conn, void *arg, const PGresult *res,
-    const char *err);
+typedef void pg_conn_result_cb(
+    struct pg_conn *conn, void *arg, const PGresult *res, const char *err);
 
 /*
  * Start connecting to CONNINFO (libpq keywords or URI; checked here, so a
@@ -101,9 +101,8 @@ enum pg_conn_state pg_conn_state(const struct pg_conn *conn, char *err, size_t e
  * the session is being reset: the owner should drop the half-queued
  * segment and resend after the next UP).
  */
-int pg_conn_query(struct pg_conn *conn, const char *sql, int nparams,
-    const char *const *values, pg_conn_result_cb *cb, void *arg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int pg_conn_query(struct pg_conn *conn, const char *sql, int nparams, const char *const *values,
+    pg_conn_result_cb *cb, void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Same for a statement prepared on this session (PQsendQueryPrepared). */
 int pg_conn_query_prepared(struct pg_conn *conn, const char *name, int nparams,
@@ -112,13 +111,12 @@ int pg_conn_query_prepared(struct pg_conn *conn, const char *name, int nparams,
 
 /* Queue PQsendPrepare of SQL as NAME on this session (it is lost with it). */
 int pg_conn_prepare(struct pg_conn *conn, const char *name, const char *sql, int nparams,
-    pg_conn_result_cb *cb, void *arg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+    pg_conn_result_cb *cb, void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Queue a pipeline sync ending the current segment; CB (not NULL) reports
  * the segment's outcome as described above. */
-int pg_conn_sync(struct pg_conn *conn, pg_conn_result_cb *cb, void *arg, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
+int pg_conn_sync(struct pg_conn *conn, pg_conn_result_cb *cb, void *arg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * Run SQL, which may hold several statements (a schema file), with the

@@ -253,16 +253,16 @@ row_field(const struct pg_row *r, int col)
 	}
 }
 
-static const char *const col_names[PGSQL_NCOLS] = { "timestamp_stamp", "message_id_stamp",
-	"correlation_id", "type", "target_subscription", "new_context_account_id",
-	"new_context_user_id", "data" };
+static const char *const col_names[PGSQL_NCOLS] = {"timestamp_stamp", "message_id_stamp",
+    "correlation_id", "type", "target_subscription", "new_context_account_id",
+    "new_context_user_id", "data"};
 
 /* Copy ROWS into a new batch's parameters; NULL with ERR on a bad row or OOM. */
 static struct batch *
 batch_build(const struct pg_row *rows, size_t n, char *err, size_t errlen)
 {
 	struct batch *b = calloc(1, sizeof(*b));
-	size_t sizes[PGSQL_NCOLS] = { 0 };
+	size_t sizes[PGSQL_NCOLS] = {0};
 	struct pgsql_array *a = NULL;
 	char ts[PGSQL_TIMESTAMP_SIZE];
 
@@ -478,8 +478,8 @@ on_batch(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 		s->retries = 0;
 		if (!s->holding)
 			s->err[0] = '\0';
-		log_debug("postgres batch committed", "rows=%zu inserted=%lld attempts=%u", b->nrows,
-		    b->inserted, b->attempts);
+		log_debug("postgres batch committed", "rows=%zu inserted=%lld attempts=%u",
+		    b->nrows, b->inserted, b->attempts);
 		schedule_delivery(s);
 		pump(s);
 		return;
@@ -524,7 +524,7 @@ static int
 send_batch(struct pg_sink *s, struct batch *b)
 {
 	char err[ERR_SIZE], ts[PGSQL_TIMESTAMP_SIZE];
-	const char *param[1] = { ts };
+	const char *param[1] = {ts};
 
 	b->skipped_days = false;
 	for (size_t i = 0; i < b->ndays; i++) {
@@ -591,7 +591,8 @@ on_setup(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 		if (res != NULL) {
 			/* the server refused: retry the whole setup on a new
 			 * session after a backoff */
-			log_error("postgres setup failed", "error=%s", log_quote(s->err, q, sizeof(q)));
+			log_error(
+			    "postgres setup failed", "error=%s", log_quote(s->err, q, sizeof(q)));
 			hold(s, true);
 		}
 		return;
@@ -614,10 +615,10 @@ setup_next(struct pg_sink *s)
 	int r;
 
 	if (s->setup_step < s->nfiles)
-		r = pg_conn_simple(s->conn, s->files[s->setup_step].text, on_setup, s, err,
-		    sizeof(err));
-	else if ((r = pg_conn_prepare(s->conn, INSERT_NAME, PGSQL_INSERT_UNNEST, PGSQL_NCOLS,
-		      NULL, NULL, err, sizeof(err))) == 0)
+		r = pg_conn_simple(
+		    s->conn, s->files[s->setup_step].text, on_setup, s, err, sizeof(err));
+	else if ((r = pg_conn_prepare(s->conn, INSERT_NAME, PGSQL_INSERT_UNNEST, PGSQL_NCOLS, NULL,
+		      NULL, err, sizeof(err))) == 0)
 		r = pg_conn_sync(s->conn, on_setup, s, err, sizeof(err));
 	if (r == -1) {
 		snprintf(s->err, sizeof(s->err), "setup %s: %s", setup_step_name(s), err);
@@ -648,7 +649,7 @@ pg_sink_new(struct event_base *base, const char *conninfo, const char *sql_dir,
     const struct pg_sink_opts *opts, char *err, size_t errlen)
 {
 	struct pg_sink *s = calloc(1, sizeof(*s));
-	struct pg_conn_opts copts = { 0 };
+	struct pg_conn_opts copts = {0};
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");

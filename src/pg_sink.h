@@ -27,15 +27,15 @@ struct pg_row {
 	int64_t timestamp_us; /* timestamp_stamp, microseconds since epoch UTC */
 	const char *message_id_stamp, *correlation_id, *type, *target_subscription,
 	    *new_context_account_id, *new_context_user_id; /* canonical UUID strings / text */
-	const char *data;				    /* the enriched event JSON */
+	const char *data;				   /* the enriched event JSON */
 };
 
 struct pg_sink_opts {
-	unsigned max_in_flight;		/* batches pipelined at once; 0 = 4 */
-	unsigned backoff_min_ms;	/* reconnect and retry delays; 0 = 100 */
-	unsigned backoff_max_ms;	/* 0 = 10000 */
-	unsigned connect_timeout_ms;	/* 0 = 10000 */
-	unsigned reply_timeout_ms;	/* no answer for this long: new session; 0 = 60000 */
+	unsigned max_in_flight;	     /* batches pipelined at once; 0 = 4 */
+	unsigned backoff_min_ms;     /* reconnect and retry delays; 0 = 100 */
+	unsigned backoff_max_ms;     /* 0 = 10000 */
+	unsigned connect_timeout_ms; /* 0 = 10000 */
+	unsigned reply_timeout_ms;   /* no answer for this long: new session; 0 = 60000 */
 };
 
 enum pg_sink_outcome {
@@ -67,8 +67,8 @@ enum pg_sink_outcome {
  * pg_sink_free on SINK, except for PG_SINK_ABORTED, which fires from inside
  * pg_sink_free: there SINK is going away and must not be used.
  */
-typedef void pg_sink_done_cb(struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome,
-    const char *err);
+typedef void pg_sink_done_cb(
+    struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const char *err);
 
 /*
  * Create the sink and start connecting to CONNINFO.  SQL_DIR (may be NULL:
@@ -82,8 +82,7 @@ typedef void pg_sink_done_cb(struct pg_sink *sink, void *arg, enum pg_sink_outco
  * an unreachable server is not an error (the sink keeps trying).
  */
 struct pg_sink *pg_sink_new(struct event_base *base, const char *conninfo, const char *sql_dir,
-    const struct pg_sink_opts *opts, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+    const struct pg_sink_opts *opts, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * Fire every pending callback in order (PG_SINK_ABORTED, or the real
@@ -101,9 +100,8 @@ void pg_sink_free(struct pg_sink *sink);
  * outside years 1..9999), when out of memory, or while the sink is being
  * freed.  N == 0 is a valid, empty batch.
  */
-int pg_sink_write(struct pg_sink *sink, const struct pg_row *rows, size_t n,
-    pg_sink_done_cb *cb, void *arg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int pg_sink_write(struct pg_sink *sink, const struct pg_row *rows, size_t n, pg_sink_done_cb *cb,
+    void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Rows written whose callback has not fired yet: the back-pressure gauge. */
 size_t pg_sink_pending(const struct pg_sink *sink);

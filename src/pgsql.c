@@ -63,8 +63,8 @@ pgsql_partition_name(int64_t us, char *buf, size_t size)
 
 	if (utc_tm(pgsql_day(us) * SEC_PER_DAY, &tm) == -1)
 		return -1;
-	n = snprintf(buf, size, "events_%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday);
+	n = snprintf(
+	    buf, size, "events_%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
@@ -76,8 +76,8 @@ format_day(int64_t day, char *buf, size_t size)
 
 	if (utc_tm(day * SEC_PER_DAY, &tm) == -1)
 		return -1;
-	n = snprintf(buf, size, "%04d-%02d-%02d 00:00:00+00", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday);
+	n = snprintf(
+	    buf, size, "%04d-%02d-%02d 00:00:00+00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 

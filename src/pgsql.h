@@ -13,8 +13,8 @@
 #define PGSQL_WUR __attribute__((warn_unused_result))
 
 /* The columns of events, in the order every statement below binds them. */
-#define PGSQL_EVENTS_COLUMNS \
-	"timestamp_stamp, message_id_stamp, correlation_id, type, " \
+#define PGSQL_EVENTS_COLUMNS                                                                       \
+	"timestamp_stamp, message_id_stamp, correlation_id, type, "                                \
 	"target_subscription, new_context_account_id, new_context_user_id, data"
 #define PGSQL_NCOLS 8
 
@@ -30,10 +30,10 @@
  * 65535 parameters.  Rows already present (same correlation_id and
  * timestamp_stamp) are skipped.
  */
-#define PGSQL_INSERT_UNNEST \
-	"INSERT INTO events (" PGSQL_EVENTS_COLUMNS ") " \
-	"SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], " \
-	"$4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::jsonb[]) " \
+#define PGSQL_INSERT_UNNEST                                                                        \
+	"INSERT INTO events (" PGSQL_EVENTS_COLUMNS ") "                                           \
+	"SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], "                         \
+	"$4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::jsonb[]) "                            \
 	"ON CONFLICT DO NOTHING"
 
 /* Most rows pgsql_insert_values_sql() takes: 65535 parameters / 8 columns. */

@@ -22,10 +22,10 @@ struct producer {
 
 /* Defaults we want where the [kafka] section says nothing. */
 static const char *const soft_defaults[][2] = {
-	{ "linger.ms", "5" },
-	{ "message.timeout.ms", "10000" },
-	{ "statistics.interval.ms", "1000" },
-	{ "queue.buffering.max.messages", "100000" },
+    {"linger.ms", "5"},
+    {"message.timeout.ms", "10000"},
+    {"statistics.interval.ms", "1000"},
+    {"queue.buffering.max.messages", "100000"},
 };
 
 /* Kafka is up when librdkafka holds at least one broker connection UP. */
@@ -38,17 +38,19 @@ on_stats(struct producer *p, const char *json)
 	if (root == NULL)
 		return;
 	brokers = cJSON_GetObjectItemCaseSensitive(root, "brokers");
-	cJSON_ArrayForEach(b, brokers) {
+	cJSON_ArrayForEach(b, brokers)
+	{
 		cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
 
 		if (cJSON_IsString(state) && strcmp(state->valuestring, "UP") == 0)
 			up = true;
 	}
-	metrics_set("collectord_kafka_outstanding_records", "",
-	    (double)rd_kafka_outq_len(p->rk));
+	metrics_set("collectord_kafka_outstanding_records", "", (double)rd_kafka_outq_len(p->rk));
 	cJSON_Delete(root);
-	health_set(HEALTH_KAFKA, up, up ? NULL : p->last_error[0] ?
-	    p->last_error : "no broker connection is up");
+	health_set(HEALTH_KAFKA, up,
+	    up		       ? NULL
+	    : p->last_error[0] ? p->last_error
+			       : "no broker connection is up");
 }
 
 static void
@@ -71,8 +73,8 @@ on_event(void *arg, rd_kafka_event_t *ev)
 		rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
 		char q[300];
 
-		snprintf(p->last_error, sizeof(p->last_error), "%s",
-		    rd_kafka_event_error_string(ev));
+		snprintf(
+		    p->last_error, sizeof(p->last_error), "%s", rd_kafka_event_error_string(ev));
 		if (rd_kafka_event_error_is_fatal(ev)) {
 			char fatal[200];
 
@@ -94,8 +96,7 @@ on_event(void *arg, rd_kafka_event_t *ev)
 }
 
 struct producer *
-producer_new(struct event_base *base, const struct config *cfg, char *err,
-    size_t errlen)
+producer_new(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
 	struct producer *p = calloc(1, sizeof(*p));
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -107,24 +108,26 @@ producer_new(struct event_base *base, const struct config *cfg, char *err,
 		goto fail;
 	}
 	for (size_t i = 0; i < sizeof(soft_defaults) / sizeof(soft_defaults[0]); i++)
-		if (rd_kafka_conf_set(conf, soft_defaults[i][0], soft_defaults[i][1],
-		    errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		if (rd_kafka_conf_set(conf, soft_defaults[i][0], soft_defaults[i][1], errstr,
+			sizeof(errstr)) != RD_KAFKA_CONF_OK)
 			goto conf_fail;
 	for (size_t i = 0; i < cfg->nkafka; i++) {
-		if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value,
-		    errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, errstr,
+			sizeof(errstr)) != RD_KAFKA_CONF_OK)
 			goto conf_fail;
 	}
 	/* Not overridable: a 200 means every record is on all in-sync
 	 * replicas, written once. */
 	if (rd_kafka_conf_set(conf, "acks", "all", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) !=
+		RD_KAFKA_CONF_OK)
 		goto conf_fail;
 	vlen = sizeof(value);
-	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", value, &vlen) == RD_KAFKA_CONF_OK)
+	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", value, &vlen) ==
+	    RD_KAFKA_CONF_OK)
 		p->max_messages = (size_t)strtoul(value, NULL, 10);
-	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR |
-	    RD_KAFKA_EVENT_STATS);
+	rd_kafka_conf_set_events(
+	    conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS);
 	rd_kafka_conf_set_log_cb(conf, rdk_loop_log);
 	/* rd_kafka_new owns CONF from here on, even when it fails. */
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -152,18 +155,12 @@ fail:
 }
 
 rd_kafka_resp_err_t
-producer_send(struct producer *p, const char *topic, const void *key,
-    size_t keylen, const void *value, size_t len, rd_kafka_headers_t *headers,
-    struct producer_waiter *w)
+producer_send(struct producer *p, const char *topic, const void *key, size_t keylen,
+    const void *value, size_t len, rd_kafka_headers_t *headers, struct producer_waiter *w)
 {
-	return rd_kafka_producev(p->rk,
-	    RD_KAFKA_V_TOPIC(topic),
-	    RD_KAFKA_V_KEY(key, keylen),
-	    RD_KAFKA_V_VALUE((void *)value, len),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_HEADERS(headers),
-	    RD_KAFKA_V_OPAQUE(w),
-	    RD_KAFKA_V_END);
+	return rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
+	    RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
 }
 
 size_t

@@ -26,8 +26,8 @@ struct producer_waiter {
  * delivery reports, errors and statistics arrive on BASE.  Kafka's
  * reachability is reported to health (HEALTH_KAFKA).
  */
-struct producer *producer_new(struct event_base *base, const struct config *cfg,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
+struct producer *producer_new(struct event_base *base, const struct config *cfg, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * Queue one record.  KEY and VALUE are copied.  HEADERS (may be NULL)
@@ -35,9 +35,9 @@ struct producer *producer_new(struct event_base *base, const struct config *cfg,
  * Returns 0 or the librdkafka error (e.g. __QUEUE_FULL); W->done fires
  * only for records that were queued, never from inside this call.
  */
-rd_kafka_resp_err_t producer_send(struct producer *p, const char *topic,
-    const void *key, size_t keylen, const void *value, size_t len,
-    rd_kafka_headers_t *headers, struct producer_waiter *w) __attribute__((warn_unused_result));
+rd_kafka_resp_err_t producer_send(struct producer *p, const char *topic, const void *key,
+    size_t keylen, const void *value, size_t len, rd_kafka_headers_t *headers,
+    struct producer_waiter *w) __attribute__((warn_unused_result));
 
 /* How many more records fit in librdkafka's queue right now. */
 size_t producer_room(const struct producer *p);

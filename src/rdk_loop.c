@@ -46,8 +46,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 struct rdk_loop *
-rdk_loop_new(struct event_base *base, rd_kafka_queue_t *queue, rdk_loop_cb cb,
-    void *arg, char *err, size_t errlen)
+rdk_loop_new(struct event_base *base, rd_kafka_queue_t *queue, rdk_loop_cb cb, void *arg, char *err,
+    size_t errlen)
 {
 	struct rdk_loop *loop = calloc(1, sizeof(*loop));
 
@@ -63,8 +63,7 @@ rdk_loop_new(struct event_base *base, rd_kafka_queue_t *queue, rdk_loop_cb cb,
 		free(loop);
 		return NULL;
 	}
-	loop->ev = event_new(base, loop->fds[0], EV_READ | EV_PERSIST,
-	    on_readable, loop);
+	loop->ev = event_new(base, loop->fds[0], EV_READ | EV_PERSIST, on_readable, loop);
 	if (loop->ev == NULL || event_add(loop->ev, NULL) == -1) {
 		snprintf(err, errlen, "cannot watch the librdkafka queue");
 		event_free(loop->ev);
@@ -104,7 +103,10 @@ rdk_loop_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 	char q[600];
 
 	/* syslog levels: 0-3 errors, 4 warnings, 5-6 notices and info. */
-	log_write(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN :
-	    level <= 6 ? LOG_INFO : LOG_DEBUG, "librdkafka", "client=%s facility=%s detail=%s",
-	    rd_kafka_name(rk), fac, log_quote(buf, q, sizeof(q)));
+	log_write(level <= 3   ? LOG_ERROR
+		  : level <= 4 ? LOG_WARN
+		  : level <= 6 ? LOG_INFO
+			       : LOG_DEBUG,
+	    "librdkafka", "client=%s facility=%s detail=%s", rd_kafka_name(rk), fac,
+	    log_quote(buf, q, sizeof(q)));
 }

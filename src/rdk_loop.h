@@ -18,9 +18,8 @@ typedef void (*rdk_loop_cb)(void *arg, rd_kafka_event_t *ev);
  * queue goes from empty to non-empty, and the loop drains the queue.
  * NULL with ERR filled on failure.
  */
-struct rdk_loop *rdk_loop_new(struct event_base *base, rd_kafka_queue_t *queue,
-    rdk_loop_cb cb, void *arg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+struct rdk_loop *rdk_loop_new(struct event_base *base, rd_kafka_queue_t *queue, rdk_loop_cb cb,
+    void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Detach from the queue (stops the pipe writes) and free. */
 void rdk_loop_free(struct rdk_loop *loop);
 /* Drain now, e.g. after a flush; no-op when the queue is empty. */

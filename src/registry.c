@@ -68,8 +68,8 @@ struct reg_entry {
 	int32_t id;
 	char *subject, *type;
 	enum registry_result res;
-	char *err;		/* why not OK */
-	int64_t expires_ms;	/* 0: never */
+	char *err;	    /* why not OK */
+	int64_t expires_ms; /* 0: never */
 };
 
 struct registry {
@@ -133,8 +133,7 @@ registry_schema_body(const char *schema_type, const char *schema_text)
 static cJSON *
 parse(const char *body, size_t len)
 {
-	return body != NULL && len > 0 ? cJSON_ParseWithLength(body, len) :
-	    NULL;
+	return body != NULL && len > 0 ? cJSON_ParseWithLength(body, len) : NULL;
 }
 
 int
@@ -144,8 +143,7 @@ registry_parse_id(const char *body, size_t len, int32_t *id)
 	int rc = -1;
 
 	v = cJSON_GetObjectItemCaseSensitive(o, "id");
-	if (cJSON_IsNumber(v) && v->valuedouble >= 0 &&
-	    v->valuedouble <= INT32_MAX &&
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= INT32_MAX &&
 	    v->valuedouble == (double)(int32_t)v->valuedouble) {
 		*id = (int32_t)v->valuedouble;
 		rc = 0;
@@ -155,8 +153,7 @@ registry_parse_id(const char *body, size_t len, int32_t *id)
 }
 
 bool
-registry_parse_error(const char *body, size_t len, int *code, char *msg,
-    size_t msgsize)
+registry_parse_error(const char *body, size_t len, int *code, char *msg, size_t msgsize)
 {
 	cJSON *o = parse(body, len), *c, *m;
 	bool found = false;
@@ -166,8 +163,7 @@ registry_parse_error(const char *body, size_t len, int *code, char *msg,
 	if (cJSON_IsNumber(c)) {
 		*code = c->valueint;
 		if (msg != NULL && msgsize > 0)
-			snprintf(msg, msgsize, "%s",
-			    cJSON_IsString(m) ? m->valuestring : "");
+			snprintf(msg, msgsize, "%s", cJSON_IsString(m) ? m->valuestring : "");
 		found = true;
 	}
 	cJSON_Delete(o);
@@ -175,8 +171,7 @@ registry_parse_error(const char *body, size_t len, int *code, char *msg,
 }
 
 int
-registry_parse_schema(const char *body, size_t len, char *type,
-    size_t typesize, char **schema)
+registry_parse_schema(const char *body, size_t len, char *type, size_t typesize, char **schema)
 {
 	cJSON *o = parse(body, len), *s, *t;
 	int rc = -1;
@@ -199,8 +194,7 @@ out:
 }
 
 int
-registry_parse_versions(const char *body, size_t len, const char *subject,
-    bool *found)
+registry_parse_versions(const char *body, size_t len, const char *subject, bool *found)
 {
 	cJSON *a = parse(body, len), *e;
 	int rc = -1;
@@ -208,7 +202,8 @@ registry_parse_versions(const char *body, size_t len, const char *subject,
 	if (!cJSON_IsArray(a))
 		goto out;
 	*found = false;
-	cJSON_ArrayForEach(e, a) {
+	cJSON_ArrayForEach(e, a)
+	{
 		cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "subject");
 
 		if (!cJSON_IsString(s))
@@ -230,8 +225,7 @@ error_suffix(const char *body, size_t len, char *out, size_t size)
 	int code;
 
 	if (registry_parse_error(body, len, &code, msg, sizeof(msg)))
-		snprintf(out, size, " (registry: %s, error_code %d)", msg,
-		    code);
+		snprintf(out, size, " (registry: %s, error_code %d)", msg, code);
 	else
 		out[0] = '\0';
 }
@@ -245,8 +239,7 @@ has_error_code(const char *body, size_t len, int want)
 }
 
 static enum registry_result
-unavailable(long status, const char *body, size_t len, const char *what,
-    char *err, size_t errlen)
+unavailable(long status, const char *body, size_t len, const char *what, char *err, size_t errlen)
 {
 	char suffix[600];
 
@@ -256,8 +249,8 @@ unavailable(long status, const char *body, size_t len, const char *what,
 }
 
 enum registry_result
-registry_judge_register(long status, const char *body, size_t len,
-    int32_t *id, char *err, size_t errlen)
+registry_judge_register(
+    long status, const char *body, size_t len, int32_t *id, char *err, size_t errlen)
 {
 	char suffix[600];
 
@@ -269,8 +262,10 @@ registry_judge_register(long status, const char *body, size_t len,
 		return REGISTRY_UNAVAILABLE;
 	}
 	if (status == 409) {
-		snprintf(err, errlen, "register: incompatible with the "
-		    "subject's earlier versions%s", suffix);
+		snprintf(err, errlen,
+		    "register: incompatible with the "
+		    "subject's earlier versions%s",
+		    suffix);
 		return REGISTRY_REJECTED;
 	}
 	if (status == 422) {
@@ -278,8 +273,7 @@ registry_judge_register(long status, const char *body, size_t len,
 		return REGISTRY_REJECTED;
 	}
 	if (status == 401 || status == 403) {
-		snprintf(err, errlen, "register: not authorised (HTTP %ld)%s",
-		    status, suffix);
+		snprintf(err, errlen, "register: not authorised (HTTP %ld)%s", status, suffix);
 		return REGISTRY_REJECTED;
 	}
 	if (status >= 400 && status <= 499 && status != 408 && status != 429) {
@@ -290,18 +284,19 @@ registry_judge_register(long status, const char *body, size_t len,
 }
 
 enum registry_result
-registry_judge_schema(long status, const char *body, size_t len, int32_t id,
-    const char *want_type, char **schema, char *err, size_t errlen)
+registry_judge_schema(long status, const char *body, size_t len, int32_t id, const char *want_type,
+    char **schema, char *err, size_t errlen)
 {
 	char type[32], suffix[600];
 
 	if (schema != NULL)
 		*schema = NULL;
 	if (status >= 200 && status <= 299) {
-		if (registry_parse_schema(body, len, type, sizeof(type),
-		    schema) == -1) {
-			snprintf(err, errlen, "schema id %d: unexpected "
-			    "answer from the registry", (int)id);
+		if (registry_parse_schema(body, len, type, sizeof(type), schema) == -1) {
+			snprintf(err, errlen,
+			    "schema id %d: unexpected "
+			    "answer from the registry",
+			    (int)id);
 			return REGISTRY_UNAVAILABLE;
 		}
 		if (strcasecmp(type, want_type) != 0) {
@@ -309,16 +304,15 @@ registry_judge_schema(long status, const char *body, size_t len, int32_t id,
 				free(*schema);
 				*schema = NULL;
 			}
-			snprintf(err, errlen, "schema id %d is %s, not %s",
-			    (int)id, type, want_type);
+			snprintf(
+			    err, errlen, "schema id %d is %s, not %s", (int)id, type, want_type);
 			return REGISTRY_WRONG_TYPE;
 		}
 		return REGISTRY_OK;
 	}
 	if (status == 404 && has_error_code(body, len, 40403)) {
 		error_suffix(body, len, suffix, sizeof(suffix));
-		snprintf(err, errlen, "schema id %d unknown to the registry%s",
-		    (int)id, suffix);
+		snprintf(err, errlen, "schema id %d unknown to the registry%s", (int)id, suffix);
 		return REGISTRY_UNKNOWN_ID;
 	}
 	/* A bare 404 is more likely a wrong URL than an unknown id. */
@@ -326,9 +320,8 @@ registry_judge_schema(long status, const char *body, size_t len, int32_t id,
 }
 
 enum registry_result
-registry_judge_versions(long status, const char *body, size_t len,
-    int32_t id, const char *subject, bool *unsupported, char *err,
-    size_t errlen)
+registry_judge_versions(long status, const char *body, size_t len, int32_t id, const char *subject,
+    bool *unsupported, char *err, size_t errlen)
 {
 	char suffix[600];
 	bool found;
@@ -336,21 +329,24 @@ registry_judge_versions(long status, const char *body, size_t len,
 	*unsupported = false;
 	if (status >= 200 && status <= 299) {
 		if (registry_parse_versions(body, len, subject, &found) == -1) {
-			snprintf(err, errlen, "schema id %d: unexpected "
-			    "answer from the registry", (int)id);
+			snprintf(err, errlen,
+			    "schema id %d: unexpected "
+			    "answer from the registry",
+			    (int)id);
 			return REGISTRY_UNAVAILABLE;
 		}
 		if (!found) {
-			snprintf(err, errlen, "schema id %d is not registered "
-			    "under subject %s", (int)id, subject);
+			snprintf(err, errlen,
+			    "schema id %d is not registered "
+			    "under subject %s",
+			    (int)id, subject);
 			return REGISTRY_WRONG_SUBJECT;
 		}
 		return REGISTRY_OK;
 	}
 	if (status == 404 && has_error_code(body, len, 40403)) {
 		error_suffix(body, len, suffix, sizeof(suffix));
-		snprintf(err, errlen, "schema id %d unknown to the registry%s",
-		    (int)id, suffix);
+		snprintf(err, errlen, "schema id %d unknown to the registry%s", (int)id, suffix);
 		return REGISTRY_UNKNOWN_ID;
 	}
 	if (status == 404 || status == 405 || status == 501) {
@@ -361,8 +357,8 @@ registry_judge_versions(long status, const char *body, size_t len,
 }
 
 enum registry_result
-registry_judge_lookup(long status, const char *body, size_t len, int32_t id,
-    const char *subject, char *err, size_t errlen)
+registry_judge_lookup(long status, const char *body, size_t len, int32_t id, const char *subject,
+    char *err, size_t errlen)
 {
 	char suffix[600];
 	int32_t got;
@@ -372,15 +368,19 @@ registry_judge_lookup(long status, const char *body, size_t len, int32_t id,
 		 * id the registry filed it under. */
 		if (registry_parse_id(body, len, &got) == 0)
 			return REGISTRY_OK;
-		snprintf(err, errlen, "schema id %d: unexpected answer from "
-		    "the registry", (int)id);
+		snprintf(err, errlen,
+		    "schema id %d: unexpected answer from "
+		    "the registry",
+		    (int)id);
 		return REGISTRY_UNAVAILABLE;
 	}
-	if (status == 404 && (has_error_code(body, len, 40401) ||
-	    has_error_code(body, len, 40403))) {
+	if (status == 404 &&
+	    (has_error_code(body, len, 40401) || has_error_code(body, len, 40403))) {
 		error_suffix(body, len, suffix, sizeof(suffix));
-		snprintf(err, errlen, "schema id %d is not registered under "
-		    "subject %s%s", (int)id, subject, suffix);
+		snprintf(err, errlen,
+		    "schema id %d is not registered under "
+		    "subject %s%s",
+		    (int)id, subject, suffix);
 		return REGISTRY_WRONG_SUBJECT;
 	}
 	return unavailable(status, body, len, "subject lookup", err, errlen);
@@ -407,16 +407,14 @@ cache_drop(struct registry *reg, size_t i)
 }
 
 static struct reg_entry *
-cache_find(struct registry *reg, int32_t id, const char *subject,
-    const char *type)
+cache_find(struct registry *reg, int32_t id, const char *subject, const char *type)
 {
 	int64_t now = now_ms();
 
 	for (size_t i = 0; i < reg->ncache; i++) {
 		struct reg_entry *e = &reg->cache[i];
 
-		if (e->id != id || strcmp(e->subject, subject) != 0 ||
-		    strcmp(e->type, type) != 0)
+		if (e->id != id || strcmp(e->subject, subject) != 0 || strcmp(e->type, type) != 0)
 			continue;
 		if (e->expires_ms != 0 && e->expires_ms <= now) {
 			cache_drop(reg, i);
@@ -430,8 +428,8 @@ cache_find(struct registry *reg, int32_t id, const char *subject,
 /* Remember RES unless it is transient.  Best effort: a full cache (of
  * live negative answers, say under a flood of garbage ids) stays as is. */
 static void
-cache_put(struct registry *reg, int32_t id, const char *subject,
-    const char *type, enum registry_result res, const char *err)
+cache_put(struct registry *reg, int32_t id, const char *subject, const char *type,
+    enum registry_result res, const char *err)
 {
 	struct reg_entry *e;
 	int64_t now = now_ms();
@@ -440,12 +438,10 @@ cache_put(struct registry *reg, int32_t id, const char *subject,
 		return;
 	if ((e = cache_find(reg, id, subject, type)) == NULL) {
 		if (reg->cache == NULL &&
-		    (reg->cache = calloc(REGISTRY_CACHE_MAX,
-		    sizeof(*reg->cache))) == NULL)
+		    (reg->cache = calloc(REGISTRY_CACHE_MAX, sizeof(*reg->cache))) == NULL)
 			return;
 		for (size_t i = reg->ncache; i-- > 0;)
-			if (reg->ncache >= REGISTRY_CACHE_MAX &&
-			    reg->cache[i].expires_ms != 0 &&
+			if (reg->ncache >= REGISTRY_CACHE_MAX && reg->cache[i].expires_ms != 0 &&
 			    reg->cache[i].expires_ms <= now)
 				cache_drop(reg, i);
 		if (reg->ncache >= REGISTRY_CACHE_MAX)
@@ -493,8 +489,7 @@ reg_post(struct registry *reg, const struct reg_ready *tmpl, const char *err)
 	*r = *tmpl;
 	r->next = NULL;
 	/* Without memory for the text, the result's name stands in. */
-	r->err = tmpl->res != REGISTRY_OK && err != NULL && *err != '\0' ?
-	    strdup(err) : NULL;
+	r->err = tmpl->res != REGISTRY_OK && err != NULL && *err != '\0' ? strdup(err) : NULL;
 	if (reg->ready_tail != NULL)
 		reg->ready_tail->next = r;
 	else
@@ -513,8 +508,9 @@ reg_drain(struct registry *reg)
 	while (!reg->dying && (r = reg->ready) != NULL) {
 		if ((reg->ready = r->next) == NULL)
 			reg->ready_tail = NULL;
-		err = r->res == REGISTRY_OK ? NULL : r->err != NULL ? r->err :
-		    registry_result_name(r->res);
+		err = r->res == REGISTRY_OK ? NULL
+		      : r->err != NULL	    ? r->err
+					    : registry_result_name(r->res);
 		switch (r->kind) {
 		case REQ_REGISTER:
 			r->id_cb(r->arg, r->res, r->id, err);
@@ -543,8 +539,8 @@ drain_event(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- requests */
 
-static void reg_curl_done(void *arg, CURLcode rc, long status,
-    const char *body, size_t len, const char *errbuf);
+static void reg_curl_done(
+    void *arg, CURLcode rc, long status, const char *body, size_t len, const char *errbuf);
 
 static void
 req_link(struct registry *reg, struct reg_req *req)
@@ -582,19 +578,16 @@ req_free(struct reg_req *req)
 
 /* BASE + A + B (percent-encoded: a subject name) + C. */
 static char *
-reg_url(const struct registry *reg, const char *a, const char *b,
-    const char *c)
+reg_url(const struct registry *reg, const char *a, const char *b, const char *c)
 {
 	char *esc = NULL, *url;
 	size_t n;
 
 	if (b != NULL && (esc = curl_easy_escape(NULL, b, 0)) == NULL)
 		return NULL;
-	n = strlen(reg->base) + strlen(a) + (esc ? strlen(esc) : 0) +
-	    (c ? strlen(c) : 0) + 1;
+	n = strlen(reg->base) + strlen(a) + (esc ? strlen(esc) : 0) + (c ? strlen(c) : 0) + 1;
 	if ((url = malloc(n)) != NULL)
-		snprintf(url, n, "%s%s%s%s", reg->base, a, esc ? esc : "",
-		    c ? c : "");
+		snprintf(url, n, "%s%s%s%s", reg->base, a, esc ? esc : "", c ? c : "");
 	curl_free(esc);
 	return url;
 }
@@ -604,39 +597,34 @@ reg_url(const struct registry *reg, const char *a, const char *b,
  * linked on success; on -1 nothing is in flight for it.
  */
 static int
-reg_send(struct registry *reg, struct reg_req *req, char *url,
-    const char *body)
+reg_send(struct registry *reg, struct reg_req *req, char *url, const char *body)
 {
 	struct curl_slist *h = NULL, *t;
 	CURL *easy;
 
-	if (url == NULL || (easy = curl_loop_easy_new(reg->timeout_ms)) ==
-	    NULL) {
+	if (url == NULL || (easy = curl_loop_easy_new(reg->timeout_ms)) == NULL) {
 		free(url);
 		return -1;
 	}
 	curl_easy_setopt(easy, CURLOPT_URL, url);
-	free(url);	/* libcurl keeps its own copy */
+	free(url); /* libcurl keeps its own copy */
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "collectord");
 	if (reg->user != NULL) {
 		curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(easy, CURLOPT_USERNAME, reg->user);
-		curl_easy_setopt(easy, CURLOPT_PASSWORD,
-		    reg->password != NULL ? reg->password : "");
+		curl_easy_setopt(
+		    easy, CURLOPT_PASSWORD, reg->password != NULL ? reg->password : "");
 	}
-	if ((t = curl_slist_append(h, "Accept: " REGISTRY_CONTENT_TYPE
-	    ", application/vnd.schemaregistry+json; q=0.9, "
-	    "application/json; q=0.5")) == NULL)
+	if ((t = curl_slist_append(h,
+		 "Accept: " REGISTRY_CONTENT_TYPE ", application/vnd.schemaregistry+json; q=0.9, "
+		 "application/json; q=0.5")) == NULL)
 		goto fail;
 	h = t;
 	if (body != NULL) {
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)strlen(body));
-		if (curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, body) !=
-		    CURLE_OK)
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+		if (curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, body) != CURLE_OK)
 			goto fail;
-		if ((t = curl_slist_append(h, "Content-Type: "
-		    REGISTRY_CONTENT_TYPE)) == NULL)
+		if ((t = curl_slist_append(h, "Content-Type: " REGISTRY_CONTENT_TYPE)) == NULL)
 			goto fail;
 		h = t;
 		if ((t = curl_slist_append(h, "Expect:")) == NULL)
@@ -663,21 +651,15 @@ check_send(struct registry *reg, struct reg_req *req)
 
 	switch (req->step) {
 	case STEP_SCHEMA:
-		snprintf(idpath, sizeof(idpath), "/schemas/ids/%d",
-		    (int)req->id);
-		return reg_send(reg, req, reg_url(reg, idpath, NULL, NULL),
-		    NULL);
+		snprintf(idpath, sizeof(idpath), "/schemas/ids/%d", (int)req->id);
+		return reg_send(reg, req, reg_url(reg, idpath, NULL, NULL), NULL);
 	case STEP_VERSIONS:
-		snprintf(idpath, sizeof(idpath), "/schemas/ids/%d/versions",
-		    (int)req->id);
-		return reg_send(reg, req, reg_url(reg, idpath, NULL, NULL),
-		    NULL);
+		snprintf(idpath, sizeof(idpath), "/schemas/ids/%d/versions", (int)req->id);
+		return reg_send(reg, req, reg_url(reg, idpath, NULL, NULL), NULL);
 	case STEP_LOOKUP:
-		if ((body = registry_schema_body(req->type, req->schema)) ==
-		    NULL)
+		if ((body = registry_schema_body(req->type, req->schema)) == NULL)
 			return -1;
-		rc = reg_send(reg, req, reg_url(reg, "/subjects/",
-		    req->subject, NULL), body);
+		rc = reg_send(reg, req, reg_url(reg, "/subjects/", req->subject, NULL), body);
 		cJSON_free(body);
 		return rc;
 	}
@@ -686,21 +668,22 @@ check_send(struct registry *reg, struct reg_req *req)
 
 /* A check has its answer: cache it, queue it for every waiter. */
 static void
-check_finish(struct registry *reg, struct reg_req *req,
-    enum registry_result res, const char *err)
+check_finish(struct registry *reg, struct reg_req *req, enum registry_result res, const char *err)
 {
 	cache_put(reg, req->id, req->subject, req->type, res, err);
 	for (size_t i = 0; i < req->nwaiters; i++)
-		reg_post(reg, &(struct reg_ready){ .kind = REQ_CHECK,
-		    .check_cb = req->waiters[i].cb,
-		    .arg = req->waiters[i].arg, .res = res }, err);
+		reg_post(reg,
+		    &(struct reg_ready){.kind = REQ_CHECK,
+			.check_cb = req->waiters[i].cb,
+			.arg = req->waiters[i].arg,
+			.res = res},
+		    err);
 	req_free(req);
 }
 
 /* The next step of a check after a response to its current one. */
 static void
-check_step(struct registry *reg, struct reg_req *req, long status,
-    const char *body, size_t len)
+check_step(struct registry *reg, struct reg_req *req, long status, const char *body, size_t len)
 {
 	enum registry_result res;
 	char err[1024];
@@ -709,45 +692,42 @@ check_step(struct registry *reg, struct reg_req *req, long status,
 	err[0] = '\0';
 	switch (req->step) {
 	case STEP_SCHEMA:
-		res = registry_judge_schema(status, body, len, req->id,
-		    req->type, &req->schema, err, sizeof(err));
+		res = registry_judge_schema(
+		    status, body, len, req->id, req->type, &req->schema, err, sizeof(err));
 		if (res != REGISTRY_OK)
 			break;
-		req->step = reg->no_versions_endpoint ? STEP_LOOKUP :
-		    STEP_VERSIONS;
+		req->step = reg->no_versions_endpoint ? STEP_LOOKUP : STEP_VERSIONS;
 		if (check_send(reg, req) == 0)
 			return;
-		snprintf(err, sizeof(err), "schema id %d: out of memory",
-		    (int)req->id);
+		snprintf(err, sizeof(err), "schema id %d: out of memory", (int)req->id);
 		res = REGISTRY_UNAVAILABLE;
 		break;
 	case STEP_VERSIONS:
-		res = registry_judge_versions(status, body, len, req->id,
-		    req->subject, &unsupported, err, sizeof(err));
+		res = registry_judge_versions(
+		    status, body, len, req->id, req->subject, &unsupported, err, sizeof(err));
 		if (!unsupported)
 			break;
 		log_info("registry lacks GET /schemas/ids/{id}/versions, "
-		    "using POST /subjects/{subject}", "status=%ld", status);
+			 "using POST /subjects/{subject}",
+		    "status=%ld", status);
 		reg->no_versions_endpoint = true;
 		req->step = STEP_LOOKUP;
 		if (check_send(reg, req) == 0)
 			return;
-		snprintf(err, sizeof(err), "schema id %d: out of memory",
-		    (int)req->id);
+		snprintf(err, sizeof(err), "schema id %d: out of memory", (int)req->id);
 		res = REGISTRY_UNAVAILABLE;
 		break;
 	case STEP_LOOKUP:
 	default:
-		res = registry_judge_lookup(status, body, len, req->id,
-		    req->subject, err, sizeof(err));
+		res = registry_judge_lookup(
+		    status, body, len, req->id, req->subject, err, sizeof(err));
 		break;
 	}
 	check_finish(reg, req, res, err);
 }
 
 static void
-reg_curl_done(void *arg, CURLcode rc, long status, const char *body,
-    size_t len, const char *errbuf)
+reg_curl_done(void *arg, CURLcode rc, long status, const char *body, size_t len, const char *errbuf)
 {
 	struct reg_req *req = arg;
 	struct registry *reg = req->reg;
@@ -763,23 +743,27 @@ reg_curl_done(void *arg, CURLcode rc, long status, const char *body,
 	}
 	switch (req->kind) {
 	case REQ_REGISTER:
-		res = rc != CURLE_OK ? REGISTRY_UNAVAILABLE :
-		    registry_judge_register(status, body, len, &id, err,
-		    sizeof(err));
-		reg_post(reg, &(struct reg_ready){ .kind = REQ_REGISTER,
-		    .id_cb = req->id_cb, .arg = req->arg, .res = res,
-		    .id = id }, err);
+		res = rc != CURLE_OK
+			  ? REGISTRY_UNAVAILABLE
+			  : registry_judge_register(status, body, len, &id, err, sizeof(err));
+		reg_post(reg,
+		    &(struct reg_ready){.kind = REQ_REGISTER,
+			.id_cb = req->id_cb,
+			.arg = req->arg,
+			.res = res,
+			.id = id},
+		    err);
 		req_free(req);
 		break;
 	case REQ_PING:
 		res = REGISTRY_OK;
 		if (rc == CURLE_OK && (status < 200 || status > 299))
-			res = unavailable(status, body, len, "ping", err,
-			    sizeof(err));
+			res = unavailable(status, body, len, "ping", err, sizeof(err));
 		else if (rc != CURLE_OK)
 			res = REGISTRY_UNAVAILABLE;
-		reg_post(reg, &(struct reg_ready){ .kind = REQ_PING,
-		    .ping_cb = req->ping_cb, .arg = req->arg, .res = res },
+		reg_post(reg,
+		    &(struct reg_ready){
+			.kind = REQ_PING, .ping_cb = req->ping_cb, .arg = req->arg, .res = res},
 		    err);
 		req_free(req);
 		break;
@@ -802,15 +786,17 @@ strdup_nonempty(const char *s)
 }
 
 struct registry *
-registry_new(struct curl_loop *loop, const char *base_url, const char *user,
-    const char *password, char *err, size_t errlen)
+registry_new(struct curl_loop *loop, const char *base_url, const char *user, const char *password,
+    char *err, size_t errlen)
 {
 	struct registry *reg;
 	size_t n;
 
 	if (base_url == NULL || strstr(base_url, "://") == NULL) {
-		snprintf(err, errlen, "registry: URL with a scheme required, "
-		    "got %s", base_url != NULL ? base_url : "nothing");
+		snprintf(err, errlen,
+		    "registry: URL with a scheme required, "
+		    "got %s",
+		    base_url != NULL ? base_url : "nothing");
 		return NULL;
 	}
 	if ((reg = calloc(1, sizeof(*reg))) == NULL)
@@ -827,8 +813,7 @@ registry_new(struct curl_loop *loop, const char *base_url, const char *user,
 	if ((user != NULL && *user != '\0' && reg->user == NULL) ||
 	    (password != NULL && *password != '\0' && reg->password == NULL))
 		goto oom;
-	reg->drain_ev = event_new(curl_loop_base(loop), -1, 0, drain_event,
-	    reg);
+	reg->drain_ev = event_new(curl_loop_base(loop), -1, 0, drain_event, reg);
 	if (reg->drain_ev == NULL)
 		goto oom;
 	return reg;
@@ -888,9 +873,8 @@ registry_set_timeout(struct registry *reg, long timeout_ms)
 }
 
 int
-registry_register(struct registry *reg, const char *subject,
-    const char *schema_type, const char *schema_text, registry_id_cb cb,
-    void *arg)
+registry_register(struct registry *reg, const char *subject, const char *schema_type,
+    const char *schema_text, registry_id_cb cb, void *arg)
 {
 	struct reg_req *req;
 	char *body;
@@ -905,8 +889,7 @@ registry_register(struct registry *reg, const char *subject,
 		req_free(req);
 		return -1;
 	}
-	if (reg_send(reg, req, reg_url(reg, "/subjects/", subject,
-	    "/versions"), body) == -1) {
+	if (reg_send(reg, req, reg_url(reg, "/subjects/", subject, "/versions"), body) == -1) {
 		cJSON_free(body);
 		req_free(req);
 		return -1;
@@ -916,8 +899,8 @@ registry_register(struct registry *reg, const char *subject,
 }
 
 bool
-registry_check_id_cached(struct registry *reg, int32_t id,
-    const char *subject, const char *schema_type, enum registry_result *res)
+registry_check_id_cached(struct registry *reg, int32_t id, const char *subject,
+    const char *schema_type, enum registry_result *res)
 {
 	struct reg_entry *e = cache_find(reg, id, subject, schema_type);
 
@@ -928,8 +911,8 @@ registry_check_id_cached(struct registry *reg, int32_t id,
 }
 
 int
-registry_check_id(struct registry *reg, int32_t id, const char *subject,
-    const char *schema_type, registry_check_cb cb, void *arg)
+registry_check_id(struct registry *reg, int32_t id, const char *subject, const char *schema_type,
+    registry_check_cb cb, void *arg)
 {
 	struct reg_entry *e;
 	struct reg_req *req;
@@ -937,15 +920,16 @@ registry_check_id(struct registry *reg, int32_t id, const char *subject,
 	if (reg->dying)
 		return -1;
 	if ((e = cache_find(reg, id, subject, schema_type)) != NULL) {
-		reg_post(reg, &(struct reg_ready){ .kind = REQ_CHECK,
-		    .check_cb = cb, .arg = arg, .res = e->res }, e->err);
+		reg_post(reg,
+		    &(struct reg_ready){
+			.kind = REQ_CHECK, .check_cb = cb, .arg = arg, .res = e->res},
+		    e->err);
 		event_active(reg->drain_ev, EV_TIMEOUT, 0);
 		return 0;
 	}
 	/* Join a lookup of the same id already in flight. */
 	for (req = reg->reqs; req != NULL; req = req->next)
-		if (req->kind == REQ_CHECK && req->id == id &&
-		    strcmp(req->subject, subject) == 0 &&
+		if (req->kind == REQ_CHECK && req->id == id && strcmp(req->subject, subject) == 0 &&
 		    strcmp(req->type, schema_type) == 0)
 			break;
 	if (req == NULL) {
@@ -959,8 +943,8 @@ registry_check_id(struct registry *reg, int32_t id, const char *subject,
 		req->type = strdup(schema_type);
 		req->capwaiters = 4;
 		req->waiters = malloc(req->capwaiters * sizeof(*req->waiters));
-		if (req->subject == NULL || req->type == NULL ||
-		    req->waiters == NULL || check_send(reg, req) == -1) {
+		if (req->subject == NULL || req->type == NULL || req->waiters == NULL ||
+		    check_send(reg, req) == -1) {
 			req_free(req);
 			return -1;
 		}
@@ -973,7 +957,7 @@ registry_check_id(struct registry *reg, int32_t id, const char *subject,
 		req->waiters = w;
 		req->capwaiters = cap;
 	}
-	req->waiters[req->nwaiters++] = (struct reg_waiter){ cb, arg };
+	req->waiters[req->nwaiters++] = (struct reg_waiter){cb, arg};
 	return 0;
 }
 
@@ -988,8 +972,7 @@ registry_ping(struct registry *reg, registry_ping_cb cb, void *arg)
 	req->kind = REQ_PING;
 	req->ping_cb = cb;
 	req->arg = arg;
-	if (reg_send(reg, req, reg_url(reg, "/subjects", NULL, NULL), NULL) ==
-	    -1) {
+	if (reg_send(reg, req, reg_url(reg, "/subjects", NULL, NULL), NULL) == -1) {
 		req_free(req);
 		return -1;
 	}

@@ -25,7 +25,7 @@ enum registry_result {
 	REGISTRY_UNAVAILABLE,
 	/* Permanent (dead-letter the record): */
 	REGISTRY_UNKNOWN_ID,	/* 404, error_code 40403 */
-	REGISTRY_WRONG_SUBJECT,	/* the id exists, not under our subject */
+	REGISTRY_WRONG_SUBJECT, /* the id exists, not under our subject */
 	REGISTRY_WRONG_TYPE,	/* the id is AVRO/JSON, we want PROTOBUF */
 	/* Permanent for registry_register(): 409 incompatible, 422 invalid
 	 * schema, or another 4xx. */
@@ -44,10 +44,8 @@ const char *registry_result_name(enum registry_result res);
  * when it sent one; it is borrowed for the call.  A callback may free the
  * registry; the remaining callbacks then never fire.
  */
-typedef void (*registry_id_cb)(void *arg, enum registry_result res,
-    int32_t id, const char *err);
-typedef void (*registry_check_cb)(void *arg, enum registry_result res,
-    const char *err);
+typedef void (*registry_id_cb)(void *arg, enum registry_result res, int32_t id, const char *err);
+typedef void (*registry_check_cb)(void *arg, enum registry_result res, const char *err);
 typedef void (*registry_ping_cb)(void *arg, bool ok, const char *err);
 
 /*
@@ -56,9 +54,8 @@ typedef void (*registry_ping_cb)(void *arg, bool ok, const char *err);
  * HTTP basic auth.  Strings are copied.  LOOP must outlive the registry.
  * NULL with a reason in ERR.
  */
-struct registry *registry_new(struct curl_loop *loop, const char *base_url,
-    const char *user, const char *password, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+struct registry *registry_new(struct curl_loop *loop, const char *base_url, const char *user,
+    const char *password, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Cancels everything in flight: no callback fires afterwards.  NULL-safe. */
 void registry_free(struct registry *reg);
 /* Time limit of each HTTP request from now on (0: REGISTRY_TIMEOUT_MS). */
@@ -71,9 +68,8 @@ void registry_set_timeout(struct registry *reg, long timeout_ms);
  * ("invalid schema: ..."); REGISTRY_UNAVAILABLE when the registry could not
  * answer.  -1 (out of memory): CB never fires.
  */
-int registry_register(struct registry *reg, const char *subject,
-    const char *schema_type, const char *schema_text, registry_id_cb cb,
-    void *arg) __attribute__((warn_unused_result));
+int registry_register(struct registry *reg, const char *subject, const char *schema_type,
+    const char *schema_text, registry_id_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /*
  * Is schema ID registered under SUBJECT with type SCHEMA_TYPE?  Asks
@@ -85,66 +81,62 @@ int registry_register(struct registry *reg, const char *subject,
  * Even a cached answer arrives through the loop.  -1: CB never fires.
  */
 int registry_check_id(struct registry *reg, int32_t id, const char *subject,
-    const char *schema_type, registry_check_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+    const char *schema_type, registry_check_cb cb, void *arg) __attribute__((warn_unused_result));
 /*
  * The cached answer for (ID, SUBJECT, SCHEMA_TYPE) into *RES, synchronously,
  * for hot paths; false when there is none (then call registry_check_id).
  */
-bool registry_check_id_cached(struct registry *reg, int32_t id,
-    const char *subject, const char *schema_type, enum registry_result *res);
+bool registry_check_id_cached(struct registry *reg, int32_t id, const char *subject,
+    const char *schema_type, enum registry_result *res);
 
 /* GET /subjects: OK on 2xx.  For /readyz.  -1: CB never fires. */
 int registry_ping(struct registry *reg, registry_ping_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* ---- pure: request bodies and response judgement ---- */
 
 /* {"schemaType": TYPE, "schema": TEXT}, freed with cJSON_free(); NULL on
  * allocation failure. */
 char *registry_schema_body(const char *schema_type, const char *schema_text)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* {"id": N, ...} → *ID.  -1 if BODY is not that. */
 int registry_parse_id(const char *body, size_t len, int32_t *id)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* {"error_code": N, "message": "..."} → *CODE and MSG.  False if not. */
-bool registry_parse_error(const char *body, size_t len, int *code,
-    char *msg, size_t msgsize);
+bool registry_parse_error(const char *body, size_t len, int *code, char *msg, size_t msgsize);
 /*
  * GET /schemas/ids/{id} → schema type (upper case, "AVRO" when absent)
  * into TYPE and, when SCHEMA is not NULL, the text, malloc'd.  -1 if BODY
  * is not that.
  */
-int registry_parse_schema(const char *body, size_t len, char *type,
-    size_t typesize, char **schema) __attribute__((warn_unused_result));
+int registry_parse_schema(const char *body, size_t len, char *type, size_t typesize, char **schema)
+    __attribute__((warn_unused_result));
 /*
  * GET /schemas/ids/{id}/versions → is SUBJECT among the
  * [{"subject", "version"}] pairs?  -1 if BODY is not such an array.
  */
-int registry_parse_versions(const char *body, size_t len, const char *subject,
-    bool *found) __attribute__((warn_unused_result));
+int registry_parse_versions(const char *body, size_t len, const char *subject, bool *found)
+    __attribute__((warn_unused_result));
 
 /* Outcome of POST /subjects/{s}/versions with HTTP STATUS and BODY. */
-enum registry_result registry_judge_register(long status, const char *body,
-    size_t len, int32_t *id, char *err, size_t errlen);
+enum registry_result registry_judge_register(
+    long status, const char *body, size_t len, int32_t *id, char *err, size_t errlen);
 /*
  * Outcome of GET /schemas/ids/ID: REGISTRY_OK (the type matches: go on
  * to the subject; *SCHEMA gets the text, malloc'd, when SCHEMA is not
  * NULL), or the final answer.
  */
-enum registry_result registry_judge_schema(long status, const char *body,
-    size_t len, int32_t id, const char *want_type, char **schema, char *err,
-    size_t errlen);
+enum registry_result registry_judge_schema(long status, const char *body, size_t len, int32_t id,
+    const char *want_type, char **schema, char *err, size_t errlen);
 /*
  * Outcome of GET /schemas/ids/ID/versions for SUBJECT.  *UNSUPPORTED is
  * set (and the result is meaningless) when the registry does not implement
  * the endpoint (404 without error_code 40403, 405, 501).
  */
-enum registry_result registry_judge_versions(long status, const char *body,
-    size_t len, int32_t id, const char *subject, bool *unsupported,
-    char *err, size_t errlen);
+enum registry_result registry_judge_versions(long status, const char *body, size_t len, int32_t id,
+    const char *subject, bool *unsupported, char *err, size_t errlen);
 /* Outcome of POST /subjects/SUBJECT (lookup by schema text) for ID. */
-enum registry_result registry_judge_lookup(long status, const char *body,
-    size_t len, int32_t id, const char *subject, char *err, size_t errlen);
+enum registry_result registry_judge_lookup(long status, const char *body, size_t len, int32_t id,
+    const char *subject, char *err, size_t errlen);
 
 #endif

@@ -19,8 +19,7 @@
 #include "curl_loop.h"
 
 /* SHA-256 of the empty payload, for HEAD and GET. */
-#define S3_EMPTY_SHA256 \
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 /* S3's own limit on key length. */
 #define S3_MAX_KEY 1024
 
@@ -33,14 +32,14 @@ struct s3_req {
 	s3_done_cb done;
 	s3_get_cb get;
 	void *arg;
-	char *what;	/* "PUT <key>", for messages */
+	char *what; /* "PUT <key>", for messages */
 	struct s3_req *prev, *next;
 };
 
 struct s3 {
 	struct curl_loop *loop;
 	char *endpoint, *bucket, *access_key, *secret_key;
-	char sigv4[128];	/* "aws:amz:<region>:s3" */
+	char sigv4[128]; /* "aws:amz:<region>:s3" */
 	bool path_style;
 	long timeout_ms;
 	struct s3_req *reqs;
@@ -66,29 +65,26 @@ utc_date(char out[16], int64_t ms)
 	time_t secs = (time_t)(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
 	struct tm tm;
 
-	if (gmtime_r(&secs, &tm) == NULL || tm.tm_year < -1900 ||
-	    tm.tm_year > 9999 - 1900)
+	if (gmtime_r(&secs, &tm) == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
 		return false;
 	return strftime(out, 16, "%Y-%m-%d", &tm) == 10;
 }
 
 int
-s3_key_dead_letter(char *buf, size_t size, int64_t received_ms,
-    const char *correlation_id)
+s3_key_dead_letter(char *buf, size_t size, int64_t received_ms, const char *correlation_id)
 {
 	char date[16];
 	int n;
 
 	if (!key_part_ok(correlation_id) || !utc_date(date, received_ms))
 		return -1;
-	n = snprintf(buf, size, "dead-letter/date=%s/%s.json", date,
-	    correlation_id);
+	n = snprintf(buf, size, "dead-letter/date=%s/%s.json", date, correlation_id);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 int
-s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date,
-    const char *topic, int32_t partition, int64_t first_offset)
+s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date, const char *topic,
+    int32_t partition, int64_t first_offset)
 {
 	char date[16];
 	int n;
@@ -96,8 +92,8 @@ s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date,
 	if (!key_part_ok(topic) || partition < 0 || first_offset < 0 ||
 	    !utc_date(date, first_ms_for_date))
 		return -1;
-	n = snprintf(buf, size, "enriched/date=%s/%s+%d+%lld.jsonl", date,
-	    topic, (int)partition, (long long)first_offset);
+	n = snprintf(buf, size, "enriched/date=%s/%s+%d+%lld.jsonl", date, topic, (int)partition,
+	    (long long)first_offset);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
@@ -110,9 +106,8 @@ s3_uri_encode(char *buf, size_t size, const char *s, bool keep_slash)
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~' || (c == '/' && keep_slash)) {
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~' || (c == '/' && keep_slash)) {
 			if (n + 1 >= size)
 				return -1;
 			buf[n++] = (char)c;
@@ -131,8 +126,8 @@ s3_uri_encode(char *buf, size_t size, const char *s, bool keep_slash)
 }
 
 int
-s3_url(char *buf, size_t size, const char *endpoint, const char *bucket,
-    bool path_style, const char *key)
+s3_url(char *buf, size_t size, const char *endpoint, const char *bucket, bool path_style,
+    const char *key)
 {
 	const char *host = strstr(endpoint, "://");
 	size_t elen = strlen(endpoint), n;
@@ -152,9 +147,8 @@ s3_url(char *buf, size_t size, const char *endpoint, const char *bucket,
 			return -1;
 		n += strlen(buf + n);
 	} else {
-		r = snprintf(buf, size, "%.*s%s.%.*s", (int)(host - endpoint),
-		    endpoint, bucket, (int)(elen - (size_t)(host - endpoint)),
-		    host);
+		r = snprintf(buf, size, "%.*s%s.%.*s", (int)(host - endpoint), endpoint, bucket,
+		    (int)(elen - (size_t)(host - endpoint)), host);
 		if (r < 0 || (size_t)r >= size)
 			return -1;
 		n = (size_t)r;
@@ -174,8 +168,7 @@ s3_sha256_hex(const void *data, size_t len, char out[65])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32) {
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
 		out[0] = '\0';
 		return;
 	}
@@ -188,8 +181,7 @@ s3_sha256_hex(const void *data, size_t len, char out[65])
 
 /* Copy the text between <TAG> and </TAG> in BODY into OUT. */
 static bool
-xml_text(const char *body, size_t len, const char *tag, char *out,
-    size_t size)
+xml_text(const char *body, size_t len, const char *tag, char *out, size_t size)
 {
 	char open[32], close[32];
 	const char *p, *q, *end = body + len;
@@ -217,13 +209,11 @@ xml_text(const char *body, size_t len, const char *tag, char *out,
 }
 
 bool
-s3_error_parse(const char *body, size_t len, char *code, size_t codesize,
-    char *msg, size_t msgsize)
+s3_error_parse(const char *body, size_t len, char *code, size_t codesize, char *msg, size_t msgsize)
 {
 	if (body == NULL || !xml_text(body, len, "Code", code, codesize))
 		return false;
-	if (msg != NULL && msgsize > 0 &&
-	    !xml_text(body, len, "Message", msg, msgsize))
+	if (msg != NULL && msgsize > 0 && !xml_text(body, len, "Message", msg, msgsize))
 		msg[0] = '\0';
 	return true;
 }
@@ -237,16 +227,15 @@ dup_or_null(const char *s)
 }
 
 struct s3 *
-s3_new(struct curl_loop *loop, const struct s3_config *cfg, char *err,
-    size_t errlen)
+s3_new(struct curl_loop *loop, const struct s3_config *cfg, char *err, size_t errlen)
 {
 	const char *region, *host;
 	struct s3 *s3;
 
-	if (cfg->endpoint == NULL || strstr(cfg->endpoint, "://") == NULL ||
-	    cfg->bucket == NULL || *cfg->bucket == '\0' ||
-	    cfg->access_key == NULL || cfg->secret_key == NULL) {
-		snprintf(err, errlen, "s3: endpoint (with scheme), bucket, "
+	if (cfg->endpoint == NULL || strstr(cfg->endpoint, "://") == NULL || cfg->bucket == NULL ||
+	    *cfg->bucket == '\0' || cfg->access_key == NULL || cfg->secret_key == NULL) {
+		snprintf(err, errlen,
+		    "s3: endpoint (with scheme), bucket, "
 		    "access key and secret key are required");
 		return NULL;
 	}
@@ -255,8 +244,7 @@ s3_new(struct curl_loop *loop, const struct s3_config *cfg, char *err,
 		snprintf(err, errlen, "s3: bad endpoint %s", cfg->endpoint);
 		return NULL;
 	}
-	region = cfg->region != NULL && *cfg->region != '\0' ? cfg->region :
-	    "us-east-1";
+	region = cfg->region != NULL && *cfg->region != '\0' ? cfg->region : "us-east-1";
 	if (strchr(region, ':') != NULL || strlen(region) > 64) {
 		snprintf(err, errlen, "s3: bad region %s", region);
 		return NULL;
@@ -270,8 +258,8 @@ s3_new(struct curl_loop *loop, const struct s3_config *cfg, char *err,
 	s3->bucket = dup_or_null(cfg->bucket);
 	s3->access_key = dup_or_null(cfg->access_key);
 	s3->secret_key = dup_or_null(cfg->secret_key);
-	if (s3->endpoint == NULL || s3->bucket == NULL ||
-	    s3->access_key == NULL || s3->secret_key == NULL) {
+	if (s3->endpoint == NULL || s3->bucket == NULL || s3->access_key == NULL ||
+	    s3->secret_key == NULL) {
 		s3_free(s3);
 		snprintf(err, errlen, "s3: out of memory");
 		return NULL;
@@ -282,8 +270,8 @@ s3_new(struct curl_loop *loop, const struct s3_config *cfg, char *err,
 	return s3;
 }
 
-static void s3_curl_done(void *arg, CURLcode rc, long status,
-    const char *body, size_t len, const char *errbuf);
+static void s3_curl_done(
+    void *arg, CURLcode rc, long status, const char *body, size_t len, const char *errbuf);
 
 void
 s3_free(struct s3 *s3)
@@ -319,8 +307,7 @@ req_unlink(struct s3 *s3, struct s3_req *req)
 }
 
 static void
-s3_curl_done(void *arg, CURLcode rc, long status, const char *body,
-    size_t len, const char *errbuf)
+s3_curl_done(void *arg, CURLcode rc, long status, const char *body, size_t len, const char *errbuf)
 {
 	struct s3_req *req = arg;
 	s3_done_cb done = req->done;
@@ -332,10 +319,8 @@ s3_curl_done(void *arg, CURLcode rc, long status, const char *body,
 	err[0] = '\0';
 	if (rc != CURLE_OK)
 		snprintf(err, sizeof(err), "%s: %s", req->what, errbuf);
-	else if (!ok && s3_error_parse(body, len, code, sizeof(code), msg,
-	    sizeof(msg)))
-		snprintf(err, sizeof(err), "%s: HTTP %ld %s: %s", req->what,
-		    status, code, msg);
+	else if (!ok && s3_error_parse(body, len, code, sizeof(code), msg, sizeof(msg)))
+		snprintf(err, sizeof(err), "%s: HTTP %ld %s: %s", req->what, status, code, msg);
 	else if (!ok)
 		snprintf(err, sizeof(err), "%s: HTTP %ld", req->what, status);
 	req_unlink(req->s3, req);
@@ -365,25 +350,22 @@ header_value_ok(const char *s, size_t max)
  * same bytes we declare in x-amz-content-sha256.
  */
 static int
-s3_request(struct s3 *s3, enum s3_op op, const char *key, const void *body,
-    size_t len, const char *content_type, s3_done_cb done, s3_get_cb get,
-    void *arg)
+s3_request(struct s3 *s3, enum s3_op op, const char *key, const void *body, size_t len,
+    const char *content_type, s3_done_cb done, s3_get_cb get, void *arg)
 {
 	struct curl_slist *h = NULL, *t;
 	struct s3_req *req = NULL;
 	char hdr[256], sha[65], *url = NULL;
 	size_t urlsize;
 	CURL *easy = NULL;
-	const char *verb = op == S3_OP_PUT ? "PUT" : op == S3_OP_GET ? "GET" :
-	    "HEAD";
+	const char *verb = op == S3_OP_PUT ? "PUT" : op == S3_OP_GET ? "GET" : "HEAD";
 
 	if (key != NULL && (*key == '\0' || strlen(key) > S3_MAX_KEY))
 		return -1;
-	urlsize = strlen(s3->endpoint) + 3 * strlen(s3->bucket) +
-	    (key != NULL ? 3 * strlen(key) : 0) + 8;
+	urlsize =
+	    strlen(s3->endpoint) + 3 * strlen(s3->bucket) + (key != NULL ? 3 * strlen(key) : 0) + 8;
 	if ((url = malloc(urlsize)) == NULL ||
-	    s3_url(url, urlsize, s3->endpoint, s3->bucket, s3->path_style,
-	    key) == -1)
+	    s3_url(url, urlsize, s3->endpoint, s3->bucket, s3->path_style, key) == -1)
 		goto fail;
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		goto fail;
@@ -416,10 +398,8 @@ s3_request(struct s3 *s3, enum s3_op op, const char *key, const void *body,
 		s3_sha256_hex(body, len, sha);
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "PUT");
 		/* Size first, or libcurl would strlen() the body. */
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)len);
-		if (curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS,
-		    len > 0 ? body : "") != CURLE_OK)
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		if (curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, len > 0 ? body : "") != CURLE_OK)
 			goto fail;
 		if (content_type == NULL)
 			content_type = "application/octet-stream";
@@ -464,13 +444,12 @@ fail:
 }
 
 int
-s3_put(struct s3 *s3, const char *key, const void *body, size_t len,
-    const char *content_type, s3_done_cb cb, void *arg)
+s3_put(struct s3 *s3, const char *key, const void *body, size_t len, const char *content_type,
+    s3_done_cb cb, void *arg)
 {
 	if (key == NULL)
 		return -1;
-	return s3_request(s3, S3_OP_PUT, key, body, len, content_type, cb,
-	    NULL, arg);
+	return s3_request(s3, S3_OP_PUT, key, body, len, content_type, cb, NULL, arg);
 }
 
 int

@@ -10,13 +10,13 @@ struct curl_loop;
 struct s3;
 
 struct s3_config {
-	const char *endpoint;	/* "http://127.0.0.1:9000", no path */
-	const char *region;	/* NULL or "": "us-east-1" */
+	const char *endpoint; /* "http://127.0.0.1:9000", no path */
+	const char *region;   /* NULL or "": "us-east-1" */
 	const char *bucket;
 	const char *access_key;
 	const char *secret_key;
-	bool path_style;	/* endpoint/bucket/key (MinIO), else bucket.host */
-	long timeout_ms;	/* whole request; 0: 30 s */
+	bool path_style; /* endpoint/bucket/key (MinIO), else bucket.host */
+	long timeout_ms; /* whole request; 0: 30 s */
 };
 
 /*
@@ -27,15 +27,14 @@ struct s3_config {
  */
 typedef void (*s3_done_cb)(void *arg, bool ok, const char *err);
 /* As s3_done_cb, plus the object's bytes (borrowed, NUL-terminated) when OK. */
-typedef void (*s3_get_cb)(void *arg, bool ok, const char *err,
-    const char *body, size_t len);
+typedef void (*s3_get_cb)(void *arg, bool ok, const char *err, const char *body, size_t len);
 
 /*
  * A client for CFG's bucket; the strings are copied.  LOOP must outlive
  * the client.  NULL with a reason in ERR when CFG is incomplete.
  */
-struct s3 *s3_new(struct curl_loop *loop, const struct s3_config *cfg,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
+struct s3 *s3_new(struct curl_loop *loop, const struct s3_config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Cancels requests in flight: their callbacks never fire.  NULL-safe. */
 void s3_free(struct s3 *s3);
 
@@ -45,15 +44,13 @@ void s3_free(struct s3 *s3);
  * fires exactly once from the event loop, never from inside this call.
  * -1 (bad key, out of memory): CB never fires.
  */
-int s3_put(struct s3 *s3, const char *key, const void *body, size_t len,
-    const char *content_type, s3_done_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+int s3_put(struct s3 *s3, const char *key, const void *body, size_t len, const char *content_type,
+    s3_done_cb cb, void *arg) __attribute__((warn_unused_result));
 /* HEAD the bucket: is S3 reachable and are our credentials good?  As s3_put. */
-int s3_check(struct s3 *s3, s3_done_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+int s3_check(struct s3 *s3, s3_done_cb cb, void *arg) __attribute__((warn_unused_result));
 /* GET object KEY (at most CURL_LOOP_MAX_BODY bytes).  As s3_put. */
 int s3_get(struct s3 *s3, const char *key, s3_get_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* ---- pure helpers ---- */
 
@@ -62,17 +59,16 @@ int s3_get(struct s3 *s3, const char *key, s3_get_cb cb, void *arg)
  * RECEIVED_MS's UTC day.  -1 if BUF is too small or CORRELATION_ID is empty
  * or holds '/' or control characters.
  */
-int s3_key_dead_letter(char *buf, size_t size, int64_t received_ms,
-    const char *correlation_id) __attribute__((warn_unused_result));
+int s3_key_dead_letter(char *buf, size_t size, int64_t received_ms, const char *correlation_id)
+    __attribute__((warn_unused_result));
 /*
  * "enriched/date=YYYY-MM-DD/<topic>+<partition>+<firstOffset>.jsonl", the
  * date being FIRST_MS_FOR_DATE's UTC day.  Deterministic, so a replay of
  * the same records overwrites the same object.  -1 as above, or for a
  * negative partition or offset.
  */
-int s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date,
-    const char *topic, int32_t partition, int64_t first_offset)
-	__attribute__((warn_unused_result));
+int s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date, const char *topic,
+    int32_t partition, int64_t first_offset) __attribute__((warn_unused_result));
 
 /*
  * SigV4's URI encoding: every byte but A-Z a-z 0-9 - . _ ~ becomes %XX
@@ -81,21 +77,21 @@ int s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date,
  * is too small.
  */
 int s3_uri_encode(char *buf, size_t size, const char *s, bool keep_slash)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /*
  * URL of object KEY (NULL: the bucket itself) for ENDPOINT and BUCKET:
  * "http://h:p/bucket/key" when PATH_STYLE, else "http://bucket.h:p/key".
  * -1 if BUF is too small or ENDPOINT has no scheme.
  */
-int s3_url(char *buf, size_t size, const char *endpoint, const char *bucket,
-    bool path_style, const char *key) __attribute__((warn_unused_result));
+int s3_url(char *buf, size_t size, const char *endpoint, const char *bucket, bool path_style,
+    const char *key) __attribute__((warn_unused_result));
 /* Lower-case hex SHA-256 of DATA into OUT (65 bytes with the NUL). */
 void s3_sha256_hex(const void *data, size_t len, char out[65]);
 /*
  * The <Code> and <Message> of an S3 XML error body, into CODE and MSG
  * (either may be NULL).  False when BODY holds no <Code>.
  */
-bool s3_error_parse(const char *body, size_t len, char *code, size_t codesize,
-    char *msg, size_t msgsize);
+bool s3_error_parse(
+    const char *body, size_t len, char *code, size_t codesize, char *msg, size_t msgsize);
 
 #endif

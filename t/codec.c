@@ -18,7 +18,8 @@
 #define CORR "019aa0f3-7c21-7d3e-9a41-5b2e00000000"
 /* 2026-11-20T09:15:02.913Z, the publishTime of examples/enriched-event.json. */
 #define PUBLISH_MS INT64_C(1795166102913)
-#define LONG_TS "X-Message-Stamp-Holded\\\\Core\\\\Messaging\\\\Messenger\\\\Stamp\\\\TimestampStamp"
+#define LONG_TS                                                                                    \
+	"X-Message-Stamp-Holded\\\\Core\\\\Messaging\\\\Messenger\\\\Stamp\\\\TimestampStamp"
 
 static char *
 slurp(const char *name, size_t *len)
@@ -125,8 +126,8 @@ invalid_case(const cJSON *c)
 	char err[256] = "";
 	uint8_t *payload = (uint8_t *)"x";
 	size_t len = 1;
-	bool r = codec_event_encode(S, cJSON_GetObjectItemCaseSensitive(c, "event"), &payload, &len,
-	    err, sizeof(err));
+	bool r = codec_event_encode(
+	    S, cJSON_GetObjectItemCaseSensitive(c, "event"), &payload, &len, err, sizeof(err));
 
 	if (r || payload != NULL || len != 0) {
 		ok(0, "%s: accepted", str(c, "name"));
@@ -161,7 +162,8 @@ static void
 test_examples(void)
 {
 	size_t len = 0, elen = 0;
-	char *body = slurp("collect-request.json", &len), *want_text = slurp("enriched-event.json", &elen);
+	char *body = slurp("collect-request.json", &len),
+	     *want_text = slurp("enriched-event.json", &elen);
 	cJSON *events = NULL, *want = want_text ? cJSON_Parse(want_text) : NULL;
 	char err[256] = "", *got, *w;
 	struct codec_row row;
@@ -182,12 +184,14 @@ test_examples(void)
 	    "row message_id_stamp");
 	is_str(codec_row_value(S, &row, "correlation_id"), CORR, "row correlation_id");
 	is_str(codec_row_value(S, &row, "type"),
-	    "Holded\\Wallet\\Domain\\Transaction\\Events\\WalletTransactionCreatedEvent", "row type");
-	is_str(codec_row_value(S, &row, "target_subscription"), "Wallet", "row target_subscription");
+	    "Holded\\Wallet\\Domain\\Transaction\\Events\\WalletTransactionCreatedEvent",
+	    "row type");
+	is_str(
+	    codec_row_value(S, &row, "target_subscription"), "Wallet", "row target_subscription");
 	is_str(codec_row_value(S, &row, "new_context_account_id"),
 	    "0d6f4c2a-3b8e-4f51-9a7c-2e1d5b6c7a80", "row new_context_account_id");
-	is_str(codec_row_value(S, &row, "new_context_user_id"), "9b1e7d3c-5a2f-4c6e-8d0b-1f3a5c7e9b24",
-	    "row new_context_user_id");
+	is_str(codec_row_value(S, &row, "new_context_user_id"),
+	    "9b1e7d3c-5a2f-4c6e-8d0b-1f3a5c7e9b24", "row new_context_user_id");
 	is_str(codec_row_value(S, &row, "data"), got, "row data is the enriched event");
 	ok(codec_row_value(S, &row, "nope") == NULL, "unknown column has no value");
 	codec_row_free(&row);
@@ -223,7 +227,8 @@ static void
 test_golden_records(void)
 {
 	size_t len = 0, elen = 0, plen = 0;
-	char *rec = slurp("seeds/record-event0.bin", &len), *want_text = slurp("enriched-event.json", &elen);
+	char *rec = slurp("seeds/record-event0.bin", &len),
+	     *want_text = slurp("enriched-event.json", &elen);
 	cJSON *want = want_text != NULL ? cJSON_Parse(want_text) : NULL;
 	char err[256] = "", *got = NULL, *w = cJSON_PrintUnformatted(want);
 	const uint8_t *payload = NULL;
@@ -236,7 +241,8 @@ test_golden_records(void)
 	free(rec);
 	rec = slurp("seeds/record-empty-explicit-index.bin", &len);
 	ok(rec != NULL && codec_frame_parse(rec, len, &sid, &payload, &plen, err, sizeof(err)) &&
-	    plen == 0, "seeds/record-empty-explicit-index.bin frames an empty payload");
+		plen == 0,
+	    "seeds/record-empty-explicit-index.bin frames an empty payload");
 	got = codec_enrich(S, payload, 0, CORR, PUBLISH_MS, sid, NULL, err, sizeof(err));
 	ok(got == NULL, "... which does not enrich");
 	free(rec);
@@ -252,16 +258,18 @@ test_duplicates(void)
 	static const struct {
 		const char *text, *error;
 	} cases[] = {
-	    {"{\"data\":{\"id\":\"a\",\"amount\":1},\"data\":{},\"attributes\":{}}", "data: duplicate key"},
+	    {"{\"data\":{\"id\":\"a\",\"amount\":1},\"data\":{},\"attributes\":{}}",
+		"data: duplicate key"},
 	    {"{\"data\":{\"id\":\"a\",\"id\":\"b\",\"amount\":1},\"attributes\":{}}",
 		"data.id: duplicate key"},
 	    {"{\"data\":{\"id\":\"a\",\"amount\":1,\"x\":1,\"x\":2},\"attributes\":{}}",
 		"data.x: duplicate key"},
-	    {"{\"data\":{\"id\":\"a\",\"amount\":1},\"attributes\":{\"" LONG_TS "\":\"a\",\"" LONG_TS
-		"\":\"b\"}}",
+	    {"{\"data\":{\"id\":\"a\",\"amount\":1},\"attributes\":{\"" LONG_TS
+	     "\":\"a\",\"" LONG_TS "\":\"b\"}}",
 		"attributes.timestampStamp: duplicate key"},
 	    {"{\"data\":{\"id\":\"a\",\"amount\":1},\"attributes\":{\"type\":\"t\","
-	     "\"targetSubscription\":\"s\",\"" LONG_TS "\":{\"dispatchedAt\":\"2026-11-20T10:12:35Z\","
+	     "\"targetSubscription\":\"s\",\"" LONG_TS
+	     "\":{\"dispatchedAt\":\"2026-11-20T10:12:35Z\","
 	     "\"dispatchedAt\":\"2026-11-20T10:12:36Z\"}}}",
 		"attributes.timestampStamp.dispatchedAt: duplicate key"},
 	};
@@ -272,7 +280,8 @@ test_duplicates(void)
 		size_t len;
 		char err[256] = "";
 
-		if (!codec_body_parse(cases[i].text, strlen(cases[i].text), &events, err, sizeof(err))) {
+		if (!codec_body_parse(
+			cases[i].text, strlen(cases[i].text), &events, err, sizeof(err))) {
 			ok(0, "duplicate case %zu parses: %s", i, err);
 			continue;
 		}
@@ -313,7 +322,8 @@ test_bodies_raw(void)
 	    "raw NUL inside a string: message");
 	/* Not NUL-terminated: the parser must stay inside LEN. */
 	ok(codec_body_parse("[{}]garbage", 4, &events, err, sizeof(err)) &&
-	    cJSON_GetArraySize(events) == 1, "LEN bounds the body");
+		cJSON_GetArraySize(events) == 1,
+	    "LEN bounds the body");
 	cJSON_Delete(events);
 	events = NULL;
 	ok(!codec_body_parse(NULL, 0, &events, err, sizeof(err)), "NULL body rejected");
@@ -333,7 +343,8 @@ test_bodies_raw(void)
 		memset(deep + 1001, ']', 1001);
 		ok(!codec_body_parse(deep, 2002, &events, err, sizeof(err)) && events == NULL,
 		    "nesting past cJSON's limit rejected");
-		ok(strncmp(err, "body: invalid JSON at line 1", 28) == 0, "... as invalid JSON: %s", err);
+		ok(strncmp(err, "body: invalid JSON at line 1", 28) == 0, "... as invalid JSON: %s",
+		    err);
 		free(deep);
 	}
 }
@@ -362,7 +373,8 @@ static void
 test_gzip(void)
 {
 	size_t len = 0, zlen = 0, plain_len = 0, n;
-	char *gz = slurp("collect-request.json.gz", &zlen), *plain = slurp("collect-request.json", &plain_len);
+	char *gz = slurp("collect-request.json.gz", &zlen),
+	     *plain = slurp("collect-request.json", &plain_len);
 	char err[256] = "", *out = NULL;
 	uint8_t *buf, *zeros;
 	enum codec_status st;
@@ -370,7 +382,8 @@ test_gzip(void)
 	if (!ok(gz != NULL && plain != NULL, "gzip golden files read"))
 		goto done;
 	ok(codec_is_gzip(gz, zlen), "golden file has the gzip magic");
-	ok(!codec_is_gzip(plain, plain_len) && !codec_is_gzip(gz, 1), "plain text and 1 byte are not gzip");
+	ok(!codec_is_gzip(plain, plain_len) && !codec_is_gzip(gz, 1),
+	    "plain text and 1 byte are not gzip");
 
 	st = codec_gunzip(gz, zlen, plain_len, &out, &len, err, sizeof(err));
 	ok(st == CODEC_OK && len == plain_len && memcmp(out, plain, len) == 0 && out[len] == '\0',
@@ -395,7 +408,8 @@ test_gzip(void)
 		is_str(err, "gzip: trailing data after the compressed stream", "trailing: message");
 		memcpy(buf + zlen, gz, zlen);
 		st = codec_gunzip(buf, 2 * zlen, 1 << 20, &out, &len, err, sizeof(err));
-		ok(st == CODEC_OK && len == 2 * plain_len && memcmp(out + plain_len, plain, plain_len) == 0,
+		ok(st == CODEC_OK && len == 2 * plain_len &&
+			memcmp(out + plain_len, plain, plain_len) == 0,
 		    "two gzip members are concatenated");
 		free(out);
 		memcpy(buf, gz, zlen);
@@ -473,19 +487,24 @@ test_frames(void)
 	char err[256] = "";
 
 	n = codec_frame_header(hdr, 0x01020304);
-	ok(n == 6 && memcmp(hdr, "\x00\x01\x02\x03\x04\x00", 6) == 0, "header bytes 00 01020304 00");
+	ok(n == 6 && memcmp(hdr, "\x00\x01\x02\x03\x04\x00", 6) == 0,
+	    "header bytes 00 01020304 00");
 	memcpy(frame, hdr, n);
 	memcpy(frame + n, "\x0a\x00", 2);
 	ok(codec_frame_parse(frame, n + 2, &sid, &payload, &plen, err, sizeof(err)) &&
-	    sid == 0x01020304 && payload == frame + 6 && plen == 2, "round trip");
+		sid == 0x01020304 && payload == frame + 6 && plen == 2,
+	    "round trip");
 	ok(codec_frame_parse(hdr, n, &sid, &payload, &plen, err, sizeof(err)) && plen == 0,
 	    "empty payload is a valid frame");
 	memcpy(frame, "\x00\x7f\xff\xff\xff\x02\x00\x0a", 8);
-	ok(codec_frame_parse(frame, 8, &sid, &payload, &plen, err, sizeof(err)) && sid == INT32_MAX &&
-	    payload == frame + 7 && plen == 1, "explicit path [0], schema id INT32_MAX");
+	ok(codec_frame_parse(frame, 8, &sid, &payload, &plen, err, sizeof(err)) &&
+		sid == INT32_MAX && payload == frame + 7 && plen == 1,
+	    "explicit path [0], schema id INT32_MAX");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ok(!codec_frame_parse(bad[i].bytes, bad[i].len, &sid, &payload, &plen, err, sizeof(err)) &&
-		    payload == NULL, "rejects %s", bad[i].name);
+		ok(!codec_frame_parse(
+		       bad[i].bytes, bad[i].len, &sid, &payload, &plen, err, sizeof(err)) &&
+			payload == NULL,
+		    "rejects %s", bad[i].name);
 		is_str(err, bad[i].error, bad[i].name);
 	}
 }
@@ -534,9 +553,11 @@ static void
 test_enrich(void)
 {
 	Collectord__V1__Event *m = example_message();
-	Collectord__V1__Data__ExtraEntry entry = COLLECTORD__V1__DATA__EXTRA_ENTRY__INIT, *ep = &entry;
-	Collectord__V1__Attributes__OriginalIdsEntry oe =
-	    COLLECTORD__V1__ATTRIBUTES__ORIGINAL_IDS_ENTRY__INIT, *oep = &oe;
+	Collectord__V1__Data__ExtraEntry entry = COLLECTORD__V1__DATA__EXTRA_ENTRY__INIT,
+					 *ep = &entry;
+	Collectord__V1__Attributes__OriginalIdsEntry
+	    oe = COLLECTORD__V1__ATTRIBUTES__ORIGINAL_IDS_ENTRY__INIT,
+	    *oep = &oe;
 	char err[256] = "", *json, *plain, *saved, bad_utf8[] = "ab\xff";
 	uint8_t *buf;
 	size_t len;
@@ -553,8 +574,8 @@ test_enrich(void)
 	json = codec_enrich(S, buf, len + 3, CORR, PUBLISH_MS, 1, NULL, err, sizeof(err));
 	is_str(json, plain, "unknown fields are ignored");
 	free(json);
-	json = codec_enrich(S, buf, len, "019AA0F37C217D3E9A415B2E00000000", PUBLISH_MS, 1, NULL, err,
-	    sizeof(err));
+	json = codec_enrich(
+	    S, buf, len, "019AA0F37C217D3E9A415B2E00000000", PUBLISH_MS, 1, NULL, err, sizeof(err));
 	ok(json != NULL && strstr(json, "\"correlationId\":\"" CORR "\"") != NULL,
 	    "correlation id given in another spelling comes out canonical");
 	free(json);
@@ -564,13 +585,15 @@ test_enrich(void)
 	json = codec_enrich(S, buf, len, CORR, -1, 1, NULL, err, sizeof(err));
 	ok(json == NULL, "negative publish time rejected");
 	json = codec_enrich(S, buf, len, CORR, 0, 7, NULL, err, sizeof(err));
-	ok(json != NULL && strstr(json, "\"publishTime\":\"1970-01-01T00:00:00.000Z\",\"schemaId\":7}") != NULL,
+	ok(json != NULL &&
+		strstr(json, "\"publishTime\":\"1970-01-01T00:00:00.000Z\",\"schemaId\":7}") !=
+		    NULL,
 	    "publish time 0 and schema id 7");
 	free(json);
 	free(plain);
 
-	json = codec_enrich(S, (const uint8_t *)"\xff\xff\xff", 3, CORR, PUBLISH_MS, 1, NULL, err,
-	    sizeof(err));
+	json = codec_enrich(
+	    S, (const uint8_t *)"\xff\xff\xff", 3, CORR, PUBLISH_MS, 1, NULL, err, sizeof(err));
 	ok(json == NULL, "garbage payload rejected");
 	is_str(err, "payload: not a valid collectord.v1.Event message", "garbage: message");
 	json = codec_enrich(S, buf, 0, CORR, PUBLISH_MS, 1, NULL, err, sizeof(err));
@@ -582,16 +605,19 @@ test_enrich(void)
 
 	saved = m->attributes->messageidstamp;
 	m->attributes->messageidstamp = (char *)"01HR71KJRY3W47EPK7ACQ7EMCD";
-	enrich_fails(m, "payload: attributes.messageIdStamp: not a canonical UUID", "ULID on the wire");
+	enrich_fails(
+	    m, "payload: attributes.messageIdStamp: not a canonical UUID", "ULID on the wire");
 	m->attributes->messageidstamp = (char *)"6C1F0E8A-2D4B-4A9C-B7E3-5F8D1A2C4E6B";
-	enrich_fails(m, "payload: attributes.messageIdStamp: not a canonical UUID", "upper-case UUID");
+	enrich_fails(
+	    m, "payload: attributes.messageIdStamp: not a canonical UUID", "upper-case UUID");
 	m->attributes->messageidstamp = NULL;
 	enrich_fails(m, "payload: attributes.messageIdStamp: missing", "missing message id");
 	m->attributes->messageidstamp = saved;
 
 	saved = m->attributes->timestampstamp;
 	m->attributes->timestampstamp = (char *)"20 Nov 2026";
-	enrich_fails(m, "payload: attributes.timestampStamp: not an RFC 3339 timestamp", "bad timestamp");
+	enrich_fails(
+	    m, "payload: attributes.timestampStamp: not an RFC 3339 timestamp", "bad timestamp");
 	m->attributes->timestampstamp = saved;
 
 	saved = m->data->id;
@@ -605,14 +631,16 @@ test_enrich(void)
 	enrich_fails(m, "payload: data.amount: not a finite number", "infinite amount");
 	m->data->amount = 149.9;
 	m->attributes->amplitudetrackstamp->id = UINT64_C(9007199254740992);
-	enrich_fails(m, "payload: attributes.amplitudeTrackStamp.id: out of range", "id past 2^53-1");
+	enrich_fails(
+	    m, "payload: attributes.amplitudeTrackStamp.id: out of range", "id past 2^53-1");
 	m->attributes->amplitudetrackstamp->id = 48213;
 
 	m->data->n_extra = 1;
 	m->data->extra = &ep;
 	entry.key = (char *)"id";
 	entry.value = (char *)"1";
-	enrich_fails(m, "payload: data.id: extra key given twice or shadowing a field", "extra shadowing id");
+	enrich_fails(m, "payload: data.id: extra key given twice or shadowing a field",
+	    "extra shadowing id");
 	entry.key = (char *)"note";
 	entry.value = (char *)"{not json";
 	enrich_fails(m, "payload: data.note: extra value is not JSON", "extra not JSON");
@@ -627,14 +655,16 @@ test_enrich(void)
 	m->attributes->originalids = &oep;
 	oe.key = (char *)"messageIdStamp";
 	oe.value = bad_utf8;
-	enrich_fails(m, "payload: attributes.originalIds: entry not valid UTF-8", "original id not UTF-8");
+	enrich_fails(
+	    m, "payload: attributes.originalIds: entry not valid UTF-8", "original id not UTF-8");
 	{
 		Collectord__V1__Attributes__OriginalIdsEntry *two[2] = {&oe, &oe};
 
 		oe.value = (char *)"x";
 		m->attributes->n_originalids = 2;
 		m->attributes->originalids = two;
-		enrich_fails(m, "payload: attributes.originalIds: duplicate key", "original id twice");
+		enrich_fails(
+		    m, "payload: attributes.originalIds: duplicate key", "original id twice");
 	}
 	m->attributes->n_originalids = 0;
 	m->attributes->originalids = NULL;
@@ -643,7 +673,8 @@ test_enrich(void)
 	m->attributes->extra = (Collectord__V1__Attributes__ExtraEntry **)&ep;
 	entry.key = (char *)"originalIds";
 	entry.value = (char *)"{}";
-	enrich_fails(m, "payload: attributes.originalIds: extra key given twice or shadowing a field",
+	enrich_fails(m,
+	    "payload: attributes.originalIds: extra key given twice or shadowing a field",
 	    "extra shadowing the reserved originalIds");
 	m->attributes->n_extra = 0;
 	m->attributes->extra = NULL;
@@ -659,8 +690,8 @@ test_dead_letter(void)
 	cJSON *ev = cJSON_Parse("{\"data\":{\"amount\":\"12,50\"}}");
 	char *doc;
 
-	doc = codec_dead_letter_json(ev, NULL, 0, "data.amount: not a number", CORR,
-	    "2026-11-20T09:15:02.913Z");
+	doc = codec_dead_letter_json(
+	    ev, NULL, 0, "data.amount: not a number", CORR, "2026-11-20T09:15:02.913Z");
 	is_str(doc,
 	    "{\"error\":\"data.amount: not a number\",\"event\":{\"data\":{\"amount\":\"12,50\"}},"
 	    "\"correlationId\":\"" CORR "\",\"receivedAt\":\"2026-11-20T09:15:02.913Z\"}",
@@ -716,11 +747,23 @@ test_time(void)
 	    {"9999-12-31T23:59:59.999999Z", INT64_C(253402300799999999)},
 	};
 	static const char *const bad[] = {
-	    "", "026-11-20T09:15:02Z", "2026-11-20T09:15", "1900-02-29T00:00:00Z",
-	    "2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-11-00T00:00:00Z",
-	    "2026-11-20T09:60:00Z", "2026-11-20T09:15:61Z", "2026-11-20T09:15:02+1", "2026-11-20T09:15:02+01:",
-	    "2026-11-20T09:15:02+01:60", "2026-11-20T09:15:02ZZ", "9999-12-31T23:59:59-01:00",
-	    "2026-11-20T09:15:02.", "2026-11-20X09:15:02Z", "+2026-11-20T09:15:02Z",
+	    "",
+	    "026-11-20T09:15:02Z",
+	    "2026-11-20T09:15",
+	    "1900-02-29T00:00:00Z",
+	    "2026-13-01T00:00:00Z",
+	    "2026-00-01T00:00:00Z",
+	    "2026-11-00T00:00:00Z",
+	    "2026-11-20T09:60:00Z",
+	    "2026-11-20T09:15:61Z",
+	    "2026-11-20T09:15:02+1",
+	    "2026-11-20T09:15:02+01:",
+	    "2026-11-20T09:15:02+01:60",
+	    "2026-11-20T09:15:02ZZ",
+	    "9999-12-31T23:59:59-01:00",
+	    "2026-11-20T09:15:02.",
+	    "2026-11-20X09:15:02Z",
+	    "+2026-11-20T09:15:02Z",
 	};
 	char buf[CODEC_TIME_SIZE];
 	int64_t us;
@@ -785,7 +828,8 @@ test_schema_table(void)
 	for (size_t i = 0; i < S->nfields; i++) {
 		const ProtobufCFieldDescriptor *f = field_by_path(S->message, S->fields[i].path);
 
-		if (f == NULL || (S->fields[i].kind != CODEC_KIND_PLAIN && f->type != PROTOBUF_C_TYPE_STRING)) {
+		if (f == NULL ||
+		    (S->fields[i].kind != CODEC_KIND_PLAIN && f->type != PROTOBUF_C_TYPE_STRING)) {
 			printf("# bad rule %s\n", S->fields[i].path);
 			all = false;
 		}
@@ -798,7 +842,8 @@ test_schema_table(void)
 
 		if (strcmp(S->columns[i].name, S->partition_column) == 0)
 			partition = S->columns[i].kind == CODEC_COL_TIMESTAMPTZ;
-		if (*src != '\0' && strncmp(src, "metadata.", 9) != 0 && field_by_path(S->message, src) == NULL)
+		if (*src != '\0' && strncmp(src, "metadata.", 9) != 0 &&
+		    field_by_path(S->message, src) == NULL)
 			all = false;
 	}
 	ok(all, "every column source exists");

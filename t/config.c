@@ -48,21 +48,21 @@ static void
 test_good(void)
 {
 	char err[512];
-	struct config *cfg = parse(
-	    "# comment\n"
-	    "; another\n"
-	    "\n"
-	    "[server]\n"
-	    "  port = 9100  \n"
-	    "roles = enrich\n"
-	    "api_keys = a,b\n"
-	    "[kafka]\n"
-	    "bootstrap.servers = k1:9092,k2:9092\n"
-	    "linger.ms=20\n"
-	    "[s3]\n"
-	    "endpoint = http://s3.example:9000\n"
-	    "[pg]\n"
-	    "conninfo = host=db port=5432 dbname=x\n", err, sizeof(err));
+	struct config *cfg = parse("# comment\n"
+				   "; another\n"
+				   "\n"
+				   "[server]\n"
+				   "  port = 9100  \n"
+				   "roles = enrich\n"
+				   "api_keys = a,b\n"
+				   "[kafka]\n"
+				   "bootstrap.servers = k1:9092,k2:9092\n"
+				   "linger.ms=20\n"
+				   "[s3]\n"
+				   "endpoint = http://s3.example:9000\n"
+				   "[pg]\n"
+				   "conninfo = host=db port=5432 dbname=x\n",
+	    err, sizeof(err));
 
 	if (!ok(cfg != NULL, "good file parses"))
 		return;
@@ -80,8 +80,8 @@ test_good(void)
 static void
 test_bad(void)
 {
-	bad("[server]\nport = 8000\nport = 8001\n",
-	    "test.conf:3: [server] port given twice", "duplicate key");
+	bad("[server]\nport = 8000\nport = 8001\n", "test.conf:3: [server] port given twice",
+	    "duplicate key");
 	bad("[nope]\n", "test.conf:1: unknown section [nope]", "unknown section");
 	bad("[server\n", "test.conf:1: malformed section header", "unclosed header");
 	bad("[server] x\n", "test.conf:1: malformed section header", "junk after header");
@@ -89,12 +89,12 @@ test_bad(void)
 	bad("[server]\nport\n", "test.conf:2: expected \"key = value\"", "no equals sign");
 	bad("[server]\n= 5\n", "test.conf:2: empty key", "empty key");
 	bad("[server]\nprot = 5\n", "test.conf:2: unknown key \"prot\" in [server]", "unknown key");
-	bad("[server]\nport = eighty\n",
-	    "test.conf:2: [server] port: \"eighty\" is not an integer", "not an integer");
+	bad("[server]\nport = eighty\n", "test.conf:2: [server] port: \"eighty\" is not an integer",
+	    "not an integer");
 	bad("[server]\nport = 70000\n",
 	    "test.conf:2: [server] port: 70000 is out of range 0..65535", "out of range");
-	bad("[server]\nport = 80x\n",
-	    "test.conf:2: [server] port: \"80x\" is not an integer", "trailing junk in number");
+	bad("[server]\nport = 80x\n", "test.conf:2: [server] port: \"80x\" is not an integer",
+	    "trailing junk in number");
 	bad("[server]\nroles = collect,store\n",
 	    "test.conf: [server] roles: unknown role \"store\" (expected collect and/or enrich)",
 	    "unknown role");
@@ -116,13 +116,12 @@ test_env(void)
 	setenv("COLLECTORD_S3_SECRET_KEY", "from-env", 1);
 	setenv("COLLECTORD_SERVER_PORT", "8123", 1);
 	setenv("COLLECTORD_KAFKA_BROKERS", "b:1", 1);
-	cfg = config_parse("[s3]\nsecret_key = from-file\n", "env.conf", true, err,
-	    sizeof(err));
+	cfg = config_parse("[s3]\nsecret_key = from-file\n", "env.conf", true, err, sizeof(err));
 	if (ok(cfg != NULL, "env overrides parse")) {
 		is_str(cfg->s3_secret_key, "from-env", "env beats the file");
 		is_int(cfg->listen_port, 8123, "env sets a number");
-		is_str(config_kafka_get(cfg, "bootstrap.servers"), "b:1",
-		    "COLLECTORD_KAFKA_BROKERS");
+		is_str(
+		    config_kafka_get(cfg, "bootstrap.servers"), "b:1", "COLLECTORD_KAFKA_BROKERS");
 	}
 	config_free(cfg);
 	setenv("COLLECTORD_SERVER_PORT", "x", 1);

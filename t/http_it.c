@@ -122,7 +122,7 @@ wait_for(struct result *r)
 static int
 closed_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 1;
 
@@ -144,8 +144,8 @@ read_file(const char *path)
 
 	if (f == NULL)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) != NULL) {
 		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
 			free(buf);
 			buf = NULL;
@@ -168,10 +168,9 @@ now_ms(void)
 
 /* PUT BODY as KEY, GET it back and compare. */
 static void
-put_and_get(struct s3 *s3, const char *key, const char *body,
-    const char *type)
+put_and_get(struct s3 *s3, const char *key, const char *body, const char *type)
 {
-	struct result put = { 0 }, get = { 0 };
+	struct result put = {0}, get = {0};
 
 	put.in_start = true;
 	if (s3_put(s3, key, body, strlen(body), type, s3_done, &put) == -1) {
@@ -185,15 +184,16 @@ put_and_get(struct s3 *s3, const char *key, const char *body,
 		return;
 	}
 	ok(get.ok && get.body != NULL && get.len == strlen(body) &&
-	    memcmp(get.body, body, get.len) == 0, "GET %s returns the body", key);
+		memcmp(get.body, body, get.len) == 0,
+	    "GET %s returns the body", key);
 	free(get.body);
 }
 
 /* List the bucket under KEY's directory with the curl command line and
  * look for KEY spelt literally. */
 static bool
-listed(const char *endpoint, const char *bucket, const char *region,
-    const char *ak, const char *sk, const char *key)
+listed(const char *endpoint, const char *bucket, const char *region, const char *ak, const char *sk,
+    const char *key)
 {
 	char prefix[512], enc[1536], cmd[4096], line[8192], want[1100];
 	const char *slash = strrchr(key, '/');
@@ -204,11 +204,12 @@ listed(const char *endpoint, const char *bucket, const char *region,
 	if (s3_uri_encode(enc, sizeof(enc), prefix, false) == -1)
 		return false;
 	/* Query already in SigV4's canonical form: libcurl signs it as is. */
-	snprintf(cmd, sizeof(cmd), "curl -s --aws-sigv4 'aws:amz:%s:s3' "
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s --aws-sigv4 'aws:amz:%s:s3' "
 	    "--user '%s:%s' -H 'x-amz-content-sha256: "
 	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' "
-	    "'%s/%s?list-type=2&prefix=%s'", region, ak, sk, endpoint, bucket,
-	    enc);
+	    "'%s/%s?list-type=2&prefix=%s'",
+	    region, ak, sk, endpoint, bucket, enc);
 	snprintf(want, sizeof(want), "<Key>%s</Key>", key);
 	if ((p = popen(cmd, "r")) == NULL)
 		return false;
@@ -220,13 +221,17 @@ listed(const char *endpoint, const char *bucket, const char *region,
 }
 
 static void
-test_s3(const char *endpoint, const char *bucket, const char *region,
-    const char *ak, const char *sk)
+test_s3(
+    const char *endpoint, const char *bucket, const char *region, const char *ak, const char *sk)
 {
-	struct s3_config cfg = { .endpoint = endpoint, .region = region,
-	    .bucket = bucket, .access_key = ak, .secret_key = sk,
-	    .path_style = true, .timeout_ms = 20000 };
-	struct result r = { 0 }, r2 = { 0 };
+	struct s3_config cfg = {.endpoint = endpoint,
+	    .region = region,
+	    .bucket = bucket,
+	    .access_key = ak,
+	    .secret_key = sk,
+	    .path_style = true,
+	    .timeout_ms = 20000};
+	struct result r = {0}, r2 = {0};
 	char err[256], key[512], down[64], corr[64];
 	struct s3 *s3, *bad;
 	int64_t now = now_ms();
@@ -245,18 +250,15 @@ test_s3(const char *endpoint, const char *bucket, const char *region,
 		ok(0, "s3_check started");
 	}
 
-	snprintf(corr, sizeof(corr), "018bd0e4-2d00-7000-8000-%012x",
-	    (unsigned)getpid());
+	snprintf(corr, sizeof(corr), "018bd0e4-2d00-7000-8000-%012x", (unsigned)getpid());
 	if (s3_key_dead_letter(key, sizeof(key), now, corr) == 0) {
-		put_and_get(s3, key, "{\"error\":\"test\",\"event\":{}}",
-		    "application/json");
+		put_and_get(s3, key, "{\"error\":\"test\",\"event\":{}}", "application/json");
 		ok(listed(endpoint, bucket, region, ak, sk, key),
 		    "dead-letter key stored literally (with '=')");
 	}
-	if (s3_key_enriched(key, sizeof(key), now, "it-http.raw", 0,
-	    (int64_t)getpid() * 1000) == 0) {
-		put_and_get(s3, key, "{\"a\":1}\n{\"a\":2}\n",
-		    "application/x-ndjson");
+	if (s3_key_enriched(key, sizeof(key), now, "it-http.raw", 0, (int64_t)getpid() * 1000) ==
+	    0) {
+		put_and_get(s3, key, "{\"a\":1}\n{\"a\":2}\n", "application/x-ndjson");
 		ok(listed(endpoint, bucket, region, ak, sk, key),
 		    "enriched key stored literally (with '=' and '+')");
 	}
@@ -264,13 +266,11 @@ test_s3(const char *endpoint, const char *bucket, const char *region,
 	put_and_get(s3, "it/empty", "", NULL);
 	{
 		static const char bin[] = "a\0b\xff";
-		struct result p = { 0 }, g = { 0 };
+		struct result p = {0}, g = {0};
 
-		if (s3_put(s3, "it/bin", bin, sizeof(bin), NULL, s3_done,
-		    &p) == 0 && wait_for(&p) && p.ok &&
-		    s3_get(s3, "it/bin", s3_got, &g) == 0 && wait_for(&g))
-			ok(g.ok && g.len == sizeof(bin) &&
-			    memcmp(g.body, bin, g.len) == 0,
+		if (s3_put(s3, "it/bin", bin, sizeof(bin), NULL, s3_done, &p) == 0 &&
+		    wait_for(&p) && p.ok && s3_get(s3, "it/bin", s3_got, &g) == 0 && wait_for(&g))
+			ok(g.ok && g.len == sizeof(bin) && memcmp(g.body, bin, g.len) == 0,
 			    "binary body round trip");
 		else
 			ok(0, "binary body round trip");
@@ -293,11 +293,10 @@ test_s3(const char *endpoint, const char *bucket, const char *region,
 		/* A response past CURL_LOOP_MAX_BODY fails, named as such. */
 		size_t big = CURL_LOOP_MAX_BODY + 1;
 		char *body = calloc(1, big);
-		struct result p = { 0 }, g = { 0 };
+		struct result p = {0}, g = {0};
 
-		if (body != NULL && s3_put(s3, "it/huge", body, big, NULL,
-		    s3_done, &p) == 0 && wait_for(&p) && p.ok &&
-		    s3_get(s3, "it/huge", s3_got, &g) == 0 && wait_for(&g))
+		if (body != NULL && s3_put(s3, "it/huge", body, big, NULL, s3_done, &p) == 0 &&
+		    wait_for(&p) && p.ok && s3_get(s3, "it/huge", s3_got, &g) == 0 && wait_for(&g))
 			ok(!g.ok && strstr(g.err, "response body over") != NULL,
 			    "GET past the body cap fails");
 		else
@@ -316,17 +315,16 @@ test_s3(const char *endpoint, const char *bucket, const char *region,
 	cfg.secret_key = "not-the-secret";
 	bad = s3_new(loop, &cfg, err, sizeof(err));
 	memset(&r, 0, sizeof(r));
-	if (bad != NULL && s3_put(bad, "it/x", "x", 1, "text/plain", s3_done,
-	    &r) == 0 && wait_for(&r))
+	if (bad != NULL && s3_put(bad, "it/x", "x", 1, "text/plain", s3_done, &r) == 0 &&
+	    wait_for(&r))
 		ok(!r.ok && strstr(r.err, "SignatureDoesNotMatch") != NULL &&
-		    strstr(r.err, "403") != NULL,
+			strstr(r.err, "403") != NULL,
 		    "wrong secret: HTTP 403 SignatureDoesNotMatch");
 	else
 		ok(0, "wrong secret");
 	memset(&r, 0, sizeof(r));
 	if (bad != NULL && s3_check(bad, s3_done, &r) == 0 && wait_for(&r))
-		ok(!r.ok && strstr(r.err, "403") != NULL,
-		    "wrong secret: s3_check fails with 403");
+		ok(!r.ok && strstr(r.err, "403") != NULL, "wrong secret: s3_check fails with 403");
 	else
 		ok(0, "wrong secret: s3_check");
 	s3_free(bad);
@@ -358,10 +356,8 @@ test_s3(const char *endpoint, const char *bucket, const char *region,
 	 * cancelled and never fires. */
 	memset(&r, 0, sizeof(r));
 	r.free_s3 = r2.free_s3 = bad;
-	if (bad != NULL && s3_check(bad, s3_done, &r) == 0 &&
-	    s3_check(bad, s3_done, &r2) == 0) {
-		while (!r.done && !r2.done &&
-		    event_base_loop(base, EVLOOP_ONCE) == 0)
+	if (bad != NULL && s3_check(bad, s3_done, &r) == 0 && s3_check(bad, s3_done, &r2) == 0) {
+		while (!r.done && !r2.done && event_base_loop(base, EVLOOP_ONCE) == 0)
 			;
 		ok(r.calls + r2.calls == 1 && curl_loop_pending(loop) == 0,
 		    "freeing the s3 in a callback cancels the rest");
@@ -379,8 +375,7 @@ struct raw {
 };
 
 static void
-raw_done(void *arg, CURLcode rc, long status, const char *body, size_t len,
-    const char *errbuf)
+raw_done(void *arg, CURLcode rc, long status, const char *body, size_t len, const char *errbuf)
 {
 	struct raw *r = arg;
 
@@ -399,7 +394,7 @@ static void
 test_curl_loop(const char *url)
 {
 	struct curl_loop *l2 = curl_loop_new(base);
-	struct raw a = { 0 }, b = { 0 };
+	struct raw a = {0}, b = {0};
 	int started = 0;
 
 	a.free_loop = b.free_loop = l2;
@@ -418,13 +413,11 @@ test_curl_loop(const char *url)
 		return;
 	}
 	ok(a.calls == 0 && b.calls == 0, "curl_loop: nothing fires on start");
-	while (a.calls + b.calls == 0 &&
-	    event_base_loop(base, EVLOOP_ONCE) == 0)
+	while (a.calls + b.calls == 0 && event_base_loop(base, EVLOOP_ONCE) == 0)
 		;
 	/* Anything still queued for l2 would fire now if it could. */
 	event_base_loop(base, EVLOOP_NONBLOCK);
-	ok(a.calls + b.calls == 1,
-	    "curl_loop freed in a callback: the other transfer never fires");
+	ok(a.calls + b.calls == 1, "curl_loop freed in a callback: the other transfer never fires");
 }
 
 /* PUT /config/SUBJECT {"compatibility":"BACKWARD"} with the curl command
@@ -434,15 +427,16 @@ set_backward(const char *url, const char *subject)
 {
 	char cmd[1024];
 
-	snprintf(cmd, sizeof(cmd), "curl -sf -o /dev/null -X PUT -H "
+	snprintf(cmd, sizeof(cmd),
+	    "curl -sf -o /dev/null -X PUT -H "
 	    "'Content-Type: application/vnd.schemaregistry.v1+json' --data "
-	    "'{\"compatibility\":\"BACKWARD\"}' '%s/config/%s'", url, subject);
+	    "'{\"compatibility\":\"BACKWARD\"}' '%s/config/%s'",
+	    url, subject);
 	return system(cmd) == 0;
 }
 
 static bool
-check(struct registry *reg, int32_t id, const char *subject,
-    const char *type, struct result *r)
+check(struct registry *reg, int32_t id, const char *subject, const char *type, struct result *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->in_start = true;
@@ -455,7 +449,7 @@ check(struct registry *reg, int32_t id, const char *subject,
 static void
 test_registry(const char *url)
 {
-	struct result r = { 0 }, r2 = { 0 };
+	struct result r = {0}, r2 = {0};
 	struct registry *reg, *down_reg;
 	enum registry_result cached;
 	char err[256], down[80], subject[128];
@@ -485,8 +479,7 @@ test_registry(const char *url)
 	}
 	memset(&r, 0, sizeof(r));
 	r.in_start = true;
-	if (registry_register(reg, SUBJECT, "PROTOBUF", proto, reg_id,
-	    &r) == 0) {
+	if (registry_register(reg, SUBJECT, "PROTOBUF", proto, reg_id, &r) == 0) {
 		r.in_start = false;
 		wait_for(&r);
 		ok(r.res == REGISTRY_OK && r.id >= 0 && !r.fired_in_start,
@@ -496,28 +489,28 @@ test_registry(const char *url)
 	}
 	id = r.id;
 	memset(&r, 0, sizeof(r));
-	if (registry_register(reg, SUBJECT, "PROTOBUF", proto, reg_id,
-	    &r) == 0 && wait_for(&r))
-		ok(r.res == REGISTRY_OK && r.id == id,
-		    "registering again gives the same id");
+	if (registry_register(reg, SUBJECT, "PROTOBUF", proto, reg_id, &r) == 0 && wait_for(&r))
+		ok(r.res == REGISTRY_OK && r.id == id, "registering again gives the same id");
 	else
 		ok(0, "register again");
 
 	ok(!registry_check_id_cached(reg, id, SUBJECT, "PROTOBUF", &cached),
 	    "nothing cached before the first check");
-	ok(check(reg, id, SUBJECT, "PROTOBUF", &r) && r.res == REGISTRY_OK,
-	    "check_id(%d) OK", (int)id);
-	ok(registry_check_id_cached(reg, id, SUBJECT, "PROTOBUF", &cached) &&
-	    cached == REGISTRY_OK, "positive answer cached");
+	ok(check(reg, id, SUBJECT, "PROTOBUF", &r) && r.res == REGISTRY_OK, "check_id(%d) OK",
+	    (int)id);
+	ok(registry_check_id_cached(reg, id, SUBJECT, "PROTOBUF", &cached) && cached == REGISTRY_OK,
+	    "positive answer cached");
 	ok(check(reg, id, SUBJECT, "PROTOBUF", &r) && r.res == REGISTRY_OK,
 	    "cached answer still arrives through the loop");
-	ok(check(reg, 999999, SUBJECT, "PROTOBUF", &r) &&
-	    r.res == REGISTRY_UNKNOWN_ID && registry_result_permanent(r.res),
+	ok(check(reg, 999999, SUBJECT, "PROTOBUF", &r) && r.res == REGISTRY_UNKNOWN_ID &&
+		registry_result_permanent(r.res),
 	    "check_id(999999): permanent, unknown id");
-	ok(registry_check_id_cached(reg, 999999, SUBJECT, "PROTOBUF",
-	    &cached) && cached == REGISTRY_UNKNOWN_ID, "negative answer cached");
+	ok(registry_check_id_cached(reg, 999999, SUBJECT, "PROTOBUF", &cached) &&
+		cached == REGISTRY_UNKNOWN_ID,
+	    "negative answer cached");
 	ok(check(reg, id, "collectord-it-other-value", "PROTOBUF", &r) &&
-	    r.res == REGISTRY_WRONG_SUBJECT, "check_id under another subject: "
+		r.res == REGISTRY_WRONG_SUBJECT,
+	    "check_id under another subject: "
 	    "wrong subject");
 	ok(check(reg, id, SUBJECT, "AVRO", &r) && r.res == REGISTRY_WRONG_TYPE,
 	    "check_id wanting AVRO: wrong type");
@@ -525,29 +518,30 @@ test_registry(const char *url)
 	/* Two checks of one id at once share a lookup; both hear of it. */
 	memset(&r, 0, sizeof(r));
 	memset(&r2, 0, sizeof(r2));
-	if (registry_check_id(reg, 999998, SUBJECT, "PROTOBUF", reg_check,
-	    &r) == 0 && registry_check_id(reg, 999998, SUBJECT, "PROTOBUF",
-	    reg_check, &r2) == 0 && wait_for(&r) && wait_for(&r2))
-		ok(r.calls == 1 && r2.calls == 1 &&
-		    r.res == REGISTRY_UNKNOWN_ID && r2.res == REGISTRY_UNKNOWN_ID,
+	if (registry_check_id(reg, 999998, SUBJECT, "PROTOBUF", reg_check, &r) == 0 &&
+	    registry_check_id(reg, 999998, SUBJECT, "PROTOBUF", reg_check, &r2) == 0 &&
+	    wait_for(&r) && wait_for(&r2))
+		ok(r.calls == 1 && r2.calls == 1 && r.res == REGISTRY_UNKNOWN_ID &&
+			r2.res == REGISTRY_UNKNOWN_ID,
 		    "concurrent checks each answered once");
 	else
 		ok(0, "concurrent checks");
 
 	/* Incompatible second version (BACKWARD: a field changes type). */
-	snprintf(subject, sizeof(subject), "collectord-it-%d-value",
-	    (int)getpid());
+	snprintf(subject, sizeof(subject), "collectord-it-%d-value", (int)getpid());
 	memset(&r, 0, sizeof(r));
-	if (registry_register(reg, subject, "PROTOBUF", "syntax = \"proto3\";\n"
-	    "package it;\nmessage M { string a = 1; }\n", reg_id, &r) == 0 &&
+	if (registry_register(reg, subject, "PROTOBUF",
+		"syntax = \"proto3\";\n"
+		"package it;\nmessage M { string a = 1; }\n",
+		reg_id, &r) == 0 &&
 	    wait_for(&r) && r.res == REGISTRY_OK && set_backward(url, subject)) {
 		memset(&r, 0, sizeof(r));
 		if (registry_register(reg, subject, "PROTOBUF",
-		    "syntax = \"proto3\";\npackage it;\n"
-		    "message M { int64 a = 1; }\n", reg_id, &r) == 0 &&
+			"syntax = \"proto3\";\npackage it;\n"
+			"message M { int64 a = 1; }\n",
+			reg_id, &r) == 0 &&
 		    wait_for(&r))
-			ok(r.res == REGISTRY_REJECTED &&
-			    strstr(r.err, "incompatible") != NULL,
+			ok(r.res == REGISTRY_REJECTED && strstr(r.err, "incompatible") != NULL,
 			    "incompatible version rejected (409)");
 		else
 			ok(0, "incompatible version");
@@ -555,8 +549,8 @@ test_registry(const char *url)
 		ok(0, "first version and BACKWARD config");
 	}
 	memset(&r, 0, sizeof(r));
-	if (registry_register(reg, subject, "PROTOBUF", "this is not proto",
-	    reg_id, &r) == 0 && wait_for(&r))
+	if (registry_register(reg, subject, "PROTOBUF", "this is not proto", reg_id, &r) == 0 &&
+	    wait_for(&r))
 		ok(r.res == REGISTRY_REJECTED && strstr(r.err, "422") != NULL,
 		    "invalid schema rejected (422)");
 	else
@@ -564,15 +558,14 @@ test_registry(const char *url)
 
 	/* A callback frees the registry while another waiter is queued. */
 	{
-		struct registry *tmp = registry_new(loop, url, NULL, NULL, err,
-		    sizeof(err));
+		struct registry *tmp = registry_new(loop, url, NULL, NULL, err, sizeof(err));
 
 		memset(&r, 0, sizeof(r));
 		memset(&r2, 0, sizeof(r2));
 		r.free_reg = tmp;
-		if (tmp != NULL && registry_check_id(tmp, 999997, SUBJECT,
-		    "PROTOBUF", reg_check, &r) == 0 && registry_check_id(tmp,
-		    999997, SUBJECT, "PROTOBUF", reg_check, &r2) == 0) {
+		if (tmp != NULL &&
+		    registry_check_id(tmp, 999997, SUBJECT, "PROTOBUF", reg_check, &r) == 0 &&
+		    registry_check_id(tmp, 999997, SUBJECT, "PROTOBUF", reg_check, &r2) == 0) {
 			wait_for(&r);
 			ok(r.calls == 1 && r2.calls == 0,
 			    "freeing the registry in a callback stops delivery");
@@ -583,24 +576,23 @@ test_registry(const char *url)
 	}
 
 	/* Registry down. */
-	snprintf(down, sizeof(down), "http://127.0.0.1:%d/apis/ccompat/v7",
-	    closed_port());
+	snprintf(down, sizeof(down), "http://127.0.0.1:%d/apis/ccompat/v7", closed_port());
 	down_reg = registry_new(loop, down, "u", "p", err, sizeof(err));
 	ok(down_reg != NULL && check(down_reg, id, SUBJECT, "PROTOBUF", &r) &&
-	    r.res == REGISTRY_UNAVAILABLE && !registry_result_permanent(r.res),
+		r.res == REGISTRY_UNAVAILABLE && !registry_result_permanent(r.res),
 	    "registry down: check_id is transient");
-	ok(!registry_check_id_cached(down_reg, id, SUBJECT, "PROTOBUF",
-	    &cached), "transient answer not cached");
+	ok(!registry_check_id_cached(down_reg, id, SUBJECT, "PROTOBUF", &cached),
+	    "transient answer not cached");
 	memset(&r, 0, sizeof(r));
-	if (down_reg != NULL && registry_register(down_reg, SUBJECT,
-	    "PROTOBUF", proto, reg_id, &r) == 0 && wait_for(&r))
+	if (down_reg != NULL &&
+	    registry_register(down_reg, SUBJECT, "PROTOBUF", proto, reg_id, &r) == 0 &&
+	    wait_for(&r))
 		ok(r.res == REGISTRY_UNAVAILABLE, "registry down: register is "
-		    "transient");
+						  "transient");
 	else
 		ok(0, "registry down: register");
 	memset(&r, 0, sizeof(r));
-	if (down_reg != NULL && registry_ping(down_reg, reg_ping, &r) == 0 &&
-	    wait_for(&r))
+	if (down_reg != NULL && registry_ping(down_reg, reg_ping, &r) == 0 && wait_for(&r))
 		ok(!r.ok, "registry down: ping fails");
 	else
 		ok(0, "registry down: ping");
@@ -608,8 +600,7 @@ test_registry(const char *url)
 	memset(&r, 0, sizeof(r));
 	if (down_reg != NULL && registry_ping(down_reg, reg_ping, &r) == 0) {
 		registry_free(down_reg);
-		while (event_base_loop(base, EVLOOP_NONBLOCK) == 0 &&
-		    curl_loop_pending(loop) > 0)
+		while (event_base_loop(base, EVLOOP_NONBLOCK) == 0 && curl_loop_pending(loop) > 0)
 			;
 		ok(r.calls == 0, "registry_free cancels in-flight requests");
 	} else {
@@ -630,10 +621,9 @@ main(void)
 	const char *sk = getenv("COLLECTORD_S3_SECRET_KEY");
 	const char *reg = getenv("COLLECTORD_REGISTRY_URL");
 
-	if (ep == NULL || bucket == NULL || ak == NULL || sk == NULL ||
-	    reg == NULL) {
+	if (ep == NULL || bucket == NULL || ak == NULL || sk == NULL || reg == NULL) {
 		printf("1..0 # SKIP COLLECTORD_S3_* and COLLECTORD_REGISTRY_URL "
-		    "not set\n");
+		       "not set\n");
 		return 0;
 	}
 	if (region == NULL || *region == '\0')

@@ -27,12 +27,14 @@ test_batch(void)
 	uint8_t b[16], c[16], first[16], last[16], r[10];
 
 	ids_batch_at(b, BATCH_MS, rnd);
-	is_str(fmt(b), "019aa0f3-7c21-7d3e-9a41-5b2edeadbeef", "batch id from fixed time and random");
+	is_str(
+	    fmt(b), "019aa0f3-7c21-7d3e-9a41-5b2edeadbeef", "batch id from fixed time and random");
 	is_int((long long)ids_time_ms(b), (long long)BATCH_MS, "time prefix read back");
 	/* Random bytes with every bit set still leave version and variant. */
 	memset(r, 0xff, sizeof(r));
 	ids_batch_at(c, 0, r);
-	is_str(fmt(c), "00000000-0000-7fff-bfff-ffffffffffff", "all-ones random: version 7, variant 10");
+	is_str(fmt(c), "00000000-0000-7fff-bfff-ffffffffffff",
+	    "all-ones random: version 7, variant 10");
 	memset(r, 0, sizeof(r));
 	ids_batch_at(c, UINT64_C(0xffffffffffff), r);
 	is_str(fmt(c), "ffffffff-ffff-7000-8000-000000000000", "largest 48-bit time");
@@ -41,7 +43,8 @@ test_batch(void)
 	is_str(fmt(c), "019aa0f3-7c21-7d3e-9a41-5b2e00000000", "correlation id of index 0");
 	is_int(ids_correlation_index(c), 0, "index 0 read back");
 	ids_correlation(c, b, 0x01020304);
-	is_str(fmt(c), "019aa0f3-7c21-7d3e-9a41-5b2e01020304", "correlation id of index 0x01020304");
+	is_str(
+	    fmt(c), "019aa0f3-7c21-7d3e-9a41-5b2e01020304", "correlation id of index 0x01020304");
 	is_int(ids_correlation_index(c), 0x01020304, "index 0x01020304 read back");
 	ok(ids_same_batch(c, b), "same batch");
 	ids_batch_range(c, first, last);
@@ -118,12 +121,14 @@ test_parse_uuid(void)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		form = IDS_FORM_ULID;
 		ok(ids_parse(good[i], id, &form) && form == IDS_FORM_UUID, "UUID %s", good[i]);
-		is_str(fmt(id), "6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6b", "... is canonical lower case");
+		is_str(
+		    fmt(id), "6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6b", "... is canonical lower case");
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ok(!ids_parse(bad[i], id, &form), "rejects \"%s\"", bad[i]);
 	ok(!ids_parse(NULL, id, &form), "rejects NULL");
-	ok(ids_parse("00000000-0000-0000-0000-000000000000", id, NULL), "nil UUID, FORM may be NULL");
+	ok(ids_parse("00000000-0000-0000-0000-000000000000", id, NULL),
+	    "nil UUID, FORM may be NULL");
 }
 
 static void
@@ -131,10 +136,14 @@ test_parse_ulid(void)
 {
 	static const char *const bad[] = {
 	    "81ARZ3NDEKTSV4RRFFQ69G5FAV", /* 130 bits */
-	    "01ARZ3NDEKTSV4RRFFQ69G5FAI", "01ARZ3NDEKTSV4RRFFQ69G5FAL",
-	    "01ARZ3NDEKTSV4RRFFQ69G5FAO", "01ARZ3NDEKTSV4RRFFQ69G5FAU",
-	    "01ARZ3NDEKTSV4RRFFQ69G5FA", "01ARZ3NDEKTSV4RRFFQ69G5FAV0",
-	    "01ARZ3NDEKTSV4RRFFQ69G5FA-", "01ARZ3NDEKTSV4RRFFQ69G5FA ",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FAI",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FAL",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FAO",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FAU",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FA",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FAV0",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FA-",
+	    "01ARZ3NDEKTSV4RRFFQ69G5FA ",
 	};
 	uint8_t id[16], again[16];
 	char text[27];
@@ -166,7 +175,9 @@ static void
 test_objectid(void)
 {
 	static const char *const bad[] = {
-	    "6374be699c11acaa3108cf0", "6374be699c11acaa3108cf021", "6374be699c11acaa3108cf0g",
+	    "6374be699c11acaa3108cf0",
+	    "6374be699c11acaa3108cf021",
+	    "6374be699c11acaa3108cf0g",
 	    "6374be69-9c11acaa3108cf02",
 	};
 	uint8_t id[16], oid[12], a[16], b[16];
@@ -175,7 +186,8 @@ test_objectid(void)
 
 	ok(ids_parse("6374be699c11acaa3108cf02", id, &form) && form == IDS_FORM_OBJECTID,
 	    "ObjectId of the example");
-	is_str(fmt(id), "6374be69-9c11-80ac-80aa-3108cf020000", "... in the documented UUIDv8 layout");
+	is_str(
+	    fmt(id), "6374be69-9c11-80ac-80aa-3108cf020000", "... in the documented UUIDv8 layout");
 	ok((id[6] >> 4) == 8 && (id[8] >> 6) == 2, "... version 8, variant 10");
 	ok(ids_objectid_from_uuid(id, oid), "... is recognised as a mapped ObjectId");
 	ids_format_objectid(oid, text);
@@ -189,16 +201,21 @@ test_objectid(void)
 	is_str(text, "ffffffffffffffffffffffff", "... to all ones");
 
 	/* Byte order of ObjectIds (their creation time first) is kept. */
-	ok(ids_parse("6374be699c11acaa3108cf02", a, NULL) && ids_parse("6374be699c11acab00000000", b, NULL) &&
-	    memcmp(a, b, 16) < 0, "ObjectId order is UUID order");
+	ok(ids_parse("6374be699c11acaa3108cf02", a, NULL) &&
+		ids_parse("6374be699c11acab00000000", b, NULL) && memcmp(a, b, 16) < 0,
+	    "ObjectId order is UUID order");
 
-	ok(ids_parse("6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6b", id, NULL) && !ids_objectid_from_uuid(id, oid),
+	ok(ids_parse("6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6b", id, NULL) &&
+		!ids_objectid_from_uuid(id, oid),
 	    "a UUIDv4 is not a mapped ObjectId");
-	ok(ids_parse("6374be69-9c11-80ac-80aa-3108cf020001", id, NULL) && !ids_objectid_from_uuid(id, oid),
+	ok(ids_parse("6374be69-9c11-80ac-80aa-3108cf020001", id, NULL) &&
+		!ids_objectid_from_uuid(id, oid),
 	    "non-zero padding is not a mapped ObjectId");
-	ok(ids_parse("6374be69-9c11-81ac-80aa-3108cf020000", id, NULL) && !ids_objectid_from_uuid(id, oid),
+	ok(ids_parse("6374be69-9c11-81ac-80aa-3108cf020000", id, NULL) &&
+		!ids_objectid_from_uuid(id, oid),
 	    "non-zero nibble after the version is not a mapped ObjectId");
-	ok(ids_parse("6374be69-9c11-80ac-c0aa-3108cf020000", id, NULL) && !ids_objectid_from_uuid(id, oid),
+	ok(ids_parse("6374be69-9c11-80ac-c0aa-3108cf020000", id, NULL) &&
+		!ids_objectid_from_uuid(id, oid),
 	    "another variant is not a mapped ObjectId");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ok(!ids_parse(bad[i], id, &form), "rejects \"%s\"", bad[i]);

@@ -33,11 +33,11 @@ client(rd_kafka_type_t type)
 
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
 	    (type == RD_KAFKA_CONSUMER &&
-	    (rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "group.id", "kafkatool", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)))) ||
+		(rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) ||
+		    rd_kafka_conf_set(conf, "group.id", "kafkatool", err, sizeof(err)) ||
+		    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)))) ||
 	    (type == RD_KAFKA_PRODUCER &&
-	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)))) {
+		rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)))) {
 		fprintf(stderr, "kafkatool: %s\n", err);
 		exit(2);
 	}
@@ -76,8 +76,9 @@ print_message(const rd_kafka_message_t *m)
 	cJSON_AddNumberToObject(o, "offset", (double)m->offset);
 	cJSON_AddNumberToObject(o, "timestamp", (double)ts);
 	cJSON_AddStringToObject(o, "timestampType",
-	    tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LogAppendTime" :
-	    tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME ? "CreateTime" : "none");
+	    tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LogAppendTime"
+	    : tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME	 ? "CreateTime"
+							 : "none");
 	if (m->key != NULL) {
 		char *k = strndup(m->key, m->key_len);
 
@@ -86,7 +87,8 @@ print_message(const rd_kafka_message_t *m)
 	}
 	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
-		    RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+				   RD_KAFKA_RESP_ERR_NO_ERROR;
+		     i++) {
 			char *v = strndup(val ? val : "", vlen);
 
 			cJSON_AddStringToObject(h, name, v);
@@ -125,8 +127,8 @@ consume(const char *topic)
 	nparts = md->topics[0].partition_cnt;
 	parts = rd_kafka_topic_partition_list_new(nparts);
 	for (int i = 0; i < nparts; i++)
-		rd_kafka_topic_partition_list_add(parts, topic,
-		    md->topics[0].partitions[i].id)->offset = RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)
+		    ->offset = RD_KAFKA_OFFSET_BEGINNING;
 	rd_kafka_metadata_destroy(md);
 	rd_kafka_topic_destroy(rkt);
 	rd_kafka_assign(rk, parts);
@@ -174,10 +176,9 @@ produce(const char *topic, const char *key, const char *hexval, int nh, char **h
 		if (eq != NULL)
 			rd_kafka_header_add(h, hv[i], eq - hv[i], eq + 1, -1);
 	}
-	e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-	    RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(val, n),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-	    RD_KAFKA_V_END);
+	e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+	    RD_KAFKA_V_VALUE(val, n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
 	free(val);
 	if (e) {
 		fprintf(stderr, "kafkatool: %s\n", rd_kafka_err2str(e));
@@ -241,6 +242,7 @@ main(int argc, char **argv)
 		return consume(argv[2]);
 	if (argc >= 5 && strcmp(argv[1], "produce") == 0)
 		return produce(argv[2], argv[3], argv[4], argc - 5, argv + 5);
-	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | committed GROUP TOPIC\n");
+	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | "
+			"committed GROUP TOPIC\n");
 	return 2;
 }

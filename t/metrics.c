@@ -44,7 +44,7 @@ main(void)
 	metrics_observe("t_latency_seconds", "", 0.2);
 	metrics_observe("t_latency_seconds", "", 100);
 	metrics_add("t_undeclared", "", 1);
-	metrics_set("t_requests_total", "status=\"200\"", 99);	/* wrong type: ignored */
+	metrics_set("t_requests_total", "status=\"200\"", 99); /* wrong type: ignored */
 
 	text = metrics_render(&len);
 	if (!ok(text != NULL, "renders"))

@@ -37,7 +37,7 @@
 #include "pgsql.h"
 #include "tap.h"
 
-#define US(sec) ((int64_t)(sec) * INT64_C(1000000))
+#define US(sec) ((int64_t)(sec)*INT64_C(1000000))
 /* 2099-12-31 23:59:59.999999Z and the microsecond after, 2100-01-02 12:00Z */
 #define DAY1_LAST (US(4102444799) + 999999)
 #define DAY2_FIRST (US(4102444800))
@@ -78,14 +78,14 @@ trow_init(struct trow *t, int64_t ts, unsigned req, uint32_t idx)
 	    "\"metadata\": {\"correlationId\": \"%s\", \"publishTime\": "
 	    "\"2026-11-20T09:15:02.913Z\", \"schemaId\": 1}}",
 	    req, idx, when, t->msg, t->corr);
-	t->row = (struct pg_row) { .timestamp_us = ts,
-		.message_id_stamp = t->msg,
-		.correlation_id = t->corr,
-		.type = TYPE,
-		.target_subscription = "Wallet",
-		.new_context_account_id = ACCOUNT,
-		.new_context_user_id = USER,
-		.data = t->data };
+	t->row = (struct pg_row){.timestamp_us = ts,
+	    .message_id_stamp = t->msg,
+	    .correlation_id = t->corr,
+	    .type = TYPE,
+	    .target_subscription = "Wallet",
+	    .new_context_account_id = ACCOUNT,
+	    .new_context_user_id = USER,
+	    .data = t->data};
 }
 
 /* ---------------------------------------------------------------- admin */
@@ -102,8 +102,7 @@ admin_connect(void)
 	PQclear(PQexec(admin, "SET client_min_messages = warning; SET TimeZone = 'UTC'"));
 }
 
-static void __attribute__((format(printf, 1, 2)))
-exec(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) exec(const char *fmt, ...)
 {
 	char sql[2048];
 	va_list ap;
@@ -120,8 +119,7 @@ exec(const char *fmt, ...)
 }
 
 /* First column of the first row as a string (caller frees), NULL if none. */
-static char * __attribute__((format(printf, 1, 2)))
-scalar(const char *fmt, ...)
+static char *__attribute__((format(printf, 1, 2))) scalar(const char *fmt, ...)
 {
 	char sql[2048], *s = NULL;
 	va_list ap;
@@ -144,8 +142,9 @@ scalar(const char *fmt, ...)
 static long long
 request_rows(unsigned req)
 {
-	char *s = scalar("SELECT count(*) FROM events WHERE correlation_id BETWEEN "
-			 "'0190d2c4-1f00-7abc-8def-%04x00000000' AND '0190d2c4-1f00-7abc-8def-%04xffffffff'",
+	char *s = scalar(
+	    "SELECT count(*) FROM events WHERE correlation_id BETWEEN "
+	    "'0190d2c4-1f00-7abc-8def-%04x00000000' AND '0190d2c4-1f00-7abc-8def-%04xffffffff'",
 	    req, req);
 	long long n = s != NULL ? atoll(s) : -1;
 
@@ -309,11 +308,11 @@ ups_at_least(const void *ctx)
 static void
 test_pg_conn(void)
 {
-	struct pg_conn_opts opts = { .reply_timeout_ms = 2000 };
-	struct cstate st = { 0 };
-	struct cres q1 = { 0 }, s1 = { 0 }, e1 = { 0 }, e2 = { 0 }, s2 = { 0 }, q3 = { 0 },
-		    s3 = { 0 }, simple = { 0 }, r1 = { 0 }, t1 = { 0 }, t2 = { 0 };
-	const char *v[1] = { "41" };
+	struct pg_conn_opts opts = {.reply_timeout_ms = 2000};
+	struct cstate st = {0};
+	struct cres q1 = {0}, s1 = {0}, e1 = {0}, e2 = {0}, s2 = {0}, q3 = {0}, s3 = {0},
+		    simple = {0}, r1 = {0}, t1 = {0}, t2 = {0};
+	const char *v[1] = {"41"};
 	const void *ctx[2];
 	int want = 1;
 	char err[256];
@@ -376,7 +375,8 @@ test_pg_conn(void)
 	ok(t1.failed && t2.failed && strstr(st.err, "no reply from the server") != NULL,
 	    "its callbacks failed and DOWN said: %s", st.err);
 	exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-	     "WHERE query LIKE 'SELECT pg_sleep(60) /* pg_sink_it */%%' AND pid <> pg_backend_pid()");
+	     "WHERE query LIKE 'SELECT pg_sleep(60) /* pg_sink_it */%%' AND pid <> "
+	     "pg_backend_pid()");
 	pg_conn_free(c);
 	pg_conn_free(NULL);
 }
@@ -385,7 +385,7 @@ static void
 test_partitions_and_replay(struct pg_sink *sink)
 {
 	struct trow t[6];
-	struct done d1 = { 0 }, d2 = { 0 };
+	struct done d1 = {0}, d2 = {0};
 	char name[32], *s;
 
 	/* request 0xe571: events 0 (day 1), 1 and ffffffff (day 2); its
@@ -439,7 +439,8 @@ test_events_of_request(void)
 	is_str(s, "00000000,00000001,ffffffff",
 	    "events_of_request: exactly the request's three events, in order");
 	free(s);
-	s = scalar("SELECT count(*) FROM events_of_request('0190d2c4-1f00-7abc-8def-e570ffffffff')");
+	s = scalar(
+	    "SELECT count(*) FROM events_of_request('0190d2c4-1f00-7abc-8def-e570ffffffff')");
 	is_str(s, "1", "events_of_request from the neighbour's last event finds only it");
 	free(s);
 	/* tiny test partitions would be scanned sequentially; the point is
@@ -457,7 +458,8 @@ test_events_of_request(void)
 			strncat(plan, "\n", sizeof(plan) - strlen(plan) - 1);
 		}
 		PQclear(res);
-		if (!ok(strstr(plan, "on events_20991231_correlation_id_timestamp_stamp_idx") != NULL &&
+		if (!ok(strstr(plan, "on events_20991231_correlation_id_timestamp_stamp_idx") !=
+				NULL &&
 			    strstr(plan, "Index Cond: ((correlation_id >= ") != NULL &&
 			    strstr(plan, "Seq Scan") == NULL,
 			"events_of_request is an index range scan on correlation_id"))
@@ -470,8 +472,8 @@ static void
 test_order_and_validation(struct pg_sink *sink)
 {
 	struct trow t[3];
-	struct done d[4] = { { 0 } };
-	const struct done *all[] = { &d[0], &d[1], &d[2], &d[3], NULL };
+	struct done d[4] = {{0}};
+	const struct done *all[] = {&d[0], &d[1], &d[2], &d[3], NULL};
 	struct pg_row bad;
 	char err[256];
 
@@ -504,8 +506,8 @@ static void
 test_rejected(struct pg_sink *sink)
 {
 	struct trow t[3];
-	struct done bad = { 0 }, good = { 0 };
-	const struct done *all[] = { &bad, &good, NULL };
+	struct done bad = {0}, good = {0};
+	const struct done *all[] = {&bad, &good, NULL};
 	char *s;
 
 	trow_init(&t[0], DAY3_NOON, 0xe574, 0);
@@ -532,7 +534,7 @@ static void
 test_stale_partition(struct pg_sink *sink)
 {
 	struct trow t[2];
-	struct done d1 = { 0 }, d2 = { 0 };
+	struct done d1 = {0}, d2 = {0};
 
 	trow_init(&t[0], DAY3_NOON + US(86400), 0xe579, 0);
 	trow_init(&t[1], DAY3_NOON + US(86400) + 1, 0xe579, 1);
@@ -566,9 +568,9 @@ static void
 test_restart(struct pg_sink *sink, const char *stop_cmd, const char *start_cmd)
 {
 	struct trow b1[3], b2[3];
-	struct done d1 = { 0 }, d2 = { 0 }, d3 = { 0 };
-	const struct done *all[] = { &d1, &d2, NULL };
-	struct want_state down = { sink, PG_CONN_DOWN, "" }, up = { sink, PG_CONN_UP, "" };
+	struct done d1 = {0}, d2 = {0}, d3 = {0};
+	const struct done *all[] = {&d1, &d2, NULL};
+	struct want_state down = {sink, PG_CONN_DOWN, ""}, up = {sink, PG_CONN_UP, ""};
 	struct pg_sink *doomed;
 	char err[256];
 
@@ -618,7 +620,7 @@ test_concurrent_setup(void)
 
 	for (int i = 0; i < 4; i++) {
 		s[i] = pg_sink_new(base, conninfo, sql_dir, NULL, err, sizeof(err));
-		up[i] = (struct want_state) { s[i], PG_CONN_UP, "" };
+		up[i] = (struct want_state){s[i], PG_CONN_UP, ""};
 	}
 	for (int i = 0; i < 4; i++)
 		if (s[i] != NULL && run_until(state_is, &up[i]))
@@ -633,7 +635,7 @@ static void
 test_bad_setup(void)
 {
 	char dir[] = "/tmp/pg_sink_it.XXXXXX", path[64], err[256];
-	struct want_state down = { NULL, PG_CONN_DOWN, "" };
+	struct want_state down = {NULL, PG_CONN_DOWN, ""};
 	struct pg_sink *bad;
 	FILE *f;
 
@@ -664,7 +666,7 @@ static void
 test_free_from_callback(struct pg_sink *sink)
 {
 	struct trow t[2];
-	struct done first = { .free_sink = true }, second = { 0 };
+	struct done first = {.free_sink = true}, second = {0};
 
 	trow_init(&t[0], DAY2_FIRST + 400, 0xe578, 0);
 	trow_init(&t[1], DAY2_FIRST + 401, 0xe578, 1);
@@ -708,8 +710,8 @@ bench_rows(struct bench *b)
 static bool
 bench_ok(PGresult *res)
 {
-	bool good = PQresultStatus(res) == PGRES_COMMAND_OK ||
-	    PQresultStatus(res) == PGRES_TUPLES_OK;
+	bool good =
+	    PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
 
 	if (!good)
 		printf("# bench: %s", PQresultErrorMessage(res));
@@ -724,7 +726,7 @@ bench_plain(struct bench *b, size_t batch, bool unnest, bool full)
 {
 	static const char *params[8 * 1000];
 	char ts[PGSQL_TIMESTAMP_SIZE];
-	const char *ensure[1] = { ts };
+	const char *ensure[1] = {ts};
 	double t0;
 
 	bench_rows(b);
@@ -736,24 +738,25 @@ bench_plain(struct bench *b, size_t batch, bool unnest, bool full)
 		PGresult *res;
 
 		if (full && (!bench_ok(PQexec(b->pg, "BEGIN")) ||
-				!bench_ok(PQexecParams(b->pg, PGSQL_ENSURE_PARTITION, 1, NULL, ensure,
-				    NULL, NULL, 0))))
+				!bench_ok(PQexecParams(b->pg, PGSQL_ENSURE_PARTITION, 1, NULL,
+				    ensure, NULL, NULL, 0))))
 			return 0;
 		if (unnest) {
-			char *arrays[PGSQL_NCOLS] = { 0 };
+			char *arrays[PGSQL_NCOLS] = {0};
 
 			for (int c = 0; c < PGSQL_NCOLS; c++) {
 				struct pgsql_array *a = pgsql_array_new(n * 64);
 
 				for (size_t i = 0; i < n; i++) {
 					const struct pg_row *r = &b->rows[at + i].row;
-					const char *v[PGSQL_NCOLS] = { ts, r->message_id_stamp,
-						r->correlation_id, r->type, r->target_subscription,
-						r->new_context_account_id, r->new_context_user_id,
-						r->data };
+					const char *v[PGSQL_NCOLS] = {ts, r->message_id_stamp,
+					    r->correlation_id, r->type, r->target_subscription,
+					    r->new_context_account_id, r->new_context_user_id,
+					    r->data};
 					char rts[PGSQL_TIMESTAMP_SIZE];
 
-					if (c == 0 && pgsql_timestamp(r->timestamp_us, rts, sizeof(rts)) == 0)
+					if (c == 0 &&
+					    pgsql_timestamp(r->timestamp_us, rts, sizeof(rts)) == 0)
 						v[0] = rts;
 					if (pgsql_array_add(a, v[c]) == -1)
 						break;
@@ -766,7 +769,7 @@ bench_plain(struct bench *b, size_t batch, bool unnest, bool full)
 				free(arrays[c]);
 		} else {
 			char *sql = pgsql_insert_values_sql(n);
-			char (*tss)[PGSQL_TIMESTAMP_SIZE] = malloc(n * sizeof(*tss));
+			char(*tss)[PGSQL_TIMESTAMP_SIZE] = malloc(n * sizeof(*tss));
 
 			for (size_t i = 0; i < n; i++) {
 				const struct pg_row *r = &b->rows[at + i].row;
@@ -825,7 +828,8 @@ bench_feed(struct bench_sink *bs)
 	char err[256];
 
 	while (bs->outstanding < 8 && bs->next < bs->b->nrows && !bs->failed) {
-		size_t n = bs->b->nrows - bs->next < bs->batch ? bs->b->nrows - bs->next : bs->batch;
+		size_t n =
+		    bs->b->nrows - bs->next < bs->batch ? bs->b->nrows - bs->next : bs->batch;
 
 		for (size_t i = 0; i < n; i++)
 			rows[i] = bs->b->rows[bs->next + i].row;
@@ -850,9 +854,9 @@ bench_sink_finished(const void *ctx)
 static double
 bench_sink(struct bench *b, size_t batch, unsigned window)
 {
-	struct pg_sink_opts opts = { .max_in_flight = window };
-	struct bench_sink bs = { .b = b, .batch = batch };
-	struct want_state up = { NULL, PG_CONN_UP, "" };
+	struct pg_sink_opts opts = {.max_in_flight = window};
+	struct bench_sink bs = {.b = b, .batch = batch};
+	struct want_state up = {NULL, PG_CONN_UP, ""};
 	char err[256];
 	double t0;
 
@@ -873,8 +877,8 @@ bench_sink(struct bench *b, size_t batch, unsigned window)
 static int
 bench_main(size_t nrows)
 {
-	static const size_t batches[] = { 1, 10, 100, 1000 };
-	struct bench b = { .nrows = nrows };
+	static const size_t batches[] = {1, 10, 100, 1000};
+	struct bench b = {.nrows = nrows};
 
 	b.rows = calloc(nrows, sizeof(*b.rows));
 	b.pg = PQconnectdb(conninfo);
@@ -899,8 +903,8 @@ bench_main(size_t nrows)
 		r[3] = bench_plain(&b, batches[i], true, false);
 		r[4] = bench_sink(&b, batches[i], 1);
 		r[5] = bench_sink(&b, batches[i], 4);
-		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0], r[1],
-		    r[2], r[3], r[4], r[5]);
+		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0],
+		    r[1], r[2], r[3], r[4], r[5]);
 		fflush(stdout);
 	}
 	PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
@@ -917,7 +921,7 @@ main(int argc, char **argv)
 	const char *dir = getenv("COLLECTORD_SQL_DIR"), *top = getenv("top_srcdir");
 	const char *stop_cmd = getenv("COLLECTORD_PG_STOP_CMD");
 	const char *start_cmd = getenv("COLLECTORD_PG_START_CMD");
-	struct want_state up = { NULL, PG_CONN_UP, "" };
+	struct want_state up = {NULL, PG_CONN_UP, ""};
 	struct pg_sink *sink;
 	char err[256];
 	int rc;

@@ -5,7 +5,7 @@
 #include "pgsql.h"
 #include "tap.h"
 
-#define US(sec) ((int64_t)(sec) * INT64_C(1000000))
+#define US(sec) ((int64_t)(sec)*INT64_C(1000000))
 
 static void
 test_timestamp(void)
@@ -20,7 +20,8 @@ test_timestamp(void)
 	is_str(buf, "1969-12-31 23:59:59.999999+00", "negative rounds down, fraction positive");
 	ok(pgsql_timestamp(US(951782400), buf, sizeof(buf)) == 0, "leap day formats");
 	is_str(buf, "2000-02-29 00:00:00.000000+00", "leap day text");
-	ok(pgsql_timestamp(US(253402300799) + 999999, buf, sizeof(buf)) == 0, "last microsecond of 9999");
+	ok(pgsql_timestamp(US(253402300799) + 999999, buf, sizeof(buf)) == 0,
+	    "last microsecond of 9999");
 	is_str(buf, "9999-12-31 23:59:59.999999+00", "year 9999 text");
 	ok(pgsql_timestamp(US(253402300800), buf, sizeof(buf)) == -1, "year 10000 refused");
 	ok(pgsql_timestamp(US(-62135596800), buf, sizeof(buf)) == 0, "0001-01-01 accepted");
@@ -66,8 +67,9 @@ test_values(void)
 	    "one row");
 	free(sql);
 	sql = pgsql_insert_values_sql(2);
-	ok(sql != NULL && strstr(sql, "($1, $2, $3, $4, $5, $6, $7, $8), "
-				      "($9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT") != NULL,
+	ok(sql != NULL &&
+		strstr(sql, "($1, $2, $3, $4, $5, $6, $7, $8), "
+			    "($9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT") != NULL,
 	    "second row numbered from $9");
 	free(sql);
 	sql = pgsql_insert_values_sql(PGSQL_VALUES_MAX_ROWS);
@@ -95,9 +97,9 @@ array_of(const char *const *elems, size_t n)
 static void
 test_arrays(void)
 {
-	static const char *const plain[] = { "a", "b" };
-	static const char *const tricky[] = { "say \"hi\"", "C:\\dir", "", "NULL", "{x,y}" };
-	static const char *const json[] = { "{\"type\": \"Holded\\\\Wallet\"}" };
+	static const char *const plain[] = {"a", "b"};
+	static const char *const tricky[] = {"say \"hi\"", "C:\\dir", "", "NULL", "{x,y}"};
+	static const char *const json[] = {"{\"type\": \"Holded\\\\Wallet\"}"};
 	char *s;
 	struct pgsql_array *a;
 
@@ -112,7 +114,8 @@ test_arrays(void)
 	    "quotes and backslashes escaped; empty, NULL and braces stay text");
 	free(s);
 	s = array_of(json, 1);
-	is_str(s, "{\"{\\\"type\\\": \\\"Holded\\\\\\\\Wallet\\\"}\"}", "JSON with escaped backslash");
+	is_str(
+	    s, "{\"{\\\"type\\\": \\\"Holded\\\\\\\\Wallet\\\"}\"}", "JSON with escaped backslash");
 	free(s);
 	a = pgsql_array_new(1);
 	for (int i = 0; i < 1000; i++)

@@ -14,8 +14,7 @@ tap_plan(int n)
 	printf("1..%d\n", n);
 }
 
-static inline int __attribute__((format(printf, 2, 3)))
-ok(int cond, const char *fmt, ...)
+static inline int __attribute__((format(printf, 2, 3))) ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -33,11 +32,12 @@ static inline int
 is_str(const char *got, const char *want, const char *name)
 {
 	int same = (got == NULL && want == NULL) ||
-	    (got != NULL && want != NULL && strcmp(got, want) == 0);
+		   (got != NULL && want != NULL && strcmp(got, want) == 0);
 
 	ok(same, "%s", name);
 	if (!same)
-		printf("#   got:  %s\n#   want: %s\n", got ? got : "(null)", want ? want : "(null)");
+		printf(
+		    "#   got:  %s\n#   want: %s\n", got ? got : "(null)", want ? want : "(null)");
 	return same;
 }
 
