@@ -38,7 +38,8 @@ int
 pgsql_timestamp(int64_t us, char *buf, size_t size)
 {
 	int64_t sec = floor_div(us, US_PER_SEC);
-	int64_t frac = us - sec * US_PER_SEC;
+	/* Not us - sec * US_PER_SEC: that overflows near INT64_MIN. */
+	int64_t frac = (us % US_PER_SEC + US_PER_SEC) % US_PER_SEC;
 	struct tm tm;
 	int n;
 

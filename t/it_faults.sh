@@ -7,7 +7,9 @@
 P="it-faults-$$"
 make_topics "$P"
 SETTINGS=(COLLECTORD_TOPICS_RAW="$P.raw" COLLECTORD_TOPICS_DEAD_LETTER="$P.dlq"
-	COLLECTORD_ENRICH_GROUP_ID="$P" COLLECTORD_ENRICH_FLUSH_EVENTS=40 COLLECTORD_ENRICH_FLUSH_MS=200)
+	COLLECTORD_ENRICH_GROUP_ID="$P" COLLECTORD_ENRICH_FLUSH_EVENTS=40 COLLECTORD_ENRICH_FLUSH_MS=200
+	COLLECTORD_ENRICH_MAX_PENDING=60)
+paused() { curl -s "$URL/metrics" | awk '/^collectord_enrich_paused_partitions /{print $2}'; }
 start_daemon faults "${SETTINGS[@]}"
 wait_for 120 "[ \$(http_status $URL/readyz) = 200 ]" || bail "collectord never became ready: $(body)"
 
@@ -40,6 +42,7 @@ before=$(committed)
 sleep 6
 is "$(committed)" "$before" "committed offsets do not move while PostgreSQL is down"
 ok "$(wait_for 30 "[ \$(http_status $URL/readyz) = 503 ]"; echo $?)" "readyz says PostgreSQL is down"
+ok "$(wait_for 30 "[ \$(paused) -gt 0 ]"; echo $?)" "the partitions behind PostgreSQL are paused ($(paused))"
 services start pg >/dev/null 2>&1 || bail "cannot restart pg"
 check_landed "$P" "$T_DIR/valid2.jsonl" "$T_DIR/resp2.jsonl"
 
@@ -54,6 +57,7 @@ sleep 6
 is "$(committed)" "$before" "committed offsets do not move while S3 is down"
 services start minio >/dev/null 2>&1 || bail "cannot restart minio"
 check_landed "$P" "$T_DIR/valid2.jsonl" "$T_DIR/resp3.jsonl"
+ok "$(wait_for 60 "[ \$(paused) -eq 0 ]"; echo $?)" "no partition stays paused once the sinks are back"
 raw_total=$("$KAFKATOOL" consume "$P.raw" | wc -l)
 ok "$(wait_for 60 "[ \$(committed) -eq $raw_total ]"; echo $?)" "offsets catch up with the topic once the sinks are back ($raw_total records)"
 

@@ -21,6 +21,30 @@ for pair in pg:postgres minio:s3 registry:registry kafka:kafka; do
 	ok "$(wait_for 180 "[ \$(http_status $URL/readyz) = 200 ]"; echo $?)" "readyz 200 again after $svc is back"
 done
 
+# SIGHUP reopens the log and keeps serving.
+kill -HUP "$DAEMON_PID"
+ok "$(wait_for 30 "grep -q 'msg=\"reloaded\"' $T_DIR/readyz.log"; echo $?)" "SIGHUP: reloaded"
+is "$(http_status "$URL/readyz")" 200 "still ready after SIGHUP"
+
+# A registry that rejects our schema: not ready, and /readyz says why.
+S="it-reject-$$-value"
+curl -s -X PUT -H 'Content-Type: application/json' --data '{"compatibility":"FULL"}' \
+	"$COLLECTORD_REGISTRY_URL/config/$S" >/dev/null
+jq -n '{schemaType: "PROTOBUF", schema: "syntax = \"proto3\";\npackage other;\nmessage Other { int64 id = 1; string name = 2; }\n"}' |
+	curl -s -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data @- \
+	"$COLLECTORD_REGISTRY_URL/subjects/$S/versions" >/dev/null
+MAIN_URL=$URL
+MAIN_PID=$DAEMON_PID
+start_daemon reject COLLECTORD_SERVER_ROLES=collect COLLECTORD_REGISTRY_SUBJECT="$S"
+ok "$(wait_for 60 "[ \$(http_status $URL/readyz) = 503 ] && jq -e '.dependencies.schema.state == \"down\" and (.dependencies.schema.lastError | length > 0)' $T_DIR/body"; echo $?)" \
+	"schema rejected by the registry: readyz 503 naming the schema"
+diag "schema error: $(jq -r .dependencies.schema.lastError "$T_DIR/body")"
+is "$(http_status "$URL/collect" --data-binary @"$top_srcdir/t/data/collect-request.json")" 503 "and /collect answers 503"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+URL=$MAIN_URL
+DAEMON_PID=$MAIN_PID
+
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID"
 is "$?" 0 "SIGTERM stops collectord with status 0"
