@@ -2,7 +2,10 @@
  * event validation and normalisation, Confluent framing, enrichment, and the
  * dead-letter document.  No I/O.  Everything that belongs to one event family
  * (key names, topics, id and timestamp fields, table columns) sits in one
- * struct codec_schema table. */
+ * struct codec_schema table.
+ * codec.c implements the schema-driven part (schemas, codec_event_encode,
+ * framing, codec_enrich, rows); codec_body.c the bodies and text around it
+ * (codec_body_parse, gzip, codec_dead_letter_json, timestamps). */
 #ifndef COLLECTORD_CODEC_H
 #define COLLECTORD_CODEC_H
 
@@ -231,5 +234,20 @@ bool codec_parse_timestamp(const char *s, int64_t *us) CODEC_WUR;
 void codec_format_ms(int64_t unix_ms, char out[CODEC_TIME_SIZE]);
 /* US as YYYY-MM-DDTHH:MM:SS.ffffffZ. */
 void codec_format_us(int64_t us, char out[CODEC_TIME_SIZE]);
+
+/* ------------------------------------------------------------ internal
+ * Shared between codec.c and codec_body.c only; not part of the API. */
+
+/* Format into ERR (when not NULL and ERRLEN > 0); returns false.  codec.c */
+bool codec_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* True when S (N bytes) is valid UTF-8.  codec_body.c */
+bool codec_utf8_valid(const char *s, size_t n);
+/* JSON whitespace.  codec_body.c */
+bool codec_json_space(int c);
+/* Parse all of TEXT (N bytes, TEXT[N] readable and NUL) as strict JSON
+ * (see codec_body_parse); NULL with *WHERE (byte offset) and *WHY
+ * ("empty", "invalid UTF-8", ...) on failure.  codec_body.c */
+cJSON *codec_json_parse_strict(const char *text, size_t n, size_t *where, const char **why);
 
 #endif
