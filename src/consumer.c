@@ -45,36 +45,31 @@
  * writes are tickets of their own that outlive their records, and even the
  * consumer: their reports may arrive from producer_free or pg_sink_free
  * after consumer_free, and then only free the ticket.
+ *
+ * This file is the Kafka side; consumer_flush.c is the sink side (flushes,
+ * S3, PostgreSQL, dead letters, stored offsets, back-pressure).
  */
 #include "consumer.h"
+#include "consumer_int.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/types.h>
-#include <time.h>
 
 #include "codec.h"
 #include "config.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
-#include "pg_sink.h"
-#include "producer.h"
 #include "rdk_loop.h"
 #include "registry.h"
-#include "s3.h"
 
-/* First retry delay of every sink; it doubles up to [enrich] retry_max_ms. */
-#define RETRY_MIN_MS 100L
 /* Gauges (lag, buffered, paused) refresh; while stopping, the close poll. */
 #define TICK_MS 1000L
 #define STOP_POLL_MS 50L
-#define S3_KEY_SIZE 512
 #define SCHEMA_TYPE "PROTOBUF"
-#define CONTENT_TYPE "application/x-ndjson"
 
 /* librdkafka properties only a producer reads: the consumer would warn about
  * every one of them, and [kafka] is shared with the producer. */
@@ -121,118 +116,8 @@ static const char *const pg_columns[] = {
     "data",
 };
 
-struct part;
-struct flush;
-struct dl;
-
-struct rec {
-	struct part *part;
-	int64_t offset;
-	int64_t ts_ms;	    /* publishTime; -1 when the record has none */
-	int64_t arrived_ms; /* monotonic: flush_ms counts from here */
-	char *key;	    /* NUL-terminated copy; NULL when absent */
-	size_t keylen;
-	void *value;
-	size_t len;
-	char *line; /* the enriched JSON, without newline */
-	size_t linelen;
-	struct codec_row row;
-	bool dead;     /* dead-lettered: no line, no row */
-	char *error;   /* why (may be NULL when out of memory) */
-	struct dl *dl; /* its dead letter while unacknowledged */
-	bool dl_acked;
-};
-
-/* One dead-letter record on its way to Kafka. */
-struct dl {
-	struct producer_waiter w; /* first: the producer hands it back */
-	LIST_ENTRY(dl) link;
-	struct consumer *c;  /* NULL: orphaned by consumer_free */
-	struct rec *r;	     /* NULL: the record went away, drop the report */
-	struct event *timer; /* retry after a refusal */
-	long backoff;
-	bool in_producer;
-};
-
-/* One pg_sink_write: the line records of the flush with offsets [lo, hi]. */
-struct pgw {
-	LIST_ENTRY(pgw) link;
-	struct consumer *c; /* NULL: orphaned, the report only frees it */
-	struct flush *f;
-	int64_t lo, hi;
-	size_t nrows;
-};
-
-struct flush {
-	struct part *p;
-	int64_t first_off, last_off;
-	bool final; /* no record of the block can follow it */
-	bool have_key;
-	char key[S3_KEY_SIZE];
-	char *body; /* the whole block so far, kept for retries */
-	size_t body_len;
-	bool body_stale; /* rebuild before the next PUT */
-	bool s3_need;	 /* a PUT is owed */
-	bool s3_busy;	 /* a PUT is in flight */
-	long s3_backoff;
-	size_t pg_pending; /* writes not yet reported */
-	size_t dl_wait;	   /* dead letters of the range not yet acknowledged */
-	bool aborted;	   /* the PostgreSQL sink went away first */
-};
-
-struct part {
-	LIST_ENTRY(part) link; /* c->parts, or c->zombies once revoked */
-	struct consumer *c;
-	char *topic;
-	int32_t partition;
-	int refs;
-	bool revoked, started, seeking, paused;
-	int64_t seek_from;   /* while seeking, records above this are stale */
-	int64_t floor;	     /* first offset seen: storing at or below it is moot */
-	int64_t next_offset; /* -1 before the first record */
-	struct rec **v;	     /* records, v[vbase] first */
-	size_t vbase, vcap;
-	size_t n, nproc, nflush, nconf;
-	bool block_has_object; /* a PUT of the current block was attempted */
-	struct flush *flush;
-	struct event *flush_timer, *s3_timer, *reg_timer;
-	bool reg_wait; /* processing held for the registry */
-	bool reg_call; /* registry_check_id in flight */
-	int32_t reg_id;
-	long reg_backoff;
-	bool ans_valid; /* the answer for reg_id, for the held record */
-	enum registry_result ans_res;
-};
-
-struct consumer {
-	struct event_base *base;
-	const struct config *cfg;
-	const struct codec_schema *schema;
-	struct producer *producer;
-	struct registry *registry;
-	struct s3 *s3;
-	struct pg_sink *pg;
-	rd_kafka_t *rk;
-	rd_kafka_queue_t *queue;
-	struct rdk_loop *loop;
-	struct event *tick;
-	LIST_HEAD(, part) parts;
-	LIST_HEAD(, part) zombies;
-	LIST_HEAD(, dl) dls;
-	LIST_HEAD(, pgw) pgws;
-	int64_t block; /* N */
-	int64_t flush_ms, max_pending;
-	long retry_max_ms;
-	int npaused;
-	bool stopping, closing, closed;
-};
-
-#define REC(p, i) ((p)->v[(p)->vbase + (i)])
-
-static void part_schedule(struct part *p);
-static void part_progress(struct part *p);
-static void s3_kick(struct part *p);
-static void stop_progress(struct consumer *c);
+static void part_process(struct part *p);
+static void on_reg_timer(evutil_socket_t fd, short what, void *arg);
 
 /* ---------------------------------------------------------------- pure */
 
@@ -248,41 +133,7 @@ consumer_block_last(int64_t offset, int64_t n)
 	return consumer_block_first(offset, n) + n - 1;
 }
 
-bool
-consumer_should_pause(bool paused, size_t buffered, size_t max_pending)
-{
-	if (!paused)
-		return buffered > max_pending;
-	/* "below half", so max_pending 1 resumes at 0 */
-	return buffered * 2 >= max_pending;
-}
-
 /* ---------------------------------------------------------------- helpers */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-timer_in(struct event *ev, long ms)
-{
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-
-	evtimer_add(ev, &tv);
-}
-
-static long
-backoff_next(long cur, long max)
-{
-	long next = cur <= 0 ? RETRY_MIN_MS : cur * 2;
-
-	return next > max ? max : next;
-}
 
 static bool
 producer_only_key(const char *key)
@@ -294,7 +145,7 @@ producer_only_key(const char *key)
 }
 
 /* One-element list for the per-partition librdkafka calls; NULL on OOM. */
-static rd_kafka_topic_partition_list_t *
+rd_kafka_topic_partition_list_t *
 part_list(const struct part *p, int64_t offset)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -304,28 +155,9 @@ part_list(const struct part *p, int64_t offset)
 	return l;
 }
 
-static void
-count_flush(const char *sink, bool ok)
-{
-	char labels[64];
-
-	snprintf(labels, sizeof(labels), "sink=\"%s\",result=\"%s\"", sink, ok ? "ok" : "error");
-	metrics_add("collectord_enrich_flushes_total", labels, 1);
-}
-
 /* ---------------------------------------------------------------- records */
 
-static void
-dl_free(struct dl *d)
-{
-	if (d->c != NULL)
-		LIST_REMOVE(d, link);
-	if (d->timer != NULL)
-		event_free(d->timer);
-	free(d);
-}
-
-static void
+void
 rec_free(struct rec *r)
 {
 	if (r->dl != NULL) {
@@ -341,19 +173,6 @@ rec_free(struct rec *r)
 	free(r->error);
 	codec_row_free(&r->row);
 	free(r);
-}
-
-/* A confirmed record is kept only for its line (the block's next PUT). */
-static void
-rec_trim(struct rec *r)
-{
-	free(r->key);
-	free(r->value);
-	free(r->error);
-	codec_row_free(&r->row);
-	r->key = NULL;
-	r->value = NULL;
-	r->error = NULL;
 }
 
 static bool
@@ -377,22 +196,6 @@ part_push(struct part *p, struct rec *r)
 	return true;
 }
 
-/* Free the first K records (K <= nconf: a finished block). */
-static void
-part_drop_front(struct part *p, size_t k)
-{
-	for (size_t i = 0; i < k; i++)
-		rec_free(REC(p, i));
-	p->vbase += k;
-	p->n -= k;
-	p->nproc -= k;
-	p->nflush -= k;
-	p->nconf -= k;
-	if (p->n == 0)
-		p->vbase = 0;
-	p->block_has_object = false;
-}
-
 /* Free records [FROM, n): they were never confirmed, so whoever owns the
  * partition next reads them again from the committed offset. */
 static void
@@ -413,7 +216,7 @@ part_drop_tail(struct part *p, size_t from)
 
 /* ---------------------------------------------------------------- partitions */
 
-static struct part *
+struct part *
 part_find(struct consumer *c, const char *topic, int32_t partition)
 {
 	struct part *p;
@@ -422,38 +225,6 @@ part_find(struct consumer *c, const char *topic, int32_t partition)
 	if (p->partition == partition && strcmp(p->topic, topic) == 0)
 		return p;
 	return NULL;
-}
-
-static void
-pgw_orphan(struct pgw *w)
-{
-	LIST_REMOVE(w, link);
-	w->c = NULL;
-	w->f = NULL;
-}
-
-/* Writes of F still out will report to nobody. */
-static void
-flush_orphan_writes(struct consumer *c, struct flush *f)
-{
-	struct pgw *w, *next;
-
-	for (w = LIST_FIRST(&c->pgws); w != NULL; w = next) {
-		next = LIST_NEXT(w, link);
-		if (w->f == f)
-			pgw_orphan(w);
-	}
-	f->pg_pending = 0;
-}
-
-static void
-flush_free(struct consumer *c, struct flush *f)
-{
-	if (f == NULL)
-		return;
-	flush_orphan_writes(c, f);
-	free(f->body);
-	free(f);
 }
 
 /* Free P whatever its references (the caller unlinked it). */
@@ -473,7 +244,7 @@ part_free(struct part *p)
 	free(p);
 }
 
-static void
+void
 part_unref(struct part *p)
 {
 	if (--p->refs > 0)
@@ -481,10 +252,6 @@ part_unref(struct part *p)
 	LIST_REMOVE(p, link);
 	part_free(p);
 }
-
-static void on_flush_timer(evutil_socket_t fd, short what, void *arg);
-static void on_s3_timer(evutil_socket_t fd, short what, void *arg);
-static void on_reg_timer(evutil_socket_t fd, short what, void *arg);
 
 static struct part *
 part_new(struct consumer *c, const char *topic, int32_t partition)
@@ -508,50 +275,6 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 	}
 	LIST_INSERT_HEAD(&c->parts, p, link);
 	return p;
-}
-
-/* Pause or resume P; false when librdkafka refused (tried again later). */
-static bool
-part_set_paused(struct part *p, bool pause)
-{
-	struct consumer *c = p->c;
-	rd_kafka_topic_partition_list_t *l = part_list(p, RD_KAFKA_OFFSET_INVALID);
-	rd_kafka_resp_err_t e;
-
-	if (l == NULL)
-		return false;
-	e = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		e = l->elems[0].err;
-	rd_kafka_topic_partition_list_destroy(l);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		log_warn(pause ? "cannot pause partition" : "cannot resume partition",
-		    "topic=%s partition=%d error=\"%s\"", p->topic, (int)p->partition,
-		    rd_kafka_err2str(e));
-		return false;
-	}
-	if (p->paused != pause)
-		c->npaused += pause ? 1 : -1;
-	p->paused = pause;
-	metrics_set("collectord_enrich_paused_partitions", "", c->npaused);
-	return true;
-}
-
-/* Back-pressure: records received but not confirmed decide. */
-static void
-part_pressure(struct part *p)
-{
-	struct consumer *c = p->c;
-	size_t buffered = p->n - p->nconf;
-	bool want;
-
-	if (p->revoked || c->stopping)
-		return;
-	want = consumer_should_pause(p->paused, buffered, (size_t)c->max_pending);
-	if (want == p->paused || !part_set_paused(p, want))
-		return;
-	log_info(want ? "partition paused, sinks behind" : "partition resumed",
-	    "topic=%s partition=%d buffered=%zu", p->topic, (int)p->partition, buffered);
 }
 
 /* Asynchronous seek (timeout 0: the loop does not wait for the fetcher). */
@@ -579,152 +302,7 @@ part_seek(struct part *p, int64_t offset)
 	return ok;
 }
 
-static void
-part_store(struct part *p, int64_t offset)
-{
-	rd_kafka_topic_partition_list_t *l;
-	rd_kafka_resp_err_t e;
-
-	/* Below the offset we started from would move the commit back. */
-	if (offset <= p->floor || (l = part_list(p, offset)) == NULL)
-		return;
-	e = rd_kafka_offsets_store(p->c->rk, l);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		e = l->elems[0].err;
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_warn("cannot store offset", "topic=%s partition=%d offset=%lld error=\"%s\"",
-		    p->topic, (int)p->partition, (long long)offset, rd_kafka_err2str(e));
-	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* ---------------------------------------------------------------- dead letters */
-
-static void
-dl_retry_later(struct dl *d)
-{
-	d->backoff = backoff_next(d->backoff, d->c->retry_max_ms);
-	timer_in(d->timer, d->backoff);
-}
-
-static void
-dl_try(struct dl *d)
-{
-	struct rec *r = d->r;
-	struct part *p = r->part;
-	struct consumer *c = p->c;
-	rd_kafka_headers_t *h = rd_kafka_headers_new(5);
-	rd_kafka_resp_err_t e;
-	char part[16], off[24];
-
-	snprintf(part, sizeof(part), "%d", (int)p->partition);
-	snprintf(off, sizeof(off), "%lld", (long long)r->offset);
-	rd_kafka_header_add(h, "error", -1, r->error ? r->error : "unknown error", -1);
-	if (r->key != NULL)
-		rd_kafka_header_add(h, "correlation-id", -1, r->key, (ssize_t)r->keylen);
-	rd_kafka_header_add(h, "source-topic", -1, p->topic, -1);
-	rd_kafka_header_add(h, "source-partition", -1, part, -1);
-	rd_kafka_header_add(h, "source-offset", -1, off, -1);
-	/* On success the producer owns H; on failure it stays ours. */
-	e = producer_send(
-	    c->producer, c->cfg->topic_dead_letter, r->key, r->keylen, r->value, r->len, h, &d->w);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rd_kafka_headers_destroy(h);
-		log_warn("cannot queue a dead letter, retrying",
-		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic, (int)p->partition,
-		    (long long)r->offset, rd_kafka_err2str(e));
-		dl_retry_later(d);
-		return;
-	}
-	d->in_producer = true;
-}
-
-static void
-on_dl_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	dl_try(arg);
-}
-
-static bool
-in_flush(const struct part *p, const struct rec *r)
-{
-	return p->flush != NULL && r->offset >= p->flush->first_off &&
-	       r->offset <= p->flush->last_off;
-}
-
-static void
-on_dl_done(struct producer_waiter *w, rd_kafka_resp_err_t err)
-{
-	struct dl *d = (struct dl *)w;
-	struct rec *r = d->r;
-	struct part *p;
-
-	d->in_producer = false;
-	if (d->c == NULL || r == NULL) {
-		dl_free(d);
-		return;
-	}
-	p = r->part;
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		/* Its offset may not be stored before Kafka has it: again. */
-		log_warn("dead letter refused, retrying",
-		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic, (int)p->partition,
-		    (long long)r->offset, rd_kafka_err2str(err));
-		dl_retry_later(d);
-		return;
-	}
-	r->dl = NULL;
-	r->dl_acked = true;
-	dl_free(d);
-	if (in_flush(p, r)) {
-		p->flush->dl_wait--;
-		part_progress(p);
-	}
-}
-
-/* Send R to the dead-letter topic: value = the original bytes. */
-static void
-dl_send(struct part *p, struct rec *r)
-{
-	struct consumer *c = p->c;
-	struct dl *d = calloc(1, sizeof(*d));
-
-	if (d == NULL || (d->timer = evtimer_new(c->base, on_dl_timer, d)) == NULL) {
-		/* The record stays unacknowledged: its partition wedges rather
-		 * than store an offset past a lost record. */
-		log_error("out of memory for a dead letter", "topic=%s partition=%d offset=%lld",
-		    p->topic, (int)p->partition, (long long)r->offset);
-		free(d);
-		return;
-	}
-	d->w.done = on_dl_done;
-	d->c = c;
-	d->r = r;
-	LIST_INSERT_HEAD(&c->dls, d, link);
-	r->dl = d;
-	if (in_flush(p, r))
-		p->flush->dl_wait++;
-	dl_try(d);
-}
-
-static void
-rec_dead(struct part *p, struct rec *r, const char *why)
-{
-	char q[600];
-
-	r->dead = true;
-	free(r->error);
-	r->error = strdup(why);
-	metrics_add("collectord_enrich_records_total", "outcome=\"dead_letter\"", 1);
-	log_warn("dead letter", "topic=%s partition=%d offset=%lld error=%s", p->topic,
-	    (int)p->partition, (long long)r->offset, log_quote(why, q, sizeof(q)));
-	dl_send(p, r);
-}
-
 /* ---------------------------------------------------------------- registry */
-
-static void part_process(struct part *p);
 
 static void
 on_reg_done(void *arg, enum registry_result res, const char *err)
@@ -888,399 +466,6 @@ part_process(struct part *p)
 		p->nproc++;
 	}
 	part_schedule(p);
-}
-
-/* ---------------------------------------------------------------- S3 */
-
-static bool
-zombie_busy(struct consumer *c, const struct part *p)
-{
-	struct part *z;
-
-	LIST_FOREACH(z, &c->zombies, link)
-	if (z->partition == p->partition && strcmp(z->topic, p->topic) == 0 && z->flush != NULL &&
-	    z->flush->s3_busy)
-		return true;
-	return false;
-}
-
-/* The block's lines up to the flush's end: [0, nflush) is one block. */
-static bool
-build_body(struct part *p, struct flush *f)
-{
-	size_t len = 0, at = 0;
-	char *body;
-
-	for (size_t i = 0; i < p->nflush; i++)
-		if (REC(p, i)->line != NULL)
-			len += REC(p, i)->linelen + 1;
-	if ((body = malloc(len + 1)) == NULL)
-		return false;
-	for (size_t i = 0; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
-
-		if (r->line == NULL)
-			continue;
-		memcpy(body + at, r->line, r->linelen);
-		at += r->linelen;
-		body[at++] = '\n';
-	}
-	free(f->body);
-	f->body = body;
-	f->body_len = len;
-	f->body_stale = false;
-	return true;
-}
-
-static void
-s3_failed(struct part *p, const char *err)
-{
-	struct flush *f = p->flush;
-	char q[600];
-
-	f->s3_need = true;
-	f->s3_backoff = backoff_next(f->s3_backoff, p->c->retry_max_ms);
-	count_flush("s3", false);
-	log_warn("S3 PUT failed, retrying", "key=%s retry_ms=%ld error=%s", f->key, f->s3_backoff,
-	    log_quote(err ? err : "", q, sizeof(q)));
-	timer_in(p->s3_timer, f->s3_backoff);
-}
-
-static void
-on_s3_done(void *arg, bool ok, const char *err)
-{
-	struct part *p = arg, *live;
-	struct flush *f = p->flush;
-	struct consumer *c = p->c;
-
-	f->s3_busy = false;
-	if (p->revoked) {
-		/* A revoked partition's last PUT: whoever owns the partition
-		 * now may write the key. */
-		count_flush("s3", ok);
-		live = part_find(c, p->topic, p->partition);
-		part_unref(p);
-		if (live != NULL)
-			s3_kick(live);
-		return;
-	}
-	if (!ok) {
-		s3_failed(p, err);
-	} else {
-		count_flush("s3", true);
-		f->s3_backoff = 0;
-		s3_kick(p); /* lines removed meanwhile: PUT again */
-		part_progress(p);
-	}
-	part_unref(p); /* the PUT's; the assignment's remains */
-}
-
-static void
-s3_kick(struct part *p)
-{
-	struct consumer *c = p->c;
-	struct flush *f = p->flush;
-
-	if (f == NULL || !f->s3_need || f->s3_busy || evtimer_pending(p->s3_timer, NULL) ||
-	    zombie_busy(c, p))
-		return;
-	if (f->body_stale && !build_body(p, f)) {
-		s3_failed(p, "out of memory");
-		return;
-	}
-	f->s3_need = false;
-	/* Nothing to say: the block has no line and no object yet. */
-	if (!f->have_key || (f->body_len == 0 && !p->block_has_object))
-		return;
-	/* s3_put copies the body; ours stays for the retries. */
-	if (s3_put(c->s3, f->key, f->body, f->body_len, CONTENT_TYPE, on_s3_done, p) == -1) {
-		s3_failed(p, "cannot start the PUT");
-		return;
-	}
-	f->s3_busy = true;
-	p->block_has_object = true;
-	p->refs++;
-}
-
-static void
-on_s3_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	s3_kick(arg);
-}
-
-/* ---------------------------------------------------------------- PostgreSQL */
-
-static void pg_write(struct part *p, int64_t lo, int64_t hi);
-
-/* PostgreSQL refused R's row for good: dead-letter it and drop its line
- * from the block's object. */
-static void
-pg_reject_rec(struct part *p, struct rec *r, const char *err)
-{
-	char why[700];
-
-	snprintf(why, sizeof(why), "postgres: %s", err ? err : "rejected");
-	free(r->line);
-	r->line = NULL;
-	r->linelen = 0;
-	codec_row_free(&r->row);
-	rec_dead(p, r, why);
-	p->flush->body_stale = true;
-	p->flush->s3_need = true;
-	s3_kick(p);
-}
-
-/* A write of the line records in [LO, HI] was refused: one row is the
- * culprit, several are retried one per batch to find the culprits. */
-static void
-pg_rejected(struct part *p, int64_t lo, int64_t hi, size_t nrows, const char *err)
-{
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
-
-		if (r->line == NULL || r->offset < lo || r->offset > hi)
-			continue;
-		if (nrows == 1)
-			pg_reject_rec(p, r, err);
-		else
-			pg_write(p, r->offset, r->offset);
-	}
-}
-
-static void
-on_pg_done(struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const char *err)
-{
-	struct pgw *w = arg;
-	struct flush *f = w->f;
-	struct part *p;
-	int64_t lo = w->lo, hi = w->hi;
-	size_t nrows = w->nrows;
-	char q[600];
-
-	(void)sink;
-	if (w->c == NULL) {
-		free(w);
-		return;
-	}
-	LIST_REMOVE(w, link);
-	free(w);
-	p = f->p;
-	f->pg_pending--;
-	switch (outcome) {
-	case PG_SINK_OK:
-		count_flush("postgres", true);
-		break;
-	case PG_SINK_REJECTED:
-		count_flush("postgres", false);
-		log_warn("PostgreSQL rejected rows",
-		    "topic=%s partition=%d first=%lld last=%lld "
-		    "rows=%zu error=%s",
-		    p->topic, (int)p->partition, (long long)lo, (long long)hi, nrows,
-		    log_quote(err ? err : "", q, sizeof(q)));
-		pg_rejected(p, lo, hi, nrows, err);
-		break;
-	case PG_SINK_ABORTED:
-	default:
-		/* The sink is going away: the flush never completes, nothing
-		 * is stored, a replay will insert it. */
-		f->aborted = true;
-		return;
-	}
-	part_progress(p);
-}
-
-static void
-pg_write(struct part *p, int64_t lo, int64_t hi)
-{
-	struct consumer *c = p->c;
-	struct pg_row *rows;
-	struct pgw *w;
-	size_t n = 0;
-	char err[512];
-
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
-
-		if (r->line != NULL && r->offset >= lo && r->offset <= hi)
-			n++;
-	}
-	if (n == 0)
-		return;
-	rows = calloc(n, sizeof(*rows));
-	w = calloc(1, sizeof(*w));
-	if (rows == NULL || w == NULL) {
-		snprintf(err, sizeof(err), "out of memory");
-		goto refused;
-	}
-	n = 0;
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
-		struct pg_row *row = &rows[n];
-		const struct codec_schema *s = c->schema;
-
-		if (r->line == NULL || r->offset < lo || r->offset > hi)
-			continue;
-		row->timestamp_us = r->row.partition_us;
-		row->message_id_stamp = codec_row_value(s, &r->row, "message_id_stamp");
-		row->correlation_id = codec_row_value(s, &r->row, "correlation_id");
-		row->type = codec_row_value(s, &r->row, "type");
-		row->target_subscription = codec_row_value(s, &r->row, "target_subscription");
-		row->new_context_account_id = codec_row_value(s, &r->row, "new_context_account_id");
-		row->new_context_user_id = codec_row_value(s, &r->row, "new_context_user_id");
-		row->data = r->line;
-		n++;
-	}
-	w->c = c;
-	w->f = p->flush;
-	w->lo = lo;
-	w->hi = hi;
-	w->nrows = n;
-	/* pg_sink copies the rows before returning. */
-	if (pg_sink_write(c->pg, rows, n, on_pg_done, w, err, sizeof(err)) == -1)
-		goto refused;
-	free(rows);
-	LIST_INSERT_HEAD(&c->pgws, w, link);
-	p->flush->pg_pending++;
-	return;
-refused:
-	/* Unusable before any server saw it: as a rejection. */
-	free(rows);
-	free(w);
-	count_flush("postgres", false);
-	pg_rejected(p, lo, hi, n, err);
-}
-
-/* ---------------------------------------------------------------- flushes */
-
-static void
-flush_start(struct part *p)
-{
-	struct consumer *c = p->c;
-	struct flush *f;
-	struct rec *first;
-	int64_t b_last;
-	size_t end;
-
-	/* The retained block ended without a final flush (a later block's
-	 * record showed up after it): its object is complete already. */
-	if (p->nconf > 0 && consumer_block_first(REC(p, p->nconf)->offset, c->block) !=
-				consumer_block_first(REC(p, 0)->offset, c->block))
-		part_drop_front(p, p->nconf);
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		log_error("out of memory for a flush", "topic=%s partition=%d", p->topic,
-		    (int)p->partition);
-		timer_in(p->flush_timer, RETRY_MIN_MS);
-		return;
-	}
-	f->p = p;
-	b_last = consumer_block_last(REC(p, p->nconf)->offset, c->block);
-	for (end = p->nconf; end + 1 < p->nproc && REC(p, end + 1)->offset <= b_last; end++)
-		;
-	f->first_off = REC(p, p->nconf)->offset;
-	f->last_off = REC(p, end)->offset;
-	f->final = f->last_off == b_last || (end + 1 < p->n && REC(p, end + 1)->offset > b_last);
-	p->nflush = end + 1;
-	p->flush = f;
-	first = REC(p, 0);
-	f->have_key = s3_key_enriched(f->key, sizeof(f->key), first->ts_ms < 0 ? 0 : first->ts_ms,
-			  p->topic, p->partition, first->offset) == 0;
-	if (!f->have_key)
-		log_error("no S3 key for this topic, skipping S3", "topic=%s partition=%d",
-		    p->topic, (int)p->partition);
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
-
-		if (r->line != NULL)
-			f->s3_need = f->body_stale = true;
-		else if (r->dead && !r->dl_acked)
-			f->dl_wait++;
-	}
-	evtimer_del(p->flush_timer);
-	pg_write(p, f->first_off, f->last_off);
-	s3_kick(p);
-}
-
-/* When every sink confirmed the flush: store, keep or drop the block. */
-static bool
-flush_try_complete(struct part *p)
-{
-	struct consumer *c = p->c;
-	struct flush *f = p->flush;
-	bool final;
-
-	if (f == NULL || f->s3_need || f->s3_busy || evtimer_pending(p->s3_timer, NULL) ||
-	    f->pg_pending > 0 || f->dl_wait > 0 || f->aborted)
-		return false;
-	part_store(p, f->last_off + 1);
-	for (size_t i = p->nconf; i < p->nflush; i++)
-		rec_trim(REC(p, i));
-	p->nconf = p->nflush;
-	p->flush = NULL;
-	final = f->final;
-	flush_free(c, f);
-	if (final || (p->nconf < p->n && consumer_block_first(REC(p, p->nconf)->offset, c->block) !=
-					     consumer_block_first(REC(p, 0)->offset, c->block)))
-		part_drop_front(p, p->nconf);
-	part_pressure(p);
-	return true;
-}
-
-/* Start flushes while one is due; a loop, not recursion, because flushes
- * with nothing left to wait for complete at once. */
-static void
-part_schedule(struct part *p)
-{
-	struct consumer *c = p->c;
-
-	for (;;) {
-		struct rec *r;
-		int64_t b_last, now, due;
-		bool complete;
-
-		if (p->revoked || p->flush != NULL)
-			return;
-		if (p->nflush >= p->nproc) {
-			evtimer_del(p->flush_timer);
-			return;
-		}
-		r = REC(p, p->nflush);
-		b_last = consumer_block_last(r->offset, c->block);
-		/* Complete once a record at or past its end was processed, or a
-		 * later block's record waits behind it. */
-		complete = REC(p, p->nproc - 1)->offset >= b_last ||
-			   (p->nproc < p->n && REC(p, p->nproc)->offset > b_last);
-		if (!complete && !c->stopping) {
-			now = now_ms();
-			due = r->arrived_ms + c->flush_ms;
-			if (now < due) {
-				if (!evtimer_pending(p->flush_timer, NULL))
-					timer_in(p->flush_timer, (long)(due - now));
-				return;
-			}
-		}
-		flush_start(p);
-		if (p->flush == NULL || !flush_try_complete(p))
-			return;
-	}
-}
-
-static void
-part_progress(struct part *p)
-{
-	if (flush_try_complete(p)) {
-		part_schedule(p);
-		stop_progress(p->c);
-	}
-}
-
-static void
-on_flush_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	part_schedule(arg);
 }
 
 /* ---------------------------------------------------------------- Kafka events */
@@ -1522,7 +707,7 @@ on_event(void *arg, rd_kafka_event_t *ev)
 
 /* While stopping: once nothing is left to flush, commit and leave the
  * group; then wait for librdkafka to say it is closed. */
-static void
+void
 stop_progress(struct consumer *c)
 {
 	struct part *p;

@@ -1,0 +1,174 @@
+/* consumer_int.h: private to consumer.c and consumer_flush.c: shared structs and prototypes. */
+#ifndef COLLECTORD_CONSUMER_INT_H
+#define COLLECTORD_CONSUMER_INT_H
+
+#include <event2/event.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "codec.h"
+#include "producer.h"
+#include "registry.h"
+
+/* First retry delay of every sink; it doubles up to [enrich] retry_max_ms. */
+#define RETRY_MIN_MS 100L
+#define S3_KEY_SIZE 512
+
+struct part;
+struct flush;
+struct dl;
+
+struct rec {
+	struct part *part;
+	int64_t offset;
+	int64_t ts_ms;	    /* publishTime; -1 when the record has none */
+	int64_t arrived_ms; /* monotonic: flush_ms counts from here */
+	char *key;	    /* NUL-terminated copy; NULL when absent */
+	size_t keylen;
+	void *value;
+	size_t len;
+	char *line; /* the enriched JSON, without newline */
+	size_t linelen;
+	struct codec_row row;
+	bool dead;     /* dead-lettered: no line, no row */
+	char *error;   /* why (may be NULL when out of memory) */
+	struct dl *dl; /* its dead letter while unacknowledged */
+	bool dl_acked;
+};
+
+/* One dead-letter record on its way to Kafka. */
+struct dl {
+	struct producer_waiter w; /* first: the producer hands it back */
+	LIST_ENTRY(dl) link;
+	struct consumer *c;  /* NULL: orphaned by consumer_free */
+	struct rec *r;	     /* NULL: the record went away, drop the report */
+	struct event *timer; /* retry after a refusal */
+	long backoff;
+	bool in_producer;
+};
+
+/* One pg_sink_write: the line records of the flush with offsets [lo, hi]. */
+struct pgw {
+	LIST_ENTRY(pgw) link;
+	struct consumer *c; /* NULL: orphaned, the report only frees it */
+	struct flush *f;
+	int64_t lo, hi;
+	size_t nrows;
+};
+
+struct flush {
+	struct part *p;
+	int64_t first_off, last_off;
+	bool final; /* no record of the block can follow it */
+	bool have_key;
+	char key[S3_KEY_SIZE];
+	char *body; /* the whole block so far, kept for retries */
+	size_t body_len;
+	bool body_stale; /* rebuild before the next PUT */
+	bool s3_need;	 /* a PUT is owed */
+	bool s3_busy;	 /* a PUT is in flight */
+	long s3_backoff;
+	size_t pg_pending; /* writes not yet reported */
+	size_t dl_wait;	   /* dead letters of the range not yet acknowledged */
+	bool aborted;	   /* the PostgreSQL sink went away first */
+};
+
+struct part {
+	LIST_ENTRY(part) link; /* c->parts, or c->zombies once revoked */
+	struct consumer *c;
+	char *topic;
+	int32_t partition;
+	int refs;
+	bool revoked, started, seeking, paused;
+	int64_t seek_from;   /* while seeking, records above this are stale */
+	int64_t floor;	     /* first offset seen: storing at or below it is moot */
+	int64_t next_offset; /* -1 before the first record */
+	struct rec **v;	     /* records, v[vbase] first */
+	size_t vbase, vcap;
+	size_t n, nproc, nflush, nconf;
+	bool block_has_object; /* a PUT of the current block was attempted */
+	struct flush *flush;
+	struct event *flush_timer, *s3_timer, *reg_timer;
+	bool reg_wait; /* processing held for the registry */
+	bool reg_call; /* registry_check_id in flight */
+	int32_t reg_id;
+	long reg_backoff;
+	bool ans_valid; /* the answer for reg_id, for the held record */
+	enum registry_result ans_res;
+};
+
+struct consumer {
+	struct event_base *base;
+	const struct config *cfg;
+	const struct codec_schema *schema;
+	struct producer *producer;
+	struct registry *registry;
+	struct s3 *s3;
+	struct pg_sink *pg;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *queue;
+	struct rdk_loop *loop;
+	struct event *tick;
+	LIST_HEAD(, part) parts;
+	LIST_HEAD(, part) zombies;
+	LIST_HEAD(, dl) dls;
+	LIST_HEAD(, pgw) pgws;
+	int64_t block; /* N */
+	int64_t flush_ms, max_pending;
+	long retry_max_ms;
+	int npaused;
+	bool stopping, closing, closed;
+};
+
+#define REC(p, i) ((p)->v[(p)->vbase + (i)])
+
+/* Time and retry helpers of both sides. */
+static inline int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void
+timer_in(struct event *ev, long ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	evtimer_add(ev, &tv);
+}
+
+static inline long
+backoff_next(long cur, long max)
+{
+	long next = cur <= 0 ? RETRY_MIN_MS : cur * 2;
+
+	return next > max ? max : next;
+}
+
+/* consumer.c */
+rd_kafka_topic_partition_list_t *part_list(const struct part *p, int64_t offset);
+void rec_free(struct rec *r);
+struct part *part_find(struct consumer *c, const char *topic, int32_t partition);
+void part_unref(struct part *p);
+void stop_progress(struct consumer *c);
+
+/* consumer_flush.c */
+bool part_set_paused(struct part *p, bool pause);
+void part_pressure(struct part *p);
+void dl_free(struct dl *d);
+void rec_dead(struct part *p, struct rec *r, const char *why);
+void pgw_orphan(struct pgw *w);
+void flush_orphan_writes(struct consumer *c, struct flush *f);
+void flush_free(struct consumer *c, struct flush *f);
+void on_s3_timer(evutil_socket_t fd, short what, void *arg);
+void part_schedule(struct part *p);
+void on_flush_timer(evutil_socket_t fd, short what, void *arg);
+
+#endif
