@@ -26,6 +26,7 @@
 
 #include "codec.h"
 #include "config.h"
+#include "health.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -358,7 +359,10 @@ on_dead_letter_stored(void *arg, bool ok, const char *err)
 	}
 	if (--b->s3_pending > 0)
 		return;
-	if (b->failed)
+	if (b->req == NULL) {
+		/* Timed out (answered 503) or the client left: producing now
+		 * would duplicate the events the client will send again. */
+	} else if (b->failed)
 		batch_answer_error(b, 503, "s3_unavailable", b->failure, 5);
 	else if (b->parse_error != NULL)
 		batch_answer_error(b, 400, "invalid_body", b->parse_error, 0);
@@ -579,6 +583,11 @@ collect_handle(struct evhttp_request *req, void *arg)
 	if (c->schema_id <= 0) {
 		reply_error(
 		    req, 503, "not_ready", "the schema is not registered yet: see /readyz", 5);
+		return;
+	}
+	if (!health_up(HEALTH_KAFKA)) {
+		/* Known down: say so now rather than after message.timeout.ms. */
+		reply_error(req, 503, "kafka_unavailable", "no Kafka broker is reachable", 5);
 		return;
 	}
 	if ((int64_t)c->inflight >= c->cfg->max_inflight_batches) {
