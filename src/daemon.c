@@ -48,11 +48,9 @@ struct daemon {
 	struct http *http;
 	struct event *check_timer, *register_timer, *stop_timer;
 	struct event *sigterm, *sigint, *sighup;
-	int32_t schema_id;
 	long register_backoff_ms;
 	bool stopping, s3_check_busy, registry_check_busy;
 	struct timespec stop_deadline;
-	int exit_status;
 };
 
 static void
@@ -108,8 +106,6 @@ on_check(evutil_socket_t fd, short what, void *arg)
 
 		health_set(HEALTH_POSTGRES, st == PG_CONN_UP, err);
 	}
-	metrics_set(
-	    "collectord_kafka_outstanding_records", "", (double)producer_outstanding(d->producer));
 	timer_in(d->check_timer, CHECK_INTERVAL_MS);
 }
 
@@ -121,7 +117,6 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 	char q[600];
 
 	if (res == REGISTRY_OK) {
-		d->schema_id = id;
 		collect_set_schema_id(d->collect, id);
 		health_set(HEALTH_SCHEMA, true, NULL);
 		log_info(
@@ -357,5 +352,5 @@ daemon_run(const char *config_path, struct config *cfg)
 	event_base_dispatch(d.base);
 	log_info("collectord stopped", NULL);
 	daemon_free(&d);
-	return d.exit_status;
+	return 0;
 }
