@@ -24,12 +24,6 @@ static const char *const names[HEALTH_NDEPS] = {
     "postgres",
 };
 
-const char *
-health_name(enum health_dep dep)
-{
-	return names[dep];
-}
-
 void
 health_require(enum health_dep dep, bool required)
 {
@@ -105,10 +99,4 @@ health_json(void)
 	text = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return text;
-}
-
-void
-health_reset(void)
-{
-	memset(deps, 0, sizeof(deps));
 }

@@ -21,10 +21,8 @@ void health_require(enum health_dep dep, bool required);
 void health_set(enum health_dep dep, bool up, const char *err);
 bool health_up(enum health_dep dep);
 bool health_ready(void);
-const char *health_name(enum health_dep dep);
 /* {"ready":bool,"dependencies":{"kafka":{"state":"up","since":..,"lastError":..},..}}
  * malloc'd, caller frees. */
 char *health_json(void);
-void health_reset(void);
 
 #endif

@@ -177,12 +177,6 @@ producer_room(const struct producer *p)
 	return out >= p->max_messages ? 0 : p->max_messages - out;
 }
 
-rd_kafka_t *
-producer_handle(struct producer *p)
-{
-	return p->rk;
-}
-
 void
 producer_free(struct producer *p, int timeout_ms)
 {

@@ -43,8 +43,6 @@ rd_kafka_resp_err_t producer_send(struct producer *p, const char *topic, const v
 size_t producer_room(const struct producer *p);
 /* Records queued or in flight. */
 size_t producer_outstanding(const struct producer *p);
-/* The underlying handle, for the admin-style calls of other modules. */
-rd_kafka_t *producer_handle(struct producer *p);
 
 /* Shutdown only: wait up to TIMEOUT_MS for outstanding records, delivering
  * their reports; then free.  NULL-safe. */

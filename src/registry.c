@@ -866,12 +866,6 @@ registry_free(struct registry *reg)
 		reg_destroy(reg);
 }
 
-void
-registry_set_timeout(struct registry *reg, long timeout_ms)
-{
-	reg->timeout_ms = timeout_ms > 0 ? timeout_ms : REGISTRY_TIMEOUT_MS;
-}
-
 int
 registry_register(struct registry *reg, const char *subject, const char *schema_type,
     const char *schema_text, registry_id_cb cb, void *arg)

@@ -58,8 +58,6 @@ struct registry *registry_new(struct curl_loop *loop, const char *base_url, cons
     const char *password, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Cancels everything in flight: no callback fires afterwards.  NULL-safe. */
 void registry_free(struct registry *reg);
-/* Time limit of each HTTP request from now on (0: REGISTRY_TIMEOUT_MS). */
-void registry_set_timeout(struct registry *reg, long timeout_ms);
 
 /*
  * POST /subjects/SUBJECT/versions {"schemaType", "schema"}.  CB gets the
