@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "log.h"
 
@@ -27,7 +28,7 @@ struct curl_xfer {
 	size_t len, cap;
 	bool overflow;
 	char errbuf[CURL_ERROR_SIZE];
-	struct curl_xfer *prev, *next;
+	LIST_ENTRY(curl_xfer) link;
 };
 
 /* One socket libcurl asked us to watch. */
@@ -35,16 +36,16 @@ struct curl_sock {
 	struct curl_loop *loop;
 	curl_socket_t fd;
 	struct event *ev;
-	struct curl_sock *prev, *next;
+	LIST_ENTRY(curl_sock) link;
 };
 
 struct curl_loop {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;
-	struct curl_xfer *xfers;
+	LIST_HEAD(, curl_xfer) xfers;
 	size_t nxfers;
-	struct curl_sock *socks;
+	LIST_HEAD(, curl_sock) socks;
 	/* >0 while completions are being handed out; curl_loop_free() then
 	 * only marks the loop dying and the dispatcher frees it. */
 	int dispatching;
@@ -54,24 +55,14 @@ struct curl_loop {
 static void
 xfer_link(struct curl_loop *loop, struct curl_xfer *x)
 {
-	x->prev = NULL;
-	x->next = loop->xfers;
-	if (loop->xfers != NULL)
-		loop->xfers->prev = x;
-	loop->xfers = x;
+	LIST_INSERT_HEAD(&loop->xfers, x, link);
 	loop->nxfers++;
 }
 
 static void
 xfer_unlink(struct curl_loop *loop, struct curl_xfer *x)
 {
-	if (x->prev != NULL)
-		x->prev->next = x->next;
-	else
-		loop->xfers = x->next;
-	if (x->next != NULL)
-		x->next->prev = x->prev;
-	x->prev = x->next = NULL;
+	LIST_REMOVE(x, link);
 	loop->nxfers--;
 }
 
@@ -126,15 +117,15 @@ static void
 loop_destroy(struct curl_loop *loop)
 {
 	loop->dying = true;
-	while (loop->xfers != NULL)
-		xfer_abort(loop, loop->xfers);
+	while (!LIST_EMPTY(&loop->xfers))
+		xfer_abort(loop, LIST_FIRST(&loop->xfers));
 	/* May still call back sock_cb (REMOVE) and timer_cb: both need the
 	 * loop and its timer, so those go last. */
 	curl_multi_cleanup(loop->multi);
-	while (loop->socks != NULL) {
-		struct curl_sock *cs = loop->socks;
+	while (!LIST_EMPTY(&loop->socks)) {
+		struct curl_sock *cs = LIST_FIRST(&loop->socks);
 
-		loop->socks = cs->next;
+		LIST_REMOVE(cs, link);
 		event_free(cs->ev);
 		free(cs);
 	}
@@ -219,12 +210,7 @@ sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		if (cs != NULL) {
-			if (cs->prev != NULL)
-				cs->prev->next = cs->next;
-			else
-				loop->socks = cs->next;
-			if (cs->next != NULL)
-				cs->next->prev = cs->prev;
+			LIST_REMOVE(cs, link);
 			event_free(cs->ev);
 			free(cs);
 			if (!loop->dying)
@@ -247,10 +233,7 @@ sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 			free(cs);
 			return -1;
 		}
-		cs->next = loop->socks;
-		if (loop->socks != NULL)
-			loop->socks->prev = cs;
-		loop->socks = cs;
+		LIST_INSERT_HEAD(&loop->socks, cs, link);
 		curl_multi_assign(loop->multi, s, cs);
 	} else {
 		event_del(cs->ev);
@@ -318,8 +301,8 @@ curl_loop_free(struct curl_loop *loop)
 	if (loop->dispatching > 0) {
 		/* Inside a done callback: abort now, free when it returns. */
 		loop->dying = true;
-		while (loop->xfers != NULL)
-			xfer_abort(loop, loop->xfers);
+		while (!LIST_EMPTY(&loop->xfers))
+			xfer_abort(loop, LIST_FIRST(&loop->xfers));
 		return;
 	}
 	loop_destroy(loop);
@@ -382,8 +365,8 @@ curl_loop_cancel(struct curl_loop *loop, curl_loop_done_cb cb, void *arg)
 
 	if (loop == NULL)
 		return 0;
-	for (x = loop->xfers; x != NULL; x = next) {
-		next = x->next;
+	for (x = LIST_FIRST(&loop->xfers); x != NULL; x = next) {
+		next = LIST_NEXT(x, link);
 		if (x->cb == cb && x->arg == arg) {
 			xfer_abort(loop, x);
 			n++;

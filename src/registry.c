@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -48,7 +49,7 @@ struct reg_req {
 	char *subject, *type, *schema;
 	struct reg_waiter *waiters;
 	size_t nwaiters, capwaiters;
-	struct reg_req *prev, *next;
+	LIST_ENTRY(reg_req) link;
 };
 
 /* A result waiting to be handed to its callback. */
@@ -78,7 +79,7 @@ struct registry {
 	long timeout_ms;
 	/* Learnt once: GET /schemas/ids/{id}/versions is not implemented. */
 	bool no_versions_endpoint;
-	struct reg_req *reqs;
+	LIST_HEAD(, reg_req) reqs;
 	struct reg_ready *ready, *ready_tail;
 	struct event *drain_ev;
 	int draining;
@@ -543,28 +544,6 @@ static void reg_curl_done(
     void *arg, CURLcode rc, long status, const char *body, size_t len, const char *errbuf);
 
 static void
-req_link(struct registry *reg, struct reg_req *req)
-{
-	req->prev = NULL;
-	req->next = reg->reqs;
-	if (reg->reqs != NULL)
-		reg->reqs->prev = req;
-	reg->reqs = req;
-}
-
-static void
-req_unlink(struct registry *reg, struct reg_req *req)
-{
-	if (req->prev != NULL)
-		req->prev->next = req->next;
-	else
-		reg->reqs = req->next;
-	if (req->next != NULL)
-		req->next->prev = req->prev;
-	req->prev = req->next = NULL;
-}
-
-static void
 req_free(struct reg_req *req)
 {
 	if (req == NULL)
@@ -634,7 +613,7 @@ reg_send(struct registry *reg, struct reg_req *req, char *url, const char *body)
 	/* EASY and H are the loop's from here, whatever it returns. */
 	if (curl_loop_start(reg->loop, easy, h, reg_curl_done, req) == -1)
 		return -1;
-	req_link(reg, req);
+	LIST_INSERT_HEAD(&reg->reqs, req, link);
 	return 0;
 fail:
 	curl_easy_cleanup(easy);
@@ -735,7 +714,7 @@ reg_curl_done(void *arg, CURLcode rc, long status, const char *body, size_t len,
 	char err[1024];
 	int32_t id = 0;
 
-	req_unlink(reg, req);
+	LIST_REMOVE(req, link);
 	err[0] = '\0';
 	if (rc != CURLE_OK) {
 		snprintf(err, sizeof(err), "registry unreachable: %s", errbuf);
@@ -854,10 +833,10 @@ registry_free(struct registry *reg)
 	if (reg == NULL || reg->dying)
 		return;
 	reg->dying = true;
-	while (reg->reqs != NULL) {
-		struct reg_req *req = reg->reqs;
+	while (!LIST_EMPTY(&reg->reqs)) {
+		struct reg_req *req = LIST_FIRST(&reg->reqs);
 
-		req_unlink(reg, req);
+		LIST_REMOVE(req, link);
 		curl_loop_cancel(reg->loop, reg_curl_done, req);
 		req_free(req);
 	}
@@ -922,10 +901,10 @@ registry_check_id(struct registry *reg, int32_t id, const char *subject, const c
 		return 0;
 	}
 	/* Join a lookup of the same id already in flight. */
-	for (req = reg->reqs; req != NULL; req = req->next)
-		if (req->kind == REQ_CHECK && req->id == id && strcmp(req->subject, subject) == 0 &&
-		    strcmp(req->type, schema_type) == 0)
-			break;
+	LIST_FOREACH(req, &reg->reqs, link)
+	if (req->kind == REQ_CHECK && req->id == id && strcmp(req->subject, subject) == 0 &&
+	    strcmp(req->type, schema_type) == 0)
+		break;
 	if (req == NULL) {
 		if ((req = calloc(1, sizeof(*req))) == NULL)
 			return -1;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -33,7 +34,7 @@ struct s3_req {
 	s3_get_cb get;
 	void *arg;
 	char *what; /* "PUT <key>", for messages */
-	struct s3_req *prev, *next;
+	LIST_ENTRY(s3_req) link;
 };
 
 struct s3 {
@@ -42,7 +43,7 @@ struct s3 {
 	char sigv4[128]; /* "aws:amz:<region>:s3" */
 	bool path_style;
 	long timeout_ms;
-	struct s3_req *reqs;
+	LIST_HEAD(, s3_req) reqs;
 };
 
 /* ---------------------------------------------------------------- pure */
@@ -278,10 +279,10 @@ s3_free(struct s3 *s3)
 {
 	if (s3 == NULL)
 		return;
-	while (s3->reqs != NULL) {
-		struct s3_req *req = s3->reqs;
+	while (!LIST_EMPTY(&s3->reqs)) {
+		struct s3_req *req = LIST_FIRST(&s3->reqs);
 
-		s3->reqs = req->next;
+		LIST_REMOVE(req, link);
 		curl_loop_cancel(s3->loop, s3_curl_done, req);
 		free(req->what);
 		free(req);
@@ -293,17 +294,6 @@ s3_free(struct s3 *s3)
 		memset(s3->secret_key, 0, strlen(s3->secret_key));
 	free(s3->secret_key);
 	free(s3);
-}
-
-static void
-req_unlink(struct s3 *s3, struct s3_req *req)
-{
-	if (req->prev != NULL)
-		req->prev->next = req->next;
-	else
-		s3->reqs = req->next;
-	if (req->next != NULL)
-		req->next->prev = req->prev;
 }
 
 static void
@@ -323,7 +313,7 @@ s3_curl_done(void *arg, CURLcode rc, long status, const char *body, size_t len, 
 		snprintf(err, sizeof(err), "%s: HTTP %ld %s: %s", req->what, status, code, msg);
 	else if (!ok)
 		snprintf(err, sizeof(err), "%s: HTTP %ld", req->what, status);
-	req_unlink(req->s3, req);
+	LIST_REMOVE(req, link);
 	free(req->what);
 	free(req);
 	/* Last: the callback may free the s3. */
@@ -428,10 +418,7 @@ s3_request(struct s3 *s3, enum s3_op op, const char *key, const void *body, size
 		free(req);
 		return -1;
 	}
-	req->next = s3->reqs;
-	if (s3->reqs != NULL)
-		s3->reqs->prev = req;
-	s3->reqs = req;
+	LIST_INSERT_HEAD(&s3->reqs, req, link);
 	return 0;
 fail:
 	curl_easy_cleanup(easy);
