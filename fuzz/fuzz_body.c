@@ -15,6 +15,9 @@
 /* The collector's default body cap is of this order; smaller keeps runs fast. */
 #define MAX_BODY (1u << 20)
 
+/* Small enough that inputs reach CODEC_TOO_LARGE too. */
+static const struct codec_limits limits = {1000, 20000};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
@@ -40,7 +43,7 @@ enrich_record(const uint8_t *rec, size_t len)
 	{
 		cJSON *back = NULL;
 
-		if (!codec_body_parse(json, strlen(json), &back, err, sizeof(err)))
+		if (codec_body_parse(json, strlen(json), NULL, &back, err, sizeof(err)) != CODEC_OK)
 			abort();
 		cJSON_Delete(back);
 	}
@@ -65,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		body = inflated;
 	}
-	if (!codec_body_parse(body, len, &events, err, sizeof(err))) {
+	if (codec_body_parse(body, len, &limits, &events, err, sizeof(err)) != CODEC_OK) {
 		free(codec_dead_letter_json(NULL, body, len, err, CORR, NULL));
 		free(inflated);
 		return 0;

@@ -93,21 +93,65 @@ struct codec_schema {
 /* The Holded messenger family: proto/event.proto, collectord.v1.Event. */
 extern const struct codec_schema codec_schema_holded;
 
+/* Containers the strict JSON parser lets open at once: the body's own
+ * array or object is level 1, so "[[1]]" has 2 levels.  Deeper is an
+ * error; it also bounds cJSON's recursion. */
+#define CODEC_JSON_MAX_DEPTH 128
+/* Longest number, in characters, the strict JSON parser takes: cJSON
+ * before 1.7.18 cannot parse a longer one (and a double holds 17 digits). */
+#define CODEC_JSON_MAX_NUMBER 63
+
+/* Bounds a body must keep; 0 = no bound. */
+struct codec_limits {
+	size_t max_events; /* elements of the top-level array (an object is 1) */
+	size_t max_values; /* JSON values in the whole body */
+};
+
 /*
  * Parse a request body (LEN bytes, need not be NUL-terminated) into
  * *EVENTS, always a JSON array: a top-level array is the batch, a single
- * object a batch of one.  The caller owns *EVENTS (cJSON_Delete).
- * Stricter than cJSON: the body must be valid UTF-8, strings may hold no
- * raw control characters and no \u0000 (C strings would silently cut
- * there), and only whitespace may follow the value.
- * Errors, "body: ..." with line, column and byte offset where it applies:
- * invalid JSON or UTF-8, an empty body, a top-level value that is neither
- * array nor object, and an empty array ("body: empty array": a batch with
- * nothing to acknowledge is a client bug).  Array elements are not checked
- * here; codec_event_encode() rejects the ones that are not events.
+ * object a batch of one.  The caller owns *EVENTS (cJSON_Delete); on
+ * anything but CODEC_OK it is NULL.
+ *
+ * The body must be exactly one JSON value (RFC 8259) with only JSON
+ * whitespace (space, tab, LF, CR) around it; a UTF-8 byte order mark at
+ * byte 0 is skipped (RFC 8259 8.1).  Beyond RFC 8259: the text must be
+ * valid UTF-8 (no overlong forms, no encoded surrogates, nothing past
+ * U+10FFFF); strings may hold no \u0000 (C strings would silently cut
+ * there) and no \u escape of a UTF-16 surrogate that is not a high one
+ * directly followed by a low one; containers nest at most
+ * CODEC_JSON_MAX_DEPTH levels; a number has at most CODEC_JSON_MAX_NUMBER
+ * characters.  Numbers are -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+ * and may be followed by no letter, digit, '.', '+' or '-'; nor may true,
+ * false and null.
+ *
+ * LIM (NULL: no bounds) is checked in the same pass, before any tree is
+ * built, and the pass stops at the first value past a bound: events are
+ * the elements of a top-level array (a top-level object is 1); values are
+ * every object, array, string, number, true, false and null of the body,
+ * the body's own array or object included, object keys not.
+ *
+ * Returns CODEC_OK; CODEC_TOO_LARGE (413) with "body: more than N events"
+ * or "body: more than N JSON values"; or CODEC_INVALID (400) with the
+ * first problem in the text, as "body: WHY at line L, column C (byte B)"
+ * (L and C count from 1, C in bytes; B from 0), WHY one of: invalid UTF-8,
+ * control character in a string, control character outside a string,
+ * \u0000 in a string, invalid escape, invalid \u escape, unpaired UTF-16
+ * surrogate in a \u escape, unterminated string, invalid number: ...
+ * (leading zero, leading '+', no digit after '-', no digit before the
+ * decimal point, no digit after the decimal point, no digit in the
+ * exponent, unexpected character after the digits, more than 63
+ * characters), invalid literal, expected a value, expected a string key,
+ * expected ':', expected ',' or ']', expected ',' or '}', nesting deeper
+ * than 128 levels, unexpected end of input, trailing data after the JSON
+ * value.  Without a position: "body: empty" (nothing but whitespace),
+ * "body: not a JSON array or object", "body: empty array" (a batch with
+ * nothing to acknowledge is a client bug), "body: out of memory".
+ * Array elements are not checked here; codec_event_encode() rejects the
+ * ones that are not events.
  */
-bool codec_body_parse(
-    const char *body, size_t len, cJSON **events, char *err, size_t errlen) CODEC_WUR;
+enum codec_status codec_body_parse(const char *body, size_t len, const struct codec_limits *lim,
+    cJSON **events, char *err, size_t errlen) CODEC_WUR;
 
 /* True when BUF starts with the gzip magic bytes 1f 8b. */
 bool codec_is_gzip(const void *buf, size_t len);
@@ -245,9 +289,11 @@ bool codec_fail(char *err, size_t errlen, const char *fmt, ...)
 bool codec_utf8_valid(const char *s, size_t n);
 /* JSON whitespace.  codec_body.c */
 bool codec_json_space(int c);
-/* Parse all of TEXT (N bytes, TEXT[N] readable and NUL) as strict JSON
- * (see codec_body_parse); NULL with *WHERE (byte offset) and *WHY
- * ("empty", "invalid UTF-8", ...) on failure.  codec_body.c */
+/* Parse all of TEXT (N bytes, no NUL needed) as one JSON value by the
+ * rules of codec_body_parse(), any value allowed, no bound on events or
+ * values; NULL with *WHERE (byte offset) and *WHY (the WHY texts of
+ * codec_body_parse(), "empty" for nothing but whitespace, or "out of
+ * memory") on failure.  codec_body.c */
 cJSON *codec_json_parse_strict(const char *text, size_t n, size_t *where, const char **why);
 
 #endif

@@ -54,122 +54,475 @@ codec_utf8_valid(const char *s, size_t n)
 
 /* ------------------------------------------------------------ JSON text */
 
-/* What cJSON lets through but JSON (or C strings) cannot hold: invalid
- * UTF-8, raw control characters in strings, and \u0000, which would end
- * the C string early and silently drop the rest of the value. */
-static bool
-json_scan(const char *text, size_t n, size_t *where, const char **why)
-{
-	const unsigned char *p = (const unsigned char *)text;
-	bool in_string = false;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = p[i];
-
-		if (c >= 0x80) {
-			size_t k = utf8_seq(p + i, n - i);
-
-			if (k == 0) {
-				*where = i;
-				*why = "invalid UTF-8";
-				return false;
-			}
-			i += k;
-			continue;
-		}
-		if (!in_string) {
-			in_string = c == '"';
-			i++;
-			continue;
-		}
-		if (c == '"') {
-			in_string = false;
-		} else if (c < 0x20) {
-			*where = i;
-			*why = "control character in a string";
-			return false;
-		} else if (c == '\\') {
-			if (n - i >= 6 && memcmp(p + i + 1, "u0000", 5) == 0) {
-				*where = i;
-				*why = "\\u0000 in a string";
-				return false;
-			}
-			/* Skip the escaped character, which may be a quote;
-			 * a malformed escape is left to cJSON to reject. */
-			i++;
-		}
-		i++;
-	}
-	return true;
-}
-
 bool
 codec_json_space(int c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Parse all of TEXT (N bytes) strictly; on failure *WHERE and *WHY.
- * TEXT[N] must be readable and NUL: cJSON before 1.7.18 (issue #800)
- * reads one byte past the length when the text ends just after a ',' in
- * an object. */
-cJSON *
-codec_json_parse_strict(const char *text, size_t n, size_t *where, const char **why)
-{
-	const char *end = NULL;
-	cJSON *v;
-	size_t i;
+#define JSON_STR_(x) #x
+#define JSON_STR(x) JSON_STR_(x)
 
-	if (!json_scan(text, n, where, why))
-		return NULL;
-	for (i = 0; i < n && codec_json_space((unsigned char)text[i]); i++)
-		;
-	if (i == n) {
-		*where = i;
-		*why = "empty";
-		return NULL;
-	}
-	v = cJSON_ParseWithLengthOpts(text, n, &end, 0);
-	if (v == NULL) {
-		*where = end != NULL && end >= text && end <= text + n ? (size_t)(end - text) : 0;
-		*why = "invalid JSON";
-		return NULL;
-	}
-	for (i = (size_t)(end - text); i < n && codec_json_space((unsigned char)text[i]); i++)
-		;
-	if (i < n) {
-		cJSON_Delete(v);
-		*where = i;
-		*why = "trailing data after the JSON value";
-		return NULL;
+/* Byte classes of the validator, one table load per byte. */
+enum {
+	J_WS = 1,    /* JSON whitespace */
+	J_STR = 2,   /* ends a run of plain string bytes: '"', '\\', < 0x20, >= 0x80 */
+	J_DIGIT = 4, /* 0-9 */
+	J_WORD = 8,  /* letters, digits, '.', '+', '-': may not follow a number or literal */
+};
+
+/* clang-format off */
+static const unsigned char json_class[256] = {
+	/* 00 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2,
+	/* 10 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* 20 */ 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 8, 8, 0,
+	/* 30 */ 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 0, 0, 0, 0, 0, 0,
+	/* 40 */ 0, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+	/* 50 */ 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 0, 2, 0, 0, 0,
+	/* 60 */ 0, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+	/* 70 */ 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0,
+	/* 80 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* 90 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* a0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* b0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* c0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* d0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* e0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* f0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+/* clang-format on */
+
+static const char json_too_deep[] = "nesting deeper than " JSON_STR(CODEC_JSON_MAX_DEPTH) " levels";
+static const char json_long_number[] =
+    "invalid number: more than " JSON_STR(CODEC_JSON_MAX_NUMBER) " characters";
+
+/* The four hex digits at P as a code unit, -1 if one is not a hex digit. */
+static long
+hex4(const unsigned char *p)
+{
+	long v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned c = p[i], lc = c | 0x20;
+
+		if (c - '0' < 10)
+			v = v << 4 | (long)(c - '0');
+		else if (lc - 'a' < 6)
+			v = v << 4 | (long)(lc - 'a' + 10);
+		else
+			return -1;
 	}
 	return v;
 }
 
-bool
-codec_body_parse(const char *body, size_t len, cJSON **events, char *err, size_t errlen)
+/* What json_check() found. */
+struct json_check {
+	size_t start;	 /* offset of the value: after a BOM and whitespace */
+	size_t events;	 /* top-level array: its elements; object: 1; else 0 */
+	size_t where;	 /* CODEC_INVALID: byte offset of the problem */
+	const char *why; /* CODEC_INVALID: what was wrong ("empty" if nothing
+			  * but whitespace); CODEC_TOO_LARGE: what was counted */
+	size_t limit;	 /* CODEC_TOO_LARGE: the bound passed */
+};
+
+/*
+ * Check that TEXT (N bytes, no NUL needed) is one RFC 8259 JSON value with
+ * only whitespace around it, and count events and values on the way, in
+ * one pass, with no allocation and no recursion: STACK holds the kind of
+ * every open container.  MAX_EVENTS / MAX_VALUES of 0 mean no bound; the
+ * pass stops at the first value past either.  Beyond RFC 8259: valid UTF-8
+ * only, no \u0000 and no unpaired surrogate escape (neither fits a C
+ * string of UTF-8), at most CODEC_JSON_MAX_DEPTH levels and
+ * CODEC_JSON_MAX_NUMBER characters a number; a leading UTF-8 BOM is
+ * skipped, as RFC 8259 section 8.1 allows.
+ *
+ * Why cJSON may then parse TEXT + START with no further checks: it sees
+ * one valid value followed by nothing but whitespace, so none of its
+ * leniencies (every byte <= 0x20 taken as whitespace, numbers as loose as
+ * strtod() reads them: "01", "1.", "-.5"; \u escapes with non-hex digits)
+ * and none of its error paths are reached, among them the read one byte
+ * past the length in cJSON < 1.7.18 (#800), which needs a text ending just
+ * after a ',' in an object; all its reads on a valid text are bounded by
+ * the length, so no NUL is needed.  Its recursion is bounded by our depth
+ * (its own limit is 1000), the nodes it allocates by the values counted
+ * (one per value), and its numbers by CODEC_JSON_MAX_NUMBER (cJSON <
+ * 1.7.18 splits longer ones at 63 bytes).
+ */
+static enum codec_status
+json_check(const char *text, size_t n, size_t max_events, size_t max_values, struct json_check *jc)
 {
-	const char *why = NULL;
-	size_t where = 0, line = 1, col = 1;
-	char *copy;
+	const unsigned char *const base = (const unsigned char *)text, *const end = base + n;
+	const unsigned char *p = base, *num;
+	unsigned char stack[CODEC_JSON_MAX_DEPTH]; /* '[' or '{' of each open container */
+	size_t depth = 0, values = 0, events = 0;
+	bool top_array, in_key = false;
+	const char *why, *lit;
+	long cu;
+
+	if (max_events == 0)
+		max_events = SIZE_MAX;
+	if (max_values == 0)
+		max_values = SIZE_MAX;
+#define SKIP_WS()                                                                                  \
+	do {                                                                                       \
+		while (p < end && (json_class[*p] & J_WS))                                         \
+			p++;                                                                       \
+	} while (0)
+	if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		p += 3;
+	SKIP_WS();
+	if (p == end) {
+		why = "empty";
+		goto fail;
+	}
+	jc->start = (size_t)(p - base);
+	top_array = *p == '[';
+	events = *p == '{';
+
+value: /* at the first byte of a value, not whitespace, p < end */
+	/* Events first: when both pass at once, that is the clearer answer. */
+	if (depth == 1 && top_array && ++events > max_events) {
+		jc->why = "events";
+		jc->limit = max_events;
+		return CODEC_TOO_LARGE;
+	}
+	if (++values > max_values) {
+		jc->why = "JSON values";
+		jc->limit = max_values;
+		return CODEC_TOO_LARGE;
+	}
+	switch (*p) {
+	case '[':
+	case '{':
+		if (depth == CODEC_JSON_MAX_DEPTH) {
+			why = json_too_deep;
+			goto fail;
+		}
+		stack[depth++] = *p++;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		if (*p == stack[depth - 1] + 2) { /* ']' is '[' + 2, '}' is '{' + 2 */
+			p++;
+			depth--;
+			goto after;
+		}
+		if (stack[depth - 1] == '[')
+			goto value;
+		goto key;
+	case '"':
+		p++;
+		goto string;
+	case '-':
+	case '0':
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+	case '5':
+	case '6':
+	case '7':
+	case '8':
+	case '9':
+		num = p;
+		if (*p == '-' && (++p == end || !(json_class[*p] & J_DIGIT))) {
+			why = "invalid number: no digit after '-'";
+			goto fail;
+		}
+		if (*p++ == '0') {
+			if (p < end && (json_class[*p] & J_DIGIT)) {
+				why = "invalid number: leading zero";
+				goto fail;
+			}
+		} else {
+			while (p < end && (json_class[*p] & J_DIGIT))
+				p++;
+		}
+		if (p < end && *p == '.') {
+			if (++p == end || !(json_class[*p] & J_DIGIT)) {
+				why = "invalid number: no digit after the decimal point";
+				goto fail;
+			}
+			while (p < end && (json_class[*p] & J_DIGIT))
+				p++;
+		}
+		if (p < end && (*p | 0x20) == 'e') {
+			if (++p < end && (*p == '+' || *p == '-'))
+				p++;
+			if (p == end || !(json_class[*p] & J_DIGIT)) {
+				why = "invalid number: no digit in the exponent";
+				goto fail;
+			}
+			while (p < end && (json_class[*p] & J_DIGIT))
+				p++;
+		}
+		if (p < end && (json_class[*p] & J_WORD)) {
+			why = "invalid number: unexpected character after the digits";
+			goto fail;
+		}
+		if (p - num > CODEC_JSON_MAX_NUMBER) {
+			p = num;
+			why = json_long_number;
+			goto fail;
+		}
+		goto after;
+	case 't':
+		lit = "true";
+		goto literal;
+	case 'f':
+		lit = "false";
+		goto literal;
+	case 'n':
+		lit = "null";
+		goto literal;
+	case '+':
+		why = "invalid number: leading '+'";
+		goto fail;
+	case '.':
+		why = "invalid number: no digit before the decimal point";
+		goto fail;
+	default:
+		why = "expected a value";
+		goto unexpected;
+	}
+
+literal: /* P should spell LIT */
+	for (; *lit != '\0'; lit++, p++) {
+		if (p == end || *p != (unsigned char)*lit) {
+			why = "invalid literal";
+			goto fail;
+		}
+	}
+	if (p < end && (json_class[*p] & J_WORD)) {
+		why = "invalid literal";
+		goto fail;
+	}
+	goto after;
+
+key: /* at the first byte after '{' or ',' and whitespace, p < end */
+	if (*p != '"') {
+		why = "expected a string key";
+		goto unexpected;
+	}
+	p++;
+	in_key = true;
+	/* fall through */
+
+string: /* just after the opening quote */
+	for (;;) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* Eight bytes a step through the plain run: the lowest byte
+		 * flagged is exactly the first J_STR byte (a borrow only
+		 * carries upwards, out of a byte that is flagged itself). */
+		while (end - p >= 8) {
+			const uint64_t ones = 0x0101010101010101u, high = ones << 7;
+			uint64_t x, q, b, m;
+
+			memcpy(&x, p, sizeof(x));
+			q = x ^ ('"' * ones);
+			b = x ^ ('\\' * ones);
+			m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - 0x20 * ones) & ~x) | x;
+			if ((m &= high) != 0) {
+				p += __builtin_ctzll(m) >> 3;
+				break;
+			}
+			p += 8;
+		}
+#endif
+		while (p < end && !(json_class[*p] & J_STR))
+			p++;
+		if (p == end) {
+			why = "unterminated string";
+			goto fail;
+		}
+		if (*p == '"')
+			break;
+		if (*p == '\\') {
+			if (end - p < 2) {
+				p = end;
+				why = "unterminated string";
+				goto fail;
+			}
+			switch (p[1]) {
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				p += 2;
+				continue;
+			case 'u':
+				break;
+			default:
+				why = "invalid escape";
+				goto fail;
+			}
+			if (end - p < 6 || (cu = hex4(p + 2)) < 0) {
+				why = "invalid \\u escape";
+				goto fail;
+			}
+			if (cu == 0) {
+				why = "\\u0000 in a string";
+				goto fail;
+			}
+			if (cu >= 0xd800 && cu <= 0xdfff) {
+				/* Only a high surrogate escape followed by a low one
+				 * is a character; alone they have no UTF-8 form. */
+				if (cu >= 0xdc00 || end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+				    (cu = hex4(p + 8)) < 0xdc00 || cu > 0xdfff) {
+					why = "unpaired UTF-16 surrogate in a \\u escape";
+					goto fail;
+				}
+				p += 6;
+			}
+			p += 6;
+		} else if (*p < 0x20) {
+			why = "control character in a string";
+			goto fail;
+		} else {
+			size_t k = utf8_seq(p, (size_t)(end - p));
+
+			if (k == 0) {
+				why = "invalid UTF-8";
+				goto fail;
+			}
+			p += k;
+		}
+	}
+	p++;
+	if (in_key) {
+		in_key = false;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		if (*p != ':') {
+			why = "expected ':'";
+			goto unexpected;
+		}
+		p++;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		goto value;
+	}
+	/* fall through */
+
+after: /* just after a value */
+	if (depth == 0)
+		goto done;
+	SKIP_WS();
+	if (p == end)
+		goto eof;
+	if (*p == ',') {
+		p++;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		if (stack[depth - 1] == '[')
+			goto value;
+		goto key;
+	}
+	if (*p == stack[depth - 1] + 2) {
+		p++;
+		depth--;
+		goto after;
+	}
+	why = stack[depth - 1] == '[' ? "expected ',' or ']'" : "expected ',' or '}'";
+	goto unexpected;
+
+done:
+	SKIP_WS();
+#undef SKIP_WS
+	if (p < end) {
+		why = "trailing data after the JSON value";
+		if (*p >= 0x80 && utf8_seq(p, (size_t)(end - p)) == 0)
+			why = "invalid UTF-8";
+		goto fail;
+	}
+	jc->events = events;
+	return CODEC_OK;
+
+eof:
+	why = "unexpected end of input";
+	goto fail;
+unexpected: /* WHY says what was expected; the byte itself may say more */
+	if (*p >= 0x80 && utf8_seq(p, (size_t)(end - p)) == 0)
+		why = "invalid UTF-8";
+	else if (*p < 0x20)
+		why = "control character outside a string";
+	goto fail;
+fail:
+	jc->where = (size_t)(p - base);
+	jc->why = why;
+	return CODEC_INVALID;
+}
+
+/* cJSON's tree of TEXT (N bytes), which json_check() passed (see there
+ * why that is enough); NULL only when cJSON runs out of memory. */
+static cJSON *
+json_build(const char *text, size_t n)
+{
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(text, n, &end, 0);
+
+	/* A parser that stopped early would drop data silently: refuse. */
+	while (v != NULL && end < text + n && codec_json_space((unsigned char)*end))
+		end++;
+	if (v != NULL && end != text + n) {
+		cJSON_Delete(v);
+		v = NULL;
+	}
+	return v;
+}
+
+cJSON *
+codec_json_parse_strict(const char *text, size_t n, size_t *where, const char **why)
+{
+	struct json_check jc;
+	cJSON *v;
+
+	if (json_check(text, n, 0, 0, &jc) != CODEC_OK) {
+		*where = jc.where;
+		*why = jc.why;
+		return NULL;
+	}
+	v = json_build(text + jc.start, n - jc.start);
+	if (v == NULL) {
+		*where = jc.start;
+		*why = "out of memory";
+	}
+	return v;
+}
+
+enum codec_status
+codec_body_parse(const char *body, size_t len, const struct codec_limits *lim, cJSON **events,
+    char *err, size_t errlen)
+{
+	struct json_check jc;
+	enum codec_status st;
+	size_t line = 1, col = 1;
 	cJSON *v;
 
 	*events = NULL;
-	if (body == NULL || len == 0)
-		return codec_fail(err, errlen, "body: empty");
-	/* The body need not be NUL-terminated, codec_json_parse_strict()'s text must. */
-	copy = malloc(len + 1);
-	if (copy == NULL)
-		return codec_fail(err, errlen, "body: out of memory");
-	memcpy(copy, body, len);
-	copy[len] = '\0';
-	v = codec_json_parse_strict(copy, len, &where, &why);
-	free(copy);
-	if (v == NULL) {
-		if (strcmp(why, "empty") == 0)
-			return codec_fail(err, errlen, "body: empty");
-		for (size_t i = 0; i < where && i < len; i++) {
+	if (body == NULL || len == 0) {
+		codec_fail(err, errlen, "body: empty");
+		return CODEC_INVALID;
+	}
+	st = json_check(
+	    body, len, lim != NULL ? lim->max_events : 0, lim != NULL ? lim->max_values : 0, &jc);
+	if (st == CODEC_TOO_LARGE) {
+		codec_fail(err, errlen, "body: more than %zu %s", jc.limit, jc.why);
+		return st;
+	}
+	if (st != CODEC_OK) {
+		if (strcmp(jc.why, "empty") == 0) {
+			codec_fail(err, errlen, "body: empty");
+			return st;
+		}
+		for (size_t i = 0; i < jc.where; i++) {
 			if (body[i] == '\n') {
 				line++;
 				col = 1;
@@ -177,27 +530,37 @@ codec_body_parse(const char *body, size_t len, cJSON **events, char *err, size_t
 				col++;
 			}
 		}
-		return codec_fail(err, errlen, "body: %s at line %zu, column %zu (byte %zu)", why,
-		    line, col, where);
+		codec_fail(err, errlen, "body: %s at line %zu, column %zu (byte %zu)", jc.why, line,
+		    col, jc.where);
+		return st;
 	}
-	if (cJSON_IsObject(v)) {
+	/* The shape is known before cJSON builds anything. */
+	if (body[jc.start] != '[' && body[jc.start] != '{') {
+		codec_fail(err, errlen, "body: not a JSON array or object");
+		return CODEC_INVALID;
+	}
+	if (jc.events == 0) {
+		codec_fail(err, errlen, "body: empty array");
+		return CODEC_INVALID;
+	}
+	v = json_build(body + jc.start, len - jc.start);
+	if (v != NULL && cJSON_IsObject(v)) {
 		cJSON *arr = cJSON_CreateArray();
 
 		if (arr == NULL || !cJSON_AddItemToArray(arr, v)) {
 			cJSON_Delete(arr);
 			cJSON_Delete(v);
-			return codec_fail(err, errlen, "body: out of memory");
+			v = NULL;
+		} else {
+			v = arr;
 		}
-		v = arr;
-	} else if (!cJSON_IsArray(v)) {
-		cJSON_Delete(v);
-		return codec_fail(err, errlen, "body: not a JSON array or object");
-	} else if (v->child == NULL) {
-		cJSON_Delete(v);
-		return codec_fail(err, errlen, "body: empty array");
+	}
+	if (v == NULL) {
+		codec_fail(err, errlen, "body: out of memory");
+		return CODEC_INVALID;
 	}
 	*events = v;
-	return true;
+	return CODEC_OK;
 }
 
 /* ------------------------------------------------------------ gzip */

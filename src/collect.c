@@ -601,7 +601,7 @@ collect_handle(struct evhttp_request *req, void *arg)
 		reply_error(req, 500, "internal", "out of memory", 0);
 		return;
 	}
-	if (!codec_body_parse(body, len, &b->events, err, sizeof(err))) {
+	if (codec_body_parse(body, len, NULL, &b->events, err, sizeof(err)) != CODEC_OK) {
 		/* The raw body is kept: the client is told 400 once it is in S3. */
 		b->parse_error = strdup(err);
 		if (b->parse_error == NULL ||

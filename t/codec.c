@@ -137,22 +137,37 @@ invalid_case(const cJSON *c)
 	is_str(err, str(c, "error"), str(c, "name"));
 }
 
+/* A line of bodies.jsonl: "body", then "count" (events when accepted) or
+ * "error" (the message) and "status" (413 for CODEC_TOO_LARGE, else 400);
+ * "max_events" / "max_values" give limits, none given means NULL. */
 static void
 body_case(const cJSON *c)
 {
 	const char *body = str(c, "body");
-	const cJSON *count = cJSON_GetObjectItemCaseSensitive(c, "count");
+	const cJSON *count = cJSON_GetObjectItemCaseSensitive(c, "count"),
+		    *me = cJSON_GetObjectItemCaseSensitive(c, "max_events"),
+		    *mv = cJSON_GetObjectItemCaseSensitive(c, "max_values"),
+		    *status = cJSON_GetObjectItemCaseSensitive(c, "status");
+	struct codec_limits lim = {
+	    cJSON_IsNumber(me) ? (size_t)me->valuedouble : 0,
+	    cJSON_IsNumber(mv) ? (size_t)mv->valuedouble : 0,
+	};
+	enum codec_status want =
+	    cJSON_IsNumber(status) && status->valueint == 413 ? CODEC_TOO_LARGE : CODEC_INVALID;
 	char err[256] = "";
 	cJSON *events = NULL;
-	bool r = codec_body_parse(body, strlen(body), &events, err, sizeof(err));
+	enum codec_status r = codec_body_parse(body, strlen(body),
+	    cJSON_IsNumber(me) || cJSON_IsNumber(mv) ? &lim : NULL, &events, err, sizeof(err));
 
 	if (cJSON_IsNumber(count)) {
-		if (!r)
+		if (r != CODEC_OK)
 			printf("# error: %s\n", err);
-		ok(r && cJSON_IsArray(events) && cJSON_GetArraySize(events) == count->valueint,
+		ok(r == CODEC_OK && cJSON_IsArray(events) &&
+			cJSON_GetArraySize(events) == count->valueint,
 		    "body: %s", str(c, "name"));
 	} else {
-		ok(!r && events == NULL, "body rejected: %s", str(c, "name"));
+		ok(r == want && events == NULL, "body rejected (%s): %s",
+		    want == CODEC_TOO_LARGE ? "413" : "400", str(c, "name"));
 		is_str(err, str(c, "error"), str(c, "name"));
 	}
 	cJSON_Delete(events);
@@ -168,7 +183,7 @@ test_examples(void)
 	char err[256] = "", *got, *w;
 	struct codec_row row;
 
-	ok(body != NULL && codec_body_parse(body, len, &events, err, sizeof(err)),
+	ok(body != NULL && codec_body_parse(body, len, NULL, &events, err, sizeof(err)) == CODEC_OK,
 	    "collect-request.json parses");
 	is_int(cJSON_GetArraySize(events), 3, "three events");
 
@@ -280,8 +295,8 @@ test_duplicates(void)
 		size_t len;
 		char err[256] = "";
 
-		if (!codec_body_parse(
-			cases[i].text, strlen(cases[i].text), &events, err, sizeof(err))) {
+		if (codec_body_parse(cases[i].text, strlen(cases[i].text), NULL, &events, err,
+			sizeof(err)) != CODEC_OK) {
 			ok(0, "duplicate case %zu parses: %s", i, err);
 			continue;
 		}
@@ -302,51 +317,296 @@ test_bodies_raw(void)
 	static const char surrogate[] = "[{\"a\":\"\xed\xa0\x80\"}]";
 	static const char nul_out[] = "[{}]\0";
 	static const char nul_in[] = "[{\"a\":\"x\0y\"}]";
+	static const char nul_between[] = "[\0{}]";
+	static const char nul_after_key[] = "{\"a\"\0:1}";
+	static const char nul_before_comma[] = "[{}\0,{}]";
+	static const char bad_utf8_outside[] = "[\xff]";
 	char err[256] = "", *deep;
 	cJSON *events = NULL;
 
-	ok(!codec_body_parse(bad_utf8, sizeof(bad_utf8) - 1, &events, err, sizeof(err)),
+	ok(codec_body_parse(bad_utf8, sizeof(bad_utf8) - 1, NULL, &events, err, sizeof(err)) ==
+		CODEC_INVALID,
 	    "invalid UTF-8 rejected");
 	is_str(err, "body: invalid UTF-8 at line 1, column 8 (byte 7)", "invalid UTF-8 position");
-	ok(!codec_body_parse(overlong, sizeof(overlong) - 1, &events, err, sizeof(err)),
+	ok(codec_body_parse(overlong, sizeof(overlong) - 1, NULL, &events, err, sizeof(err)) ==
+		CODEC_INVALID,
 	    "overlong UTF-8 rejected");
-	ok(!codec_body_parse(surrogate, sizeof(surrogate) - 1, &events, err, sizeof(err)),
+	ok(codec_body_parse(surrogate, sizeof(surrogate) - 1, NULL, &events, err, sizeof(err)) ==
+		CODEC_INVALID,
 	    "UTF-8 encoded surrogate rejected");
-	ok(!codec_body_parse(nul_out, sizeof(nul_out) - 1, &events, err, sizeof(err)),
+	is_str(err, "body: invalid UTF-8 at line 1, column 8 (byte 7)", "... at its first byte");
+	ok(codec_body_parse(bad_utf8_outside, sizeof(bad_utf8_outside) - 1, NULL, &events, err,
+	       sizeof(err)) == CODEC_INVALID,
+	    "invalid UTF-8 between tokens rejected");
+	is_str(err, "body: invalid UTF-8 at line 1, column 2 (byte 1)", "... as invalid UTF-8");
+	ok(codec_body_parse(nul_out, sizeof(nul_out) - 1, NULL, &events, err, sizeof(err)) ==
+		CODEC_INVALID,
 	    "NUL after the value rejected");
 	is_str(err, "body: trailing data after the JSON value at line 1, column 5 (byte 4)",
 	    "NUL after the value: message");
-	ok(!codec_body_parse(nul_in, sizeof(nul_in) - 1, &events, err, sizeof(err)),
+	ok(codec_body_parse(nul_in, sizeof(nul_in) - 1, NULL, &events, err, sizeof(err)) ==
+		CODEC_INVALID,
 	    "raw NUL inside a string rejected");
 	is_str(err, "body: control character in a string at line 1, column 9 (byte 8)",
 	    "raw NUL inside a string: message");
+	ok(codec_body_parse(nul_between, sizeof(nul_between) - 1, NULL, &events, err,
+	       sizeof(err)) == CODEC_INVALID &&
+		events == NULL,
+	    "raw NUL between tokens rejected");
+	is_str(err, "body: control character outside a string at line 1, column 2 (byte 1)",
+	    "raw NUL between tokens: message");
+	ok(codec_body_parse(nul_after_key, sizeof(nul_after_key) - 1, NULL, &events, err,
+	       sizeof(err)) == CODEC_INVALID,
+	    "raw NUL between a key and ':' rejected");
+	is_str(err, "body: control character outside a string at line 1, column 5 (byte 4)",
+	    "raw NUL between a key and ':': message");
+	ok(codec_body_parse(nul_before_comma, sizeof(nul_before_comma) - 1, NULL, &events, err,
+	       sizeof(err)) == CODEC_INVALID,
+	    "raw NUL before a ',' rejected");
+	is_str(err, "body: control character outside a string at line 1, column 4 (byte 3)",
+	    "raw NUL before a ',': message");
 	/* Not NUL-terminated: the parser must stay inside LEN. */
-	ok(codec_body_parse("[{}]garbage", 4, &events, err, sizeof(err)) &&
+	ok(codec_body_parse("[{}]garbage", 4, NULL, &events, err, sizeof(err)) == CODEC_OK &&
 		cJSON_GetArraySize(events) == 1,
 	    "LEN bounds the body");
 	cJSON_Delete(events);
 	events = NULL;
-	ok(!codec_body_parse(NULL, 0, &events, err, sizeof(err)), "NULL body rejected");
-	/* Ends just after a ',' in an object, in a buffer of exactly that
-	 * size: unpatched cJSON would read past it (valgrind sees that). */
-	deep = malloc(8);
-	if (deep != NULL) {
-		memcpy(deep, "[{\"a\":1,", 8);
-		ok(!codec_body_parse(deep, 8, &events, err, sizeof(err)) && events == NULL,
-		    "body ending after ',' rejected without reading past it");
-		free(deep);
-	}
+	ok(codec_body_parse(NULL, 0, NULL, &events, err, sizeof(err)) == CODEC_INVALID,
+	    "NULL body rejected");
+	is_str(err, "body: empty", "NULL body: message");
 
-	deep = malloc(2002);
+	/* A pair of surrogate escapes is one character, in UTF-8. */
+	ok(codec_body_parse("[\"\\ud83d\\ude00\"]", 16, NULL, &events, err, sizeof(err)) ==
+		    CODEC_OK &&
+		cJSON_IsString(events->child) &&
+		strcmp(events->child->valuestring, "\xf0\x9f\x98\x80") == 0,
+	    "surrogate pair escape becomes U+1F600");
+	cJSON_Delete(events);
+	events = NULL;
+
+	deep = malloc(2 * (CODEC_JSON_MAX_DEPTH + 1));
 	if (deep != NULL) {
-		memset(deep, '[', 1001);
-		memset(deep + 1001, ']', 1001);
-		ok(!codec_body_parse(deep, 2002, &events, err, sizeof(err)) && events == NULL,
-		    "nesting past cJSON's limit rejected");
-		ok(strncmp(err, "body: invalid JSON at line 1", 28) == 0, "... as invalid JSON: %s",
-		    err);
+		size_t d = CODEC_JSON_MAX_DEPTH;
+
+		memset(deep, '[', d);
+		memset(deep + d, ']', d);
+		ok(codec_body_parse(deep, 2 * d, NULL, &events, err, sizeof(err)) == CODEC_OK,
+		    "nesting of CODEC_JSON_MAX_DEPTH levels accepted");
+		cJSON_Delete(events);
+		events = NULL;
+		d++;
+		memset(deep, '[', d);
+		memset(deep + d, ']', d);
+		ok(codec_body_parse(deep, 2 * d, NULL, &events, err, sizeof(err)) ==
+			    CODEC_INVALID &&
+			events == NULL,
+		    "one level more rejected");
+		is_str(err, "body: nesting deeper than 128 levels at line 1, column 129 (byte 128)",
+		    "... at the bracket that opens it");
 		free(deep);
 	}
+	/* Objects count as levels too: {"a":{"a":...}} */
+	deep = malloc(6 * (CODEC_JSON_MAX_DEPTH + 1) + 1);
+	if (deep != NULL) {
+		size_t n = 0;
+
+		for (int i = 0; i <= CODEC_JSON_MAX_DEPTH; i++, n += 5)
+			memcpy(deep + n, "{\"a\":", 5);
+		deep[n++] = '1';
+		memset(deep + n, '}', CODEC_JSON_MAX_DEPTH + 1);
+		n += CODEC_JSON_MAX_DEPTH + 1;
+		ok(codec_body_parse(deep, n, NULL, &events, err, sizeof(err)) == CODEC_INVALID,
+		    "objects nested one level too deep rejected");
+		is_str(err, "body: nesting deeper than 128 levels at line 1, column 641 (byte 640)",
+		    "... at the brace that opens it");
+		free(deep);
+	}
+}
+
+/* Every way a text can end early, each in a buffer of exactly its size:
+ * a read past it shows under valgrind and ASan.  The first ends just
+ * after a ',' in an object, where cJSON before 1.7.18 reads one byte too
+ * far. */
+static void
+test_bodies_truncated(void)
+{
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+	    {"[{\"a\":1,", "unexpected end of input at line 1, column 9 (byte 8)"},
+	    {"[", "unexpected end of input at line 1, column 2 (byte 1)"},
+	    {"[1", "unexpected end of input at line 1, column 3 (byte 2)"},
+	    {"[1,", "unexpected end of input at line 1, column 4 (byte 3)"},
+	    {"{", "unexpected end of input at line 1, column 2 (byte 1)"},
+	    {"{\"a\"", "unexpected end of input at line 1, column 5 (byte 4)"},
+	    {"{\"a\":", "unexpected end of input at line 1, column 6 (byte 5)"},
+	    {"[\"ab", "unterminated string at line 1, column 5 (byte 4)"},
+	    {"[\"a\\", "unterminated string at line 1, column 5 (byte 4)"},
+	    {"[\"\\u12", "invalid \\u escape at line 1, column 3 (byte 2)"},
+	    {"[\"\\ud83d\\ude0", "unpaired UTF-16 surrogate in a \\u escape at line 1, column 3 "
+				 "(byte 2)"},
+	    {"[\"\xe6\xbc", "invalid UTF-8 at line 1, column 3 (byte 2)"},
+	    {"[-", "invalid number: no digit after '-' at line 1, column 3 (byte 2)"},
+	    {"[1.",
+		"invalid number: no digit after the decimal point at line 1, column 4 (byte 3)"},
+	    {"[1e", "invalid number: no digit in the exponent at line 1, column 4 (byte 3)"},
+	    {"[1e-", "invalid number: no digit in the exponent at line 1, column 5 (byte 4)"},
+	    {"[tru", "invalid literal at line 1, column 5 (byte 4)"},
+	    {"[nul", "invalid literal at line 1, column 5 (byte 4)"},
+	    {"[fals", "invalid literal at line 1, column 6 (byte 5)"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = strlen(cases[i].text);
+		char *buf = malloc(n), err[256] = "", want[256];
+		cJSON *events = NULL;
+
+		if (buf == NULL)
+			continue;
+		memcpy(buf, cases[i].text, n);
+		snprintf(want, sizeof(want), "body: %s", cases[i].error);
+		ok(codec_body_parse(buf, n, NULL, &events, err, sizeof(err)) == CODEC_INVALID &&
+			events == NULL,
+		    "truncated body %zu rejected", i);
+		is_str(err, want, "... with its position");
+		free(buf);
+	}
+}
+
+/* Numbers at the length limit, in a buffer of exactly their size. */
+static void
+test_bodies_long_number(void)
+{
+	char text[CODEC_JSON_MAX_NUMBER + 3], err[256] = "";
+	cJSON *events = NULL;
+
+	text[0] = '[';
+	text[1] = '1';
+	memset(text + 2, '0', CODEC_JSON_MAX_NUMBER - 1);
+	text[CODEC_JSON_MAX_NUMBER + 1] = ']';
+	ok(codec_body_parse(text, CODEC_JSON_MAX_NUMBER + 2, NULL, &events, err, sizeof(err)) ==
+		    CODEC_OK &&
+		cJSON_IsNumber(events->child) && events->child->valuedouble == 1e62,
+	    "number of CODEC_JSON_MAX_NUMBER digits accepted");
+	cJSON_Delete(events);
+	events = NULL;
+	memset(text + 2, '0', CODEC_JSON_MAX_NUMBER);
+	text[CODEC_JSON_MAX_NUMBER + 2] = ']';
+	ok(codec_body_parse(text, CODEC_JSON_MAX_NUMBER + 3, NULL, &events, err, sizeof(err)) ==
+		    CODEC_INVALID &&
+		events == NULL,
+	    "one digit more rejected");
+	is_str(err, "body: invalid number: more than 63 characters at line 1, column 2 (byte 1)",
+	    "... at the number's first byte");
+}
+
+/* The JSON in strings (stamps, extra values) follows the body's rules. */
+static void
+test_json_strict(void)
+{
+	static const struct {
+		const char *text, *why;
+		size_t where;
+	} bad[] = {
+	    {"", "empty", 0},
+	    {" \t", "empty", 2},
+	    {"01", "invalid number: leading zero", 1},
+	    {"[1,]", "expected a value", 3},
+	    {"{\"id\":\"\\ud800\"}", "unpaired UTF-16 surrogate in a \\u escape", 7},
+	    {"\"a\\u0000\"", "\\u0000 in a string", 2},
+	    {"\x01[]", "control character outside a string", 0},
+	    {"1 2", "trailing data after the JSON value", 2},
+	};
+	const char *why = NULL;
+	size_t where = 0;
+	cJSON *v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		where = 99;
+		v = codec_json_parse_strict(bad[i].text, strlen(bad[i].text), &where, &why);
+		ok(v == NULL && where == bad[i].where, "strict JSON rejects \"%s\" at byte %zu",
+		    bad[i].text, bad[i].where);
+		is_str(why, bad[i].why, "... saying why");
+		cJSON_Delete(v);
+	}
+	v = codec_json_parse_strict(" -0.5e-3 ", 9, &where, &why);
+	ok(cJSON_IsNumber(v) && v->valuedouble == -0.5e-3, "strict JSON takes a top-level number");
+	cJSON_Delete(v);
+	v = codec_json_parse_strict("\xef\xbb\xbf[{\"id\":\"x\"}]", 15, &where, &why);
+	ok(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1, "strict JSON skips a leading BOM");
+	cJSON_Delete(v);
+}
+
+/* ------------------------------------------------------------ limits */
+
+static size_t cjson_allocs;
+
+static void *
+counting_malloc(size_t n)
+{
+	cjson_allocs++;
+	return malloc(n);
+}
+
+static void
+test_body_limits(void)
+{
+	/* 4,000,000 zeros: 8 MB of text, a 7.8 KB gzip, a 320 MB tree. */
+	const size_t zeros = 4000000, n = 2 * zeros + 1;
+	cJSON_Hooks hooks = {counting_malloc, free};
+	struct codec_limits lim = {1000, 0};
+	char *big = malloc(n), err[256] = "";
+	cJSON *events = NULL;
+	enum codec_status st;
+
+	if (!ok(big != NULL, "4,000,000-zero body allocated"))
+		return;
+	big[0] = '[';
+	for (size_t i = 0; i < zeros; i++) {
+		big[2 * i + 1] = '0';
+		big[2 * i + 2] = ',';
+	}
+	big[n - 1] = ']';
+	cJSON_InitHooks(&hooks);
+
+	/* The counter itself must see what cJSON allocates. */
+	cjson_allocs = 0;
+	st = codec_body_parse("[0,0]", 5, &lim, &events, err, sizeof(err));
+	ok(st == CODEC_OK && cjson_allocs >= 3, "cJSON allocations are counted (%zu)",
+	    cjson_allocs);
+	cJSON_Delete(events);
+	events = NULL;
+
+	cjson_allocs = 0;
+	st = codec_body_parse(big, n, &lim, &events, err, sizeof(err));
+	ok(st == CODEC_TOO_LARGE && events == NULL, "4,000,000 zeros, max_events 1000: 413");
+	is_str(err, "body: more than 1000 events", "... with the limit");
+	is_int((long long)cjson_allocs, 0, "... before cJSON allocates anything");
+
+	lim.max_events = 0;
+	lim.max_values = 200000;
+	cjson_allocs = 0;
+	st = codec_body_parse(big, n, &lim, &events, err, sizeof(err));
+	ok(st == CODEC_TOO_LARGE && events == NULL, "4,000,000 zeros, max_values 200000: 413");
+	is_str(err, "body: more than 200000 JSON values", "... with the limit");
+	is_int((long long)cjson_allocs, 0, "... before cJSON allocates anything");
+
+	/* Stopping at once: what follows the limit is never read, even
+	 * when it would make the body invalid. */
+	big[n - 1] = '}';
+	lim.max_events = 1000;
+	lim.max_values = 0;
+	st = codec_body_parse(big, n, &lim, &events, err, sizeof(err));
+	ok(st == CODEC_TOO_LARGE && events == NULL, "a broken tail past the limit is not reached");
+	is_str(err, "body: more than 1000 events", "... still 413");
+	lim.max_events = 0;
+	st = codec_body_parse(big, n, &lim, &events, err, sizeof(err));
+	ok(st == CODEC_INVALID && events == NULL, "without the limit the tail is reached");
+	is_str(err, "body: expected ',' or ']' at line 1, column 8000001 (byte 8000000)",
+	    "... and rejected");
+	cJSON_InitHooks(NULL);
+	free(big);
 }
 
 /* ------------------------------------------------------------ gzip */
@@ -521,7 +781,8 @@ example_message(void)
 	uint8_t *payload = NULL;
 	Collectord__V1__Event *m = NULL;
 
-	if (body != NULL && codec_body_parse(body, len, &events, err, sizeof(err)) &&
+	if (body != NULL &&
+	    codec_body_parse(body, len, NULL, &events, err, sizeof(err)) == CODEC_OK &&
 	    codec_event_encode(S, events->child, &payload, &plen, err, sizeof(err)))
 		m = collectord__v1__event__unpack(NULL, plen, payload);
 	free(payload);
@@ -861,6 +1122,10 @@ main(void)
 	each_line("bodies.jsonl", body_case);
 	test_duplicates();
 	test_bodies_raw();
+	test_bodies_truncated();
+	test_bodies_long_number();
+	test_json_strict();
+	test_body_limits();
 	test_gzip();
 	test_frames();
 	test_enrich();
