@@ -2,9 +2,10 @@
  * consumer.c: the enrich role.  A consumer-group member on [topics] raw that
  * turns each record into an enriched JSON line and a table row, writes the
  * lines to S3 and the rows to PostgreSQL, sends what it cannot decode to the
- * dead-letter topic, and stores a partition's offset only once everything
- * before it is confirmed (librdkafka's auto-commit then commits what was
- * stored).  Everything runs on the loop; nothing here waits.
+ * dead-letter topic (or, when Kafka refuses that dead letter for good, to
+ * S3 dead-letter/kafka-refused/), and stores a partition's offset only once
+ * everything before it is confirmed (librdkafka's auto-commit then commits
+ * what was stored).  Everything runs on the loop; nothing here waits.
  *
  * Exactly-once S3 objects without local state.  The offsets of a partition
  * are cut into aligned blocks of N = [enrich] flush_events: [k*N, (k+1)*N).
@@ -161,12 +162,14 @@ void
 rec_free(struct rec *r)
 {
 	if (r->dl != NULL) {
-		/* A dead letter in the producer outlives its record: its report
-		 * finds r == NULL and only frees it. */
+		/* A dead letter in the producer or in an S3 PUT outlives its
+		 * record: its report finds r == NULL and only frees it. */
 		r->dl->r = NULL;
-		if (!r->dl->in_producer)
+		if (!r->dl->in_producer && !r->dl->in_s3)
 			dl_free(r->dl);
 	}
+	if (r->headers != NULL)
+		rd_kafka_headers_destroy(r->headers);
 	free(r->key);
 	free(r->value);
 	free(r->line);
@@ -577,6 +580,7 @@ on_message(struct consumer *c, const rd_kafka_message_t *m)
 {
 	struct part *p;
 	struct rec *r;
+	rd_kafka_headers_t *hdrs = NULL;
 	int64_t off = m->offset, first;
 
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -613,9 +617,14 @@ on_message(struct consumer *c, const rd_kafka_message_t *m)
 	}
 	if (p->next_offset >= 0 && off < p->next_offset)
 		return;
+	/* Kept for a dead letter that may have to go to S3 with them. */
+	if (rd_kafka_message_headers((rd_kafka_message_t *)m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (m->key != NULL && (r->key = malloc(m->key_len + 1)) == NULL) ||
-	    (m->len > 0 && (r->value = malloc(m->len)) == NULL) || !part_push(p, r)) {
+	    (m->len > 0 && (r->value = malloc(m->len)) == NULL) ||
+	    (hdrs != NULL && (r->headers = rd_kafka_headers_copy(hdrs)) == NULL) ||
+	    !part_push(p, r)) {
 		/* Never skip a record: read it again. */
 		if (r != NULL)
 			rec_free(r);
@@ -908,6 +917,8 @@ consumer_new(struct event_base *base, const struct config *cfg, const struct cod
 	    "Partitions paused because their sinks are behind.");
 	metrics_declare("collectord_enrich_commit_errors_total", METRIC_COUNTER,
 	    "Offset commits Kafka refused.");
+	metrics_declare("collectord_dead_letters_to_s3_total", METRIC_COUNTER,
+	    "Dead letters Kafka refused for good, stored in S3 instead.");
 	metrics_declare("collectord_consumer_lag", METRIC_GAUGE,
 	    "Records between the high watermark and the next record to read, per partition.");
 	if ((c->tick = evtimer_new(base, on_tick, c)) == NULL) {
@@ -960,7 +971,8 @@ consumer_free(struct consumer *c)
 		part_free(p);
 	}
 	/* Dead letters still in the producer: their reports (producer_free's
-	 * flush) free them. */
+	 * flush) free them.  Those with an S3 PUT in flight go now: s3_free
+	 * cancels the PUT before the loop runs again. */
 	while ((d = LIST_FIRST(&c->dls)) != NULL) {
 		LIST_REMOVE(d, link);
 		d->c = NULL;

@@ -2,7 +2,10 @@
 #include "consumer.h"
 #include "consumer_int.h"
 
+#include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include "s3.h"
 
 #define CONTENT_TYPE "application/x-ndjson"
+#define DL_CONTENT_TYPE "application/json"
 
 static void part_progress(struct part *p);
 static void s3_kick(struct part *p);
@@ -42,6 +46,130 @@ consumer_should_pause(bool paused, size_t buffered, size_t max_pending)
 		return buffered > max_pending;
 	/* "below half", so max_pending 1 resumes at 0 */
 	return buffered * 2 >= max_pending;
+}
+
+/* ---------------------------------------------------------------- refused dead letters, pure */
+
+bool
+consumer_dl_refused_for_good(rd_kafka_resp_err_t err, bool alone, int tries)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+		return alone;
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+	case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+		return true;
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+		return tries >= CONSUMER_DL_MISSING_TOPIC_TRIES;
+	default:
+		return false;
+	}
+}
+
+/* Add ITEM (taken in every case) to OBJ under NAME. */
+static bool
+json_put(cJSON *obj, const char *name, cJSON *item)
+{
+	if (item == NULL)
+		return false;
+	if (!cJSON_AddItemToObject(obj, name, item)) {
+		cJSON_Delete(item);
+		return false;
+	}
+	return true;
+}
+
+/* DATA (LEN bytes) under NAME as a string when it is text a JSON string
+ * can carry, else base64 under NAME + "Base64". */
+static bool
+json_put_bytes(cJSON *obj, const char *name, const void *data, size_t len)
+{
+	bool text = len == 0 || (memchr(data, '\0', len) == NULL && codec_utf8_valid(data, len));
+	char field[64], *s;
+	cJSON *item;
+
+	if (text) {
+		if ((s = malloc(len + 1)) == NULL)
+			return false;
+		if (len > 0)
+			memcpy(s, data, len);
+		s[len] = '\0';
+	} else {
+		if (len > (size_t)INT_MAX / 4 * 3 || (s = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+			return false;
+		EVP_EncodeBlock((unsigned char *)s, data, (int)len);
+		snprintf(field, sizeof(field), "%sBase64", name);
+	}
+	item = cJSON_CreateString(s);
+	free(s);
+	return json_put(obj, text ? name : field, item);
+}
+
+static bool
+json_put_headers(cJSON *doc, const rd_kafka_headers_t *h)
+{
+	cJSON *list = cJSON_CreateArray();
+	const char *name;
+	const void *value;
+	size_t size;
+
+	if (!json_put(doc, "headers", list))
+		return false;
+	for (size_t i = 0; h != NULL && rd_kafka_header_get_all(h, i, &name, &value, &size) ==
+					    RD_KAFKA_RESP_ERR_NO_ERROR;
+	     i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+			cJSON_Delete(o);
+			return false;
+		}
+		if (!json_put_bytes(o, "name", name, strlen(name)) ||
+		    !(value != NULL ? json_put_bytes(o, "value", value, size)
+				    : json_put(o, "value", cJSON_CreateNull())))
+			return false;
+	}
+	return true;
+}
+
+char *
+consumer_refused_json(const struct consumer_refused *r, size_t *len)
+{
+	cJSON *doc = cJSON_CreateObject();
+	char when[CODEC_TIME_SIZE], *out = NULL;
+	bool ok;
+
+	if (doc == NULL)
+		return NULL;
+	if (r->publish_ms >= 0)
+		codec_format_ms(r->publish_ms, when);
+	/* Each step runs only when the ones before it succeeded. */
+	ok = json_put(doc, "error", cJSON_CreateString(r->error != NULL ? r->error : "unknown"));
+	ok = ok && json_put(doc, "kafkaError", cJSON_CreateString(rd_kafka_err2str(r->kafka_err)));
+	ok = ok &&
+	     json_put(doc, "kafkaErrorCode", cJSON_CreateString(rd_kafka_err2name(r->kafka_err)));
+	ok = ok && json_put(doc, "deadLetterTopic",
+		       r->dead_letter_topic != NULL ? cJSON_CreateString(r->dead_letter_topic)
+						    : cJSON_CreateNull());
+	ok = ok && json_put(doc, "sourceTopic", cJSON_CreateString(r->topic));
+	ok = ok && json_put(doc, "sourcePartition", cJSON_CreateNumber(r->partition));
+	ok = ok && json_put(doc, "sourceOffset", cJSON_CreateNumber((double)r->offset));
+	ok = ok && json_put(doc, "publishTime",
+		       r->publish_ms >= 0 ? cJSON_CreateString(when) : cJSON_CreateNull());
+	if (r->key != NULL)
+		ok = ok && json_put_bytes(doc, "key", r->key, r->keylen);
+	else
+		ok = ok && json_put(doc, "key", cJSON_CreateNull());
+	ok = ok && json_put_headers(doc, r->headers);
+	ok = ok && json_put_bytes(doc, "value", r->value, r->len);
+	if (ok && (out = cJSON_PrintUnformatted(doc)) != NULL)
+		*len = strlen(out);
+	cJSON_Delete(doc);
+	return out;
 }
 
 /* Pause or resume P; false when librdkafka refused (tried again later). */
@@ -98,9 +226,12 @@ rec_trim(struct rec *r)
 	free(r->value);
 	free(r->error);
 	codec_row_free(&r->row);
+	if (r->headers != NULL)
+		rd_kafka_headers_destroy(r->headers);
 	r->key = NULL;
 	r->value = NULL;
 	r->error = NULL;
+	r->headers = NULL;
 }
 
 /* Free the first K records (K <= nconf: a finished block). */
@@ -124,6 +255,8 @@ part_drop_front(struct part *p, size_t k)
 void
 dl_free(struct dl *d)
 {
+	if (d->c != NULL && d->c->dl_alone == d)
+		d->c->dl_alone = NULL;
 	if (d->c != NULL)
 		LIST_REMOVE(d, link);
 	if (d->timer != NULL)
@@ -138,16 +271,145 @@ dl_retry_later(struct dl *d)
 	timer_in(d->timer, d->backoff);
 }
 
+static bool
+in_flush(const struct part *p, const struct rec *r)
+{
+	return p->flush != NULL && r->offset >= p->flush->first_off &&
+	       r->offset <= p->flush->last_off;
+}
+
+/* D's record is safe (in Kafka, or in S3 when Kafka refused it for good):
+ * its offset may be stored. */
+static void
+dl_landed(struct dl *d)
+{
+	struct rec *r = d->r;
+	struct part *p = r->part;
+
+	r->dl = NULL;
+	r->dl_acked = true;
+	dl_free(d);
+	if (in_flush(p, r)) {
+		p->flush->dl_wait--;
+		part_progress(p);
+	}
+}
+
+static void
+on_dl_s3_done(void *arg, bool ok, const char *err)
+{
+	struct dl *d = arg;
+	struct rec *r = d->r;
+	char q[600];
+
+	d->in_s3 = false;
+	if (d->c == NULL || r == NULL) {
+		dl_free(d);
+		return;
+	}
+	if (!ok) {
+		d->backoff = backoff_next(d->backoff, d->c->retry_max_ms);
+		log_warn("S3 PUT of a dead letter Kafka refused failed, retrying",
+		    "topic=%s partition=%d offset=%lld retry_ms=%ld error=%s", r->part->topic,
+		    (int)r->part->partition, (long long)r->offset, d->backoff,
+		    log_quote(err ? err : "", q, sizeof(q)));
+		timer_in(d->timer, d->backoff);
+		return;
+	}
+	metrics_add("collectord_dead_letters_to_s3_total", "", 1);
+	log_info("dead letter stored in S3", "topic=%s partition=%d offset=%lld kafka_error=%s",
+	    r->part->topic, (int)r->part->partition, (long long)r->offset,
+	    rd_kafka_err2name(d->refused));
+	dl_landed(d);
+}
+
+/* PUT D's record, its reason and Kafka's refusal to S3. */
+static void
+dl_s3_try(struct dl *d)
+{
+	struct rec *r = d->r;
+	struct part *p = r->part;
+	struct consumer *c = p->c;
+	struct consumer_refused doc = {
+	    .error = r->error,
+	    .kafka_err = d->refused,
+	    .dead_letter_topic = c->cfg->topic_dead_letter,
+	    .topic = p->topic,
+	    .partition = p->partition,
+	    .offset = r->offset,
+	    .publish_ms = r->ts_ms,
+	    .key = r->key,
+	    .keylen = r->keylen,
+	    .headers = r->headers,
+	    .value = r->value,
+	    .len = r->len,
+	};
+	char key[S3_KEY_SIZE], *body;
+	size_t len = 0;
+
+	if (s3_key_kafka_refused(key, sizeof(key), r->ts_ms < 0 ? 0 : r->ts_ms, p->topic,
+		p->partition, r->offset) == -1) {
+		/* Kafka topic names always fit: not reached in practice. */
+		log_error("no S3 key for a dead letter Kafka refused",
+		    "topic=%s partition=%d offset=%lld", p->topic, (int)p->partition,
+		    (long long)r->offset);
+		dl_retry_later(d);
+		return;
+	}
+	if ((body = consumer_refused_json(&doc, &len)) == NULL) {
+		log_error("out of memory for a dead letter's S3 document", "key=%s", key);
+		dl_retry_later(d);
+		return;
+	}
+	/* s3_put copies the body. */
+	if (s3_put(c->s3, key, body, len, DL_CONTENT_TYPE, on_dl_s3_done, d) == -1) {
+		free(body);
+		log_warn("cannot start the S3 PUT of a dead letter, retrying", "key=%s", key);
+		dl_retry_later(d);
+		return;
+	}
+	free(body);
+	d->in_s3 = true;
+}
+
+/* Kafka refused D for good with ERR: it goes to S3 from now on. */
+static void
+dl_refused(struct dl *d, rd_kafka_resp_err_t err)
+{
+	struct rec *r = d->r;
+
+	d->to_s3 = true;
+	d->refused = err;
+	d->backoff = 0;
+	if (d->c->dl_alone == d)
+		d->c->dl_alone = NULL;
+	log_warn("Kafka refused a dead letter for good, storing it in S3",
+	    "topic=%s partition=%d offset=%lld bytes=%zu refusals=%d error=\"%s\"", r->part->topic,
+	    (int)r->part->partition, (long long)r->offset, r->len, d->refusals,
+	    rd_kafka_err2str(err));
+	dl_s3_try(d);
+}
+
 static void
 dl_try(struct dl *d)
 {
 	struct rec *r = d->r;
 	struct part *p = r->part;
 	struct consumer *c = p->c;
-	rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+	rd_kafka_headers_t *h;
 	rd_kafka_resp_err_t e;
 	char part[16], off[24];
 
+	/* A dead letter to be judged on its own claims the slot, then waits
+	 * until no other of ours is in the producer; the others wait for it. */
+	if (d->want_alone && c->dl_alone == NULL)
+		c->dl_alone = d;
+	if ((c->dl_alone != NULL && c->dl_alone != d) ||
+	    (c->dl_alone == d && c->dl_in_producer > 0)) {
+		timer_in(d->timer, RETRY_MIN_MS);
+		return;
+	}
+	h = rd_kafka_headers_new(5);
 	snprintf(part, sizeof(part), "%d", (int)p->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)r->offset);
 	rd_kafka_header_add(h, "error", -1, r->error ? r->error : "unknown error", -1);
@@ -161,6 +423,11 @@ dl_try(struct dl *d)
 	    c->producer, c->cfg->topic_dead_letter, r->key, r->keylen, r->value, r->len, h, &d->w);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_headers_destroy(h);
+		/* Judged on its own, whatever else is queued. */
+		if (consumer_dl_refused_for_good(e, true, ++d->refusals)) {
+			dl_refused(d, e);
+			return;
+		}
 		log_warn("cannot queue a dead letter, retrying",
 		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic, (int)p->partition,
 		    (long long)r->offset, rd_kafka_err2str(e));
@@ -168,21 +435,21 @@ dl_try(struct dl *d)
 		return;
 	}
 	d->in_producer = true;
+	d->sent_alone = c->dl_alone == d;
+	c->dl_in_producer++;
 }
 
 static void
 on_dl_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct dl *d = arg;
+
 	(void)fd;
 	(void)what;
-	dl_try(arg);
-}
-
-static bool
-in_flush(const struct part *p, const struct rec *r)
-{
-	return p->flush != NULL && r->offset >= p->flush->first_off &&
-	       r->offset <= p->flush->last_off;
+	if (d->to_s3)
+		dl_s3_try(d);
+	else
+		dl_try(d);
 }
 
 static void
@@ -193,12 +460,24 @@ on_dl_done(struct producer_waiter *w, rd_kafka_resp_err_t err)
 	struct part *p;
 
 	d->in_producer = false;
+	if (d->c != NULL) {
+		d->c->dl_in_producer--;
+		if (d->c->dl_alone == d)
+			d->c->dl_alone = NULL;
+	}
 	if (d->c == NULL || r == NULL) {
 		dl_free(d);
 		return;
 	}
 	p = r->part;
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (consumer_dl_refused_for_good(err, d->sent_alone, ++d->refusals)) {
+			dl_refused(d, err);
+			return;
+		}
+		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+		    err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE)
+			d->want_alone = true;
 		/* Its offset may not be stored before Kafka has it: again. */
 		log_warn("dead letter refused, retrying",
 		    "topic=%s partition=%d offset=%lld error=\"%s\"", p->topic, (int)p->partition,
@@ -206,13 +485,7 @@ on_dl_done(struct producer_waiter *w, rd_kafka_resp_err_t err)
 		dl_retry_later(d);
 		return;
 	}
-	r->dl = NULL;
-	r->dl_acked = true;
-	dl_free(d);
-	if (in_flush(p, r)) {
-		p->flush->dl_wait--;
-		part_progress(p);
-	}
+	dl_landed(d);
 }
 
 /* Send R to the dead-letter topic: value = the original bytes. */

@@ -29,6 +29,7 @@ struct rec {
 	int64_t arrived_ms; /* monotonic: flush_ms counts from here */
 	char *key;	    /* NUL-terminated copy; NULL when absent */
 	size_t keylen;
+	rd_kafka_headers_t *headers; /* copy of the record's; NULL when none */
 	void *value;
 	size_t len;
 	char *line; /* the enriched JSON, without newline */
@@ -40,7 +41,8 @@ struct rec {
 	bool dl_acked;
 };
 
-/* One dead-letter record on its way to Kafka. */
+/* One dead-letter record on its way to Kafka, or to S3 once Kafka refused
+ * it for good. */
 struct dl {
 	struct producer_waiter w; /* first: the producer hands it back */
 	LIST_ENTRY(dl) link;
@@ -48,7 +50,13 @@ struct dl {
 	struct rec *r;	     /* NULL: the record went away, drop the report */
 	struct event *timer; /* retry after a refusal */
 	long backoff;
+	int refusals;		     /* by Kafka so far */
+	rd_kafka_resp_err_t refused; /* Kafka's refusal for good, when to_s3 */
+	bool to_s3;		     /* Kafka will never take it: S3 instead */
+	bool want_alone;	     /* refused in a batch for its size: next time on its own */
+	bool sent_alone;	     /* the only dead letter of ours in the producer */
 	bool in_producer;
+	bool in_s3; /* a PUT in flight: its answer frees a dl whose r is gone */
 };
 
 /* One pg_sink_write: the line records of the flush with offsets [lo, hi]. */
@@ -116,6 +124,8 @@ struct consumer {
 	LIST_HEAD(, part) parts;
 	LIST_HEAD(, part) zombies;
 	LIST_HEAD(, dl) dls;
+	int dl_in_producer;  /* dead letters of ours in the producer */
+	struct dl *dl_alone; /* the one sent (or waiting to go) on its own */
 	LIST_HEAD(, pgw) pgws;
 	int64_t block; /* N */
 	int64_t flush_ms, max_pending;

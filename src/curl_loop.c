@@ -280,6 +280,7 @@ curl_loop_new(struct event_base *base)
 	curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
 	curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
+	curl_loop_set_max_connections(loop, CURL_LOOP_DEFAULT_MAX_CONNECTIONS);
 	return loop;
 fail:
 	if (loop != NULL) {
@@ -289,6 +290,21 @@ fail:
 	}
 	curl_global_cleanup();
 	return NULL;
+}
+
+void
+curl_loop_set_max_connections(struct curl_loop *loop, long per_host)
+{
+	long total;
+
+	if (per_host < 1)
+		per_host = 1;
+	total = per_host + CURL_LOOP_SPARE_CONNECTIONS;
+	curl_multi_setopt(loop->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+	curl_multi_setopt(loop->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+	/* Idle connections kept for reuse: as many as may be open at once, so
+	 * a burst does not close what the next burst would reopen. */
+	curl_multi_setopt(loop->multi, CURLMOPT_MAXCONNECTS, total);
 }
 
 void
@@ -318,6 +334,9 @@ curl_loop_easy_new(long timeout_ms)
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, CURL_LOOP_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 30000L);
+	/* Connections idle in the multi's cache between transfers: notice a
+	 * peer that went away without a word. */
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif

@@ -26,8 +26,28 @@ struct curl_loop;
 typedef void (*curl_loop_done_cb)(void *arg, CURLcode rc, long http_status, const char *body,
     size_t body_len, const char *errbuf);
 
+/* Connections per host before curl_loop_set_max_connections(). */
+#define CURL_LOOP_DEFAULT_MAX_CONNECTIONS 16L
+/* Connections beyond the per-host cap that the whole loop may hold, so a
+ * busy host (S3) leaves room for another (the schema registry). */
+#define CURL_LOOP_SPARE_CONNECTIONS 4L
+
 /* A loop on BASE, which must outlive it.  NULL on allocation failure. */
 struct curl_loop *curl_loop_new(struct event_base *base) __attribute__((warn_unused_result));
+
+/*
+ * At most PER_HOST (>= 1) connections to one host, and PER_HOST +
+ * CURL_LOOP_SPARE_CONNECTIONS in all (CURLMOPT_MAX_HOST_CONNECTIONS,
+ * CURLMOPT_MAX_TOTAL_CONNECTIONS); as many are kept open between transfers
+ * and reused (CURLMOPT_MAXCONNECTS: the connection cache belongs to the
+ * multi handle, so a transfer's fresh easy handle takes over an idle
+ * connection).  A transfer started while the cap is reached waits in
+ * libcurl's queue for a free connection instead of failing; its
+ * TIMEOUT_MS counts from curl_loop_start(), queueing included (its connect
+ * timeout only from when it gets its turn).  Call it before the first
+ * transfer; curl_loop_new() applies CURL_LOOP_DEFAULT_MAX_CONNECTIONS.
+ */
+void curl_loop_set_max_connections(struct curl_loop *loop, long per_host);
 
 /*
  * Abort every transfer still in flight WITHOUT calling its callback: free

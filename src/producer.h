@@ -21,10 +21,28 @@ struct producer_waiter {
 };
 
 /*
+ * librdkafka's per-record overhead in rd_kafka_msg_new0 (2.0.2): the
+ * MsgVersion 2 worst case RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD, i.e. the varints
+ * Length, OffsetDelta, KeyLen, ValueLen, HeaderCnt at 5 bytes each, the
+ * TimestampDelta varint at 10 and the Attributes byte.
+ */
+#define PRODUCER_RECORD_OVERHEAD 36
+
+/*
  * Create the producer from CFG's [kafka] section (acks=all and
  * idempotence forced on: they are what "acknowledged" means here).  Its
  * delivery reports, errors and statistics arrive on BASE.  Kafka's
  * reachability is reported to health (HEALTH_KAFKA).
+ *
+ * A fatal error of the idempotent producer (librdkafka refuses every
+ * record after one) does not end it: the producer builds a new librdkafka
+ * handle from the same configuration and sends through it from then on,
+ * while the old one is purged, every record still in it getting a delivery
+ * report with an error (__PURGE_QUEUE or __PURGE_INFLIGHT: done() still
+ * fires exactly once per record), and freed once nothing of it is left.
+ * Health goes down at the fatal error and up again when the new handle's
+ * statistics show a broker connection up; collectord_producer_rebuilds_total
+ * counts the rebuilds.
  */
 struct producer *producer_new(struct event_base *base, const struct config *cfg, char *err,
     size_t errlen) __attribute__((warn_unused_result));
@@ -32,17 +50,51 @@ struct producer *producer_new(struct event_base *base, const struct config *cfg,
 /*
  * Queue one record.  KEY and VALUE are copied.  HEADERS (may be NULL)
  * passes to librdkafka on success and stays the caller's on failure.
- * Returns 0 or the librdkafka error (e.g. __QUEUE_FULL); W->done fires
- * only for records that were queued, never from inside this call.
+ * Returns 0 or the librdkafka error (e.g. __QUEUE_FULL, MSG_SIZE_TOO_LARGE,
+ * __FATAL while a rebuild has no new handle yet); W->done fires only for
+ * records that were queued, never from inside this call.  Every refusal
+ * counts in collectord_produce_errors_total, like failed delivery reports.
  */
 rd_kafka_resp_err_t producer_send(struct producer *p, const char *topic, const void *key,
     size_t keylen, const void *value, size_t len, rd_kafka_headers_t *headers,
     struct producer_waiter *w) __attribute__((warn_unused_result));
 
-/* How many more records fit in librdkafka's queue right now. */
+/*
+ * The size librdkafka gives a record of KEYLEN key bytes, LEN value bytes
+ * and HEADERS (may be NULL) when it decides whether to take it:
+ * PRODUCER_RECORD_OVERHEAD + KEYLEN + LEN + the headers' serialized size
+ * (per header: name and value bytes plus a zig-zag varint of each length).
+ * Pure; compare it with producer_max_record_bytes().
+ */
+size_t producer_record_size(size_t keylen, size_t len, const rd_kafka_headers_t *headers);
+
+/*
+ * The largest producer_record_size() that producer_send() accepts: the
+ * effective message.max.bytes ([kafka] or librdkafka's default 1000000).
+ * librdkafka refuses a larger record on the spot with MSG_SIZE_TOO_LARGE,
+ * so a caller that must send all of a batch or nothing checks every record
+ * against this before sending the first.  The broker may still refuse a
+ * smaller one when the topic's max.message.bytes is lower (then the
+ * delivery report says MSG_SIZE_TOO_LARGE).
+ */
+size_t producer_max_record_bytes(const struct producer *p);
+
+/* How many more records fit in librdkafka's queue right now (0 while a
+ * rebuild has no new handle). */
 size_t producer_room(const struct producer *p);
-/* Records queued or in flight. */
+/* Records queued or in flight, in the current handle and in those being
+ * retired after a fatal error. */
 size_t producer_outstanding(const struct producer *p);
+/* Fatal errors survived so far (handles rebuilt). */
+uint64_t producer_rebuilds(const struct producer *p);
+
+/*
+ * For tests only: raise a fatal error on the current handle, as librdkafka
+ * would for a broken idempotent sequence
+ * (rd_kafka_test_fatal_error with OUT_OF_ORDER_SEQUENCE_NUMBER and WHY).
+ * The rebuild follows on the loop.  Returns librdkafka's answer.
+ */
+rd_kafka_resp_err_t producer_inject_fatal(struct producer *p, const char *why);
 
 /* Shutdown only: wait up to TIMEOUT_MS for outstanding records, delivering
  * their reports; then free.  NULL-safe. */

@@ -84,6 +84,18 @@ s3_key_dead_letter(char *buf, size_t size, int64_t received_ms, const char *corr
 }
 
 int
+s3_key_dead_letters(char *buf, size_t size, int64_t received_ms, const char *batch_id)
+{
+	char date[16];
+	int n;
+
+	if (!key_part_ok(batch_id) || !utc_date(date, received_ms))
+		return -1;
+	n = snprintf(buf, size, "dead-letter/date=%s/%s.jsonl", date, batch_id);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int
 s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date, const char *topic,
     int32_t partition, int64_t first_offset)
 {
@@ -95,6 +107,20 @@ s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date, const char *t
 		return -1;
 	n = snprintf(buf, size, "enriched/date=%s/%s+%d+%lld.jsonl", date, topic, (int)partition,
 	    (long long)first_offset);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int
+s3_key_kafka_refused(char *buf, size_t size, int64_t ms_for_date, const char *topic,
+    int32_t partition, int64_t offset)
+{
+	char date[16];
+	int n;
+
+	if (!key_part_ok(topic) || partition < 0 || offset < 0 || !utc_date(date, ms_for_date))
+		return -1;
+	n = snprintf(buf, size, "dead-letter/kafka-refused/date=%s/%s+%d+%lld.json", date, topic,
+	    (int)partition, (long long)offset);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 

@@ -1,8 +1,20 @@
-/* t/s3.c: S3 key naming, URL encoding, payload hashing and error parsing. */
+/*
+ * t/s3.c: S3 key naming, URL encoding, payload hashing and error parsing;
+ * and, against a loopback HTTP server of its own, how many connections a
+ * burst of PUTs opens under curl_loop's cap.
+ */
+#include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "curl_loop.h"
 #include "s3.h"
 #include "tap.h"
 
@@ -53,6 +65,22 @@ test_keys(void)
 	    "negative partition or offset refused");
 	ok(s3_key_enriched(buf, 30, T0, "events.raw", 0, 0) == -1,
 	    "enriched: too small a buffer refused");
+
+	ok(s3_key_kafka_refused(buf, sizeof(buf), T0, "events.raw", 3, 42) == 0,
+	    "kafka-refused dead letter key");
+	is_str(buf, "dead-letter/kafka-refused/date=2023-11-14/events.raw+3+42.json",
+	    "kafka-refused key text");
+	ok(s3_key_kafka_refused(buf, sizeof(buf), MIDNIGHT, "events.raw", 0, 0) == 0 &&
+		strcmp(buf, "dead-letter/kafka-refused/date=2023-11-15/events.raw+0+0.json") == 0,
+	    "kafka-refused key: the day of the record's time");
+	ok(s3_key_kafka_refused(buf, sizeof(buf), T0, "a/b", 0, 0) == -1 &&
+		s3_key_kafka_refused(buf, sizeof(buf), T0, "", 0, 0) == -1,
+	    "kafka-refused key: bad topic refused");
+	ok(s3_key_kafka_refused(buf, sizeof(buf), T0, "events.raw", -1, 0) == -1 &&
+		s3_key_kafka_refused(buf, sizeof(buf), T0, "events.raw", 0, -1) == -1,
+	    "kafka-refused key: negative partition or offset refused");
+	ok(s3_key_kafka_refused(buf, 50, T0, "events.raw", 0, 0) == -1,
+	    "kafka-refused key: too small a buffer refused");
 }
 
 static void
@@ -148,6 +176,134 @@ test_error(void)
 	    "code cut to its buffer");
 }
 
+/* ---------------------------------------------------------------- connections */
+
+struct srv {
+	int conns; /* connections accepted */
+	int reqs;
+};
+
+struct burst {
+	int ok, failed;
+	char err[256];
+};
+
+static struct bufferevent *
+srv_bev(struct event_base *base, void *arg)
+{
+	struct srv *s = arg;
+
+	s->conns++;
+	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void
+srv_req(struct evhttp_request *req, void *arg)
+{
+	struct srv *s = arg;
+
+	s->reqs++;
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static void
+put_done(void *arg, bool ok, const char *err)
+{
+	struct burst *b = arg;
+
+	if (ok) {
+		b->ok++;
+	} else {
+		b->failed++;
+		snprintf(b->err, sizeof(b->err), "%s", err ? err : "");
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Start N PUTs at once and run the loop until all answered (or 30 s). */
+static void
+put_burst(struct event_base *base, struct s3 *s3, int n, const char *tag, struct burst *b)
+{
+	char key[64];
+
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "burst/%s-%d", tag, i);
+		if (s3_put(s3, key, "x", 1, NULL, put_done, b) == -1)
+			b->failed++;
+	}
+	for (int i = 0; i < 3000 && b->ok + b->failed < n; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
+static void
+test_connections(void)
+{
+	enum { CAP = 4, BURST = 200 };
+	struct event_base *base = event_base_new();
+	struct evhttp *http = evhttp_new(base);
+	struct evhttp_bound_socket *bound;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	struct srv srv = {0, 0};
+	struct burst b;
+	struct curl_loop *loop;
+	struct s3 *s3;
+	struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	struct timeval tv = {0, 10000};
+	char endpoint[64], err[256];
+	struct s3_config cfg = {
+	    .bucket = "events",
+	    .access_key = "test",
+	    .secret_key = "test-secret",
+	    .path_style = true,
+	    .timeout_ms = 20000,
+	};
+	int first;
+
+	evhttp_set_bevcb(http, srv_bev, &srv);
+	evhttp_set_gencb(http, srv_req, &srv);
+	bound = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+	if (bound == NULL ||
+	    getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &slen) == -1) {
+		ok(0, "loopback HTTP server");
+		return;
+	}
+	event_add(tick, &tv);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", (int)ntohs(sin.sin_port));
+	cfg.endpoint = endpoint;
+	loop = curl_loop_new(base);
+	curl_loop_set_max_connections(loop, CAP);
+	s3 = s3_new(loop, &cfg, err, sizeof(err));
+	if (s3 == NULL) {
+		ok(0, "S3 client: %s", err);
+		return;
+	}
+	put_burst(base, s3, BURST, "a", &b);
+	is_int(b.ok, BURST, "every PUT of a burst far over the cap succeeded (queued, not failed)");
+	if (b.failed > 0)
+		printf("#   a failure: %s\n", b.err);
+	ok(srv.conns >= 1 && srv.conns <= CAP, "%d PUTs at once over at most %d connections (%d)",
+	    BURST, CAP, srv.conns);
+	is_int(srv.reqs, BURST, "the server saw each PUT once");
+	first = srv.conns;
+	put_burst(base, s3, BURST / 4, "b", &b);
+	is_int(b.ok, BURST / 4, "a second burst succeeded");
+	is_int(srv.conns, first, "the second burst reused the open connections");
+	s3_free(s3);
+	curl_loop_free(loop);
+	event_free(tick);
+	evhttp_free(http);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -156,5 +312,6 @@ main(void)
 	test_url();
 	test_sha();
 	test_error();
+	test_connections();
 	return tap_done();
 }
