@@ -8,6 +8,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "redact.h"
 
 static void
 usage(FILE *f)
@@ -26,24 +27,27 @@ usage(FILE *f)
 	    CONFIG_DEFAULT_PATH);
 }
 
-/* Print the effective settings, secrets masked. */
+/* Print the effective settings.  What is secret is decided in redact.c,
+ * from libpq's and librdkafka's own lists where they have one. */
 static void
 print_config(const struct config *cfg)
 {
 	const char *section, *key, *def;
+	char *shown;
 
 	(void)def;
 	printf("configuration ok\n");
 	for (size_t i = 0; config_key_at(i, &section, &key, &def); i++) {
-		const char *v = config_value(cfg, i);
-		int secret = strstr(key, "secret") || strstr(key, "password") ||
-			     strcmp(key, "api_keys") == 0;
-
-		printf("[%s] %s = %s\n", section, key, secret && v && *v ? "(set)" : v);
+		shown = redact_config_value(section, key, config_value(cfg, i));
+		printf("[%s] %s = %s\n", section, key, shown != NULL ? shown : "(not shown)");
+		free(shown);
 	}
-	for (size_t i = 0; i < cfg->nkafka; i++)
-		printf("[kafka] %s = %s\n", cfg->kafka[i].key,
-		    strstr(cfg->kafka[i].key, "password") ? "(set)" : cfg->kafka[i].value);
+	for (size_t i = 0; i < cfg->nkafka; i++) {
+		shown = redact_kafka_value(cfg->kafka[i].key, cfg->kafka[i].value);
+		printf(
+		    "[kafka] %s = %s\n", cfg->kafka[i].key, shown != NULL ? shown : "(not shown)");
+		free(shown);
+	}
 }
 
 int

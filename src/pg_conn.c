@@ -8,19 +8,29 @@
  * object dead and the outermost handler frees it on the way out.  `gen`
  * changes whenever a session is torn down, so a loop that called out can
  * tell the session it was working on is gone.
+ *
+ * An attempt whose host list holds names first resolves them with evdns
+ * (state CONNECTING, c->pg still NULL, c->resolving set), then connects to
+ * the addresses with PQconnectStartParams; libpq never looks a name up.
  */
 #include "pg_conn.h"
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 
 #include "log.h"
+#include "pg_hosts.h"
+#include "redact.h"
 
 #define ERR_SIZE 512
 
@@ -35,9 +45,24 @@ struct pg_item {
 	PGresult *res; /* collected so far (query: its result; simple: see pick) */
 };
 
+/*
+ * One name lookup: one host entry, one address family.  While it is in
+ * flight evdns holds it as its callback's argument.  `conn` goes NULL when
+ * the attempt it served is abandoned; its callback then only frees it.
+ * Once answered for a live attempt, the connection owns it.
+ */
+struct pg_lookup {
+	struct pg_conn *conn;
+	size_t host; /* index into conn->hosts */
+	bool done;
+	int err; /* EVUTIL_EAI_*, 0 on success */
+	struct evutil_addrinfo *res;
+};
+
 struct pg_conn {
 	struct event_base *base;
 	char *conninfo;
+	PQconninfoOption *parsed; /* conninfo, parsed once */
 	struct pg_conn_opts opts;
 	pg_conn_state_cb *state_cb;
 	void *arg;
@@ -55,6 +80,13 @@ struct pg_conn {
 
 	struct pg_item *head, *tail;
 	PGresult *seg_error; /* first error of the current pipeline segment */
+
+	struct evdns_base *dns;	    /* made by the first attempt that needs it */
+	struct pg_hosts hosts;	    /* this attempt's host list, while resolving */
+	struct pg_lookup **lookups; /* this attempt's, in host list order */
+	size_t nlookups, pending;   /* pending: not answered yet */
+	bool resolving;
+	bool launching; /* inside the loop starting lookups */
 
 	bool reset_pending;
 	char reset_why[ERR_SIZE];
@@ -194,6 +226,33 @@ free_items(struct pg_item *it)
 	}
 }
 
+/* Forget this attempt's lookups: free the answered ones, abandon the rest
+ * to their callbacks.  They are not cancelled: libevent 2.1 delivers a
+ * cancellation later and touches the evdns base when it does, so a base
+ * freed in between would be used after free.  An abandoned lookup costs
+ * one DNS answer nobody reads; destroy() fails whatever is still in
+ * flight when it frees the base. */
+static void
+clear_lookups(struct pg_conn *c)
+{
+	for (size_t i = 0; i < c->nlookups; i++) {
+		struct pg_lookup *l = c->lookups[i];
+
+		if (l->done) {
+			if (l->res != NULL)
+				evutil_freeaddrinfo(l->res);
+			free(l);
+		} else {
+			l->conn = NULL;
+		}
+	}
+	free(c->lookups);
+	c->lookups = NULL;
+	c->nlookups = c->pending = 0;
+	c->resolving = false;
+	pg_hosts_free(&c->hosts);
+}
+
 /* Forget the session: fail what was in flight, schedule the next attempt,
  * report DOWN.  MSG may point into c->reset_why or libpq's buffer. */
 static void
@@ -213,6 +272,7 @@ teardown(struct pg_conn *c, const char *msg)
 	c->ev_io = c->ev_read = c->ev_write = NULL;
 	c->flushing = false;
 	evtimer_del(c->ev_reply);
+	clear_lookups(c);
 	PQfinish(c->pg);
 	c->pg = NULL;
 	PQclear(c->seg_error);
@@ -245,6 +305,13 @@ destroy(struct pg_conn *c)
 	PQfinish(c->pg);
 	free_items(c->head);
 	PQclear(c->seg_error);
+	clear_lookups(c);
+	/* Fails the lookups still in flight: their callbacks run on a later
+	 * loop pass, find no connection and free themselves (libevent's
+	 * shutdown path does not touch the freed base). */
+	if (c->dns != NULL)
+		evdns_base_free(c->dns, 1);
+	PQconninfoFree(c->parsed);
 	free(c->conninfo);
 	free(c);
 }
@@ -280,10 +347,13 @@ poll_wait(struct pg_conn *c, PostgresPollingStatusType how)
 		teardown(c, "cannot watch the connection's socket");
 }
 
+/* Hand the connection to libpq: with P's keywords when names were resolved,
+ * else the conninfo as given.  The attempt's timer is already running. */
 static void
-start(struct pg_conn *c)
+start(struct pg_conn *c, const struct pg_hosts_params *p)
 {
-	c->pg = PQconnectStart(c->conninfo);
+	c->pg = p != NULL ? PQconnectStartParams(p->keywords, p->values, 0)
+			  : PQconnectStart(c->conninfo);
 	if (c->pg == NULL) {
 		teardown(c, "out of memory");
 		return;
@@ -293,10 +363,233 @@ start(struct pg_conn *c)
 		return;
 	}
 	PQsetNoticeReceiver(c->pg, notice_cb, c);
-	c->state = PG_CONN_CONNECTING;
-	arm(c->ev_timer, c->opts.connect_timeout_ms);
 	/* libpq: begin as if PQconnectPoll had returned PGRES_POLLING_WRITING */
 	poll_wait(c, PGRES_POLLING_WRITING);
+}
+
+static const char *
+option(const PQconninfoOption *opts, const char *keyword)
+{
+	for (; opts != NULL && opts->keyword != NULL; opts++)
+		if (strcmp(opts->keyword, keyword) == 0)
+			return opts->val;
+	return NULL;
+}
+
+/*
+ * Fill c->hosts for this attempt: 1 when some entry needs a lookup, 0 to
+ * let libpq have the conninfo as it is, -1 out of memory.  Where the
+ * conninfo is silent, libpq takes PGHOST, PGHOSTADDR and PGPORT, so they
+ * count here too; a service file may name the host and is libpq's to read.
+ */
+static int
+plan_hosts(struct pg_conn *c)
+{
+	const char *host = option(c->parsed, "host"), *hostaddr = option(c->parsed, "hostaddr");
+	const char *port = option(c->parsed, "port");
+
+	if (option(c->parsed, "service") != NULL || getenv("PGSERVICE") != NULL)
+		return 0;
+	if (host == NULL)
+		host = getenv("PGHOST");
+	if (hostaddr == NULL)
+		hostaddr = getenv("PGHOSTADDR");
+	if (port == NULL)
+		port = getenv("PGPORT");
+	return pg_hosts_split(host, hostaddr, port, &c->hosts);
+}
+
+/*
+ * libevent 2.1 makes no base at all when /etc/resolv.conf is missing,
+ * unreadable or names no nameserver, although it has loaded /etc/hosts by
+ * then: build one by hand in that case, asking 127.0.0.1 (libevent's own
+ * default) for names that are not in /etc/hosts.
+ */
+static struct evdns_base *
+make_dns(struct event_base *base)
+{
+	/* no sockets or events held between attempts */
+	const int flags = EVDNS_BASE_DISABLE_WHEN_INACTIVE;
+	struct evdns_base *dns = evdns_base_new(base, flags | EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	const char *why = "unreadable";
+	int r;
+
+	if (dns != NULL)
+		return dns;
+	if ((dns = evdns_base_new(base, flags)) == NULL)
+		return NULL;
+	r = evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL, "/etc/resolv.conf");
+	if (r == 1)
+		why = "missing";
+	else if (r == 6)
+		why = "no_nameserver";
+	if (evdns_base_count_nameservers(dns) == 0)
+		(void)evdns_base_nameserver_ip_add(dns, "127.0.0.1");
+	log_warn("postgres host lookups: /etc/resolv.conf unusable, names not in /etc/hosts go "
+		 "to 127.0.0.1",
+	    "reason=%s", why);
+	return dns;
+}
+
+static void resolved(struct pg_conn *c);
+
+static void
+on_lookup(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct pg_lookup *l = arg;
+	struct pg_conn *c = l->conn;
+
+	if (c == NULL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		free(l);
+		return;
+	}
+	/* the connection owns L from now on */
+	l->done = true;
+	l->err = err;
+	l->res = res;
+	c->pending--;
+	/* an answer given at once (a literal, /etc/hosts) arrives inside
+	 * evdns_getaddrinfo: resolve() goes on when the last one is launched */
+	if (c->pending == 0 && !c->launching) {
+		c->depth++;
+		resolved(c);
+		leave(c);
+	}
+}
+
+/* Look up every name of c->hosts, IPv4 and IPv6 apart: a single-family
+ * lookup never waits on libevent's timer for the other family's answer. */
+static void
+resolve(struct pg_conn *c)
+{
+	static const int families[] = {AF_INET, AF_INET6};
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->hosts.n; i++)
+		n += c->hosts.v[i].lookup ? 2 : 0;
+	if (c->dns == NULL && (c->dns = make_dns(c->base)) == NULL) {
+		teardown(c, "cannot start the DNS resolver");
+		return;
+	}
+	if ((c->lookups = calloc(n, sizeof(*c->lookups))) == NULL) {
+		teardown(c, "out of memory");
+		return;
+	}
+	c->resolving = true;
+	c->launching = true;
+	for (size_t i = 0; i < c->hosts.n; i++) {
+		for (size_t f = 0; c->hosts.v[i].lookup && f < 2; f++) {
+			struct evutil_addrinfo hints = {
+			    .ai_family = families[f],
+			    .ai_socktype = SOCK_STREAM,
+			    .ai_protocol = IPPROTO_TCP,
+			};
+			struct pg_lookup *l = calloc(1, sizeof(*l));
+
+			if (l == NULL) {
+				c->launching = false;
+				teardown(c, "out of memory");
+				return;
+			}
+			l->conn = c;
+			l->host = i;
+			c->lookups[c->nlookups++] = l;
+			c->pending++;
+			/* the handle is not kept: lookups are never cancelled
+			 * (see clear_lookups) */
+			(void)evdns_getaddrinfo(
+			    c->dns, c->hosts.v[i].name, NULL, &hints, on_lookup, l);
+		}
+	}
+	c->launching = false;
+	if (c->pending == 0)
+		resolved(c);
+}
+
+static int
+add_addrs(struct pg_hosts *hosts, const struct pg_lookup *l)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	for (const struct evutil_addrinfo *ai = l->res; ai != NULL; ai = ai->ai_next) {
+		const void *a;
+
+		if (ai->ai_family == AF_INET)
+			a = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+		else if (ai->ai_family == AF_INET6)
+			a = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+		else
+			continue;
+		if (evutil_inet_ntop(ai->ai_family, a, buf, sizeof(buf)) == NULL)
+			continue;
+		if (pg_hosts_add(hosts, l->host, buf) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every lookup has answered: connect to what they found, or fail the
+ * attempt naming the first host that has no address. */
+static void
+resolved(struct pg_conn *c)
+{
+	struct pg_hosts_params p;
+	char msg[ERR_SIZE];
+
+	c->resolving = false;
+	for (size_t i = 0; i < c->nlookups; i++) {
+		if (add_addrs(&c->hosts, c->lookups[i]) == -1) {
+			teardown(c, "out of memory");
+			return;
+		}
+	}
+	for (size_t i = 0; i < c->hosts.n; i++) {
+		const struct pg_host *h = &c->hosts.v[i];
+		const char *why = "no address found";
+
+		if (!h->lookup || h->naddrs > 0)
+			continue;
+		for (size_t k = 0; k < c->nlookups; k++)
+			if (c->lookups[k]->host == i && c->lookups[k]->err != 0) {
+				why = evutil_gai_strerror(c->lookups[k]->err);
+				break;
+			}
+		snprintf(msg, sizeof(msg), "cannot resolve %s: %s", h->name, why);
+		teardown(c, msg);
+		return;
+	}
+	if (pg_hosts_params(c->parsed, &c->hosts, &p) == -1) {
+		pg_hosts_params_free(&p);
+		teardown(c, "out of memory");
+		return;
+	}
+	log_debug("postgres hosts resolved", "host=%s hostaddr=%s", p.host, p.hostaddr);
+	clear_lookups(c);
+	start(c, &p);
+	/* libpq has copied every keyword and value */
+	pg_hosts_params_free(&p);
+}
+
+/* One connection attempt, from the loop: its timer covers the lookups and
+ * the connection both. */
+static void
+attempt(struct pg_conn *c)
+{
+	c->state = PG_CONN_CONNECTING;
+	arm(c->ev_timer, c->opts.connect_timeout_ms);
+	switch (plan_hosts(c)) {
+	case 1:
+		resolve(c);
+		break;
+	case 0:
+		start(c, NULL);
+		break;
+	default:
+		teardown(c, "out of memory");
+		break;
+	}
 }
 
 static void
@@ -321,8 +614,9 @@ connected(struct pg_conn *c)
 	}
 	c->state = PG_CONN_UP;
 	c->err[0] = '\0';
-	log_info("postgres connected", "host=%s port=%s server_version=%d",
-	    log_quote(PQhost(c->pg), host, sizeof(host)), PQport(c->pg), PQserverVersion(c->pg));
+	log_info("postgres connected", "host=%s addr=%s port=%s server_version=%d",
+	    log_quote(PQhost(c->pg), host, sizeof(host)), PQhostaddr(c->pg), PQport(c->pg),
+	    PQserverVersion(c->pg));
 	if (c->state_cb != NULL)
 		c->state_cb(c, c->arg, PG_CONN_UP, NULL);
 }
@@ -360,12 +654,24 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	c->depth++;
-	if (c->reset_pending)
+	if (c->reset_pending) {
 		teardown(c, c->reset_why);
-	else if (c->pg == NULL)
-		start(c);
-	else if (c->state == PG_CONN_CONNECTING)
+	} else if (c->resolving) {
+		const char *name = "?";
+		char msg[ERR_SIZE];
+
+		for (size_t i = 0; i < c->nlookups; i++)
+			if (!c->lookups[i]->done) {
+				name = c->hosts.v[c->lookups[i]->host].name;
+				break;
+			}
+		snprintf(msg, sizeof(msg), "connection attempt timed out resolving %s", name);
+		teardown(c, msg);
+	} else if (c->pg == NULL) {
+		attempt(c);
+	} else if (c->state == PG_CONN_CONNECTING) {
 		teardown(c, "connection attempt timed out");
+	}
 	leave(c);
 }
 
@@ -556,17 +862,21 @@ pg_conn_new(struct event_base *base, const char *conninfo, const struct pg_conn_
 
 	parsed = PQconninfoParse(conninfo != NULL ? conninfo : "", &msg);
 	if (parsed == NULL) {
+		/* libpq quotes what it could not parse: maybe a password */
+		char *safe = redact_pq_message(msg != NULL ? msg : "out of memory");
 		char line[ERR_SIZE];
 
-		flatten(msg != NULL ? msg : "out of memory", line, sizeof(line));
+		flatten(safe != NULL ? safe : "cannot be parsed", line, sizeof(line));
 		snprintf(err, errlen, "postgres conninfo: %s", line);
+		free(safe);
 		PQfreemem(msg);
 		return NULL;
 	}
-	PQconninfoFree(parsed);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->conninfo = strdup(conninfo)) == NULL)
 		goto oom;
+	c->parsed = parsed; /* ours now */
+	parsed = NULL;
 	c->base = base;
 	if (opts != NULL)
 		c->opts = *opts;
@@ -599,8 +909,10 @@ oom:
 	if (c != NULL) {
 		ev_free(c->ev_timer);
 		ev_free(c->ev_reply);
+		PQconninfoFree(c->parsed);
 		free(c->conninfo);
 	}
+	PQconninfoFree(parsed);
 	free(c);
 	snprintf(err, errlen, "out of memory");
 	return NULL;

@@ -11,9 +11,13 @@
  * Callbacks never fire from inside a pg_conn_* call; they fire from the
  * event loop.  Results passed to them are borrowed for the call only.
  *
- * Known limit: libpq resolves host names synchronously inside
- * PQconnectStart/PQconnectPoll.  Use hostaddr= (or a name the local resolver
- * answers at once) if the loop must never wait on DNS.
+ * libpq would resolve host names synchronously inside PQconnectStart, so
+ * before each attempt the names of the host list are resolved with
+ * libevent's evdns (which reads /etc/hosts and /etc/resolv.conf) and libpq
+ * gets their addresses as hostaddr=, keeping host= for TLS verification
+ * and the password file (pg_hosts.h rewrites the host list).  A conninfo
+ * that sets hostaddr, or service= (whose file may name the host), is passed
+ * to libpq as it is.
  */
 #ifndef COLLECTORD_PG_CONN_H
 #define COLLECTORD_PG_CONN_H
@@ -33,9 +37,10 @@ enum pg_conn_state {
 };
 
 struct pg_conn_opts {
-	unsigned backoff_min_ms;     /* first reconnect delay; 0 = 100 */
-	unsigned backoff_max_ms;     /* delay cap; 0 = 10000 */
-	unsigned connect_timeout_ms; /* give up a connection attempt; 0 = 10000 */
+	unsigned backoff_min_ms; /* first reconnect delay; 0 = 100 */
+	unsigned backoff_max_ms; /* delay cap; 0 = 10000 */
+	/* give up a connection attempt, name lookups included; 0 = 10000 */
+	unsigned connect_timeout_ms;
 	/* Drop the session when work is in flight and nothing has come back
 	 * for this long (a peer gone silent behind a partition would
 	 * otherwise hold the work until TCP gives up); 0 = 60000. */

@@ -23,6 +23,7 @@
 
 #include "curl_loop.h"
 #include "log.h"
+#include "redact.h"
 
 #define REGISTRY_CONTENT_TYPE "application/vnd.schemaregistry.v1+json"
 /* Distinct (id, subject, type) answers kept at most. */
@@ -772,10 +773,11 @@ registry_new(struct curl_loop *loop, const char *base_url, const char *user, con
 	size_t n;
 
 	if (base_url == NULL || strstr(base_url, "://") == NULL) {
-		snprintf(err, errlen,
-		    "registry: URL with a scheme required, "
-		    "got %s",
-		    base_url != NULL ? base_url : "nothing");
+		char *shown = base_url != NULL ? redact_url(base_url) : NULL;
+
+		snprintf(err, errlen, "registry: URL with a scheme required, got %s",
+		    shown != NULL ? shown : "nothing");
+		free(shown);
 		return NULL;
 	}
 	if ((reg = calloc(1, sizeof(*reg))) == NULL)

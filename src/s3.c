@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "curl_loop.h"
+#include "redact.h"
 
 /* SHA-256 of the empty payload, for HEAD and GET. */
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -268,7 +269,10 @@ s3_new(struct curl_loop *loop, const struct s3_config *cfg, char *err, size_t er
 	}
 	host = strstr(cfg->endpoint, "://");
 	if (host == cfg->endpoint || host[3] == '\0' || host[3] == '/') {
-		snprintf(err, errlen, "s3: bad endpoint %s", cfg->endpoint);
+		char *shown = redact_url(cfg->endpoint);
+
+		snprintf(err, errlen, "s3: bad endpoint %s", shown ? shown : "(not shown)");
+		free(shown);
 		return NULL;
 	}
 	region = cfg->region != NULL && *cfg->region != '\0' ? cfg->region : "us-east-1";

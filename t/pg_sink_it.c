@@ -15,17 +15,26 @@
  * The test owns the partitions events_20991231 .. events_21000103, dropped
  * at start, which hold all its rows.
  *
+ * It defines getaddrinfo() to count the host names libc is asked to
+ * resolve, so that it can tell that pg_conn keeps libpq from doing so.
+ *
  * "pg_sink_it --bench [rows]" measures instead: rows/s of the plain
  * one-statement-per-round-trip way and of pg_sink's pipeline, for batch
  * sizes 1..1000, with multi-row VALUES and with unnest() arrays.  It uses
  * (and truncates) the partition events_20980601.
  */
+/* RTLD_NEXT, for the counting getaddrinfo() */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +60,25 @@ static struct event_base *base;
 static PGconn *admin;
 static const char *conninfo;
 static char sql_dir[4096];
+static int name_lookups; /* getaddrinfo() calls for a name, not a literal */
+
+/* Replaces libc's for the whole process, libpq included. */
+int
+getaddrinfo(
+    const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+	static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+	if (real == NULL)
+		return EAI_SYSTEM;
+	if (node != NULL && *node != '/' && inet_pton(AF_INET, node, a) != 1 &&
+	    inet_pton(AF_INET6, node, a) != 1)
+		name_lookups++;
+	return real(node, service, hints, res);
+}
 
 /* ---------------------------------------------------------------- rows */
 
@@ -379,6 +407,118 @@ test_pg_conn(void)
 	     "pg_backend_pid()");
 	pg_conn_free(c);
 	pg_conn_free(NULL);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(bool *)arg = true;
+}
+
+/* run_until, giving up after MS: what must not happen may be a session
+ * that stays up, and the loop would never run dry. */
+static bool
+run_until_ms(bool (*cond)(const void *), const void *ctx, unsigned ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	bool expired = false;
+	struct event *t = evtimer_new(base, on_deadline, &expired);
+
+	if (t == NULL || evtimer_add(t, &tv) == -1)
+		expired = true;
+	while (!cond(ctx) && !expired)
+		if (event_base_loop(base, EVLOOP_ONCE) != 0)
+			break;
+	if (t != NULL)
+		event_free(t);
+	return cond(ctx);
+}
+
+static bool
+downs_at_least(const void *ctx)
+{
+	const struct cstate *st = ((const struct cstate *const *)ctx)[0];
+	const int *want = ((const int *const *)ctx)[1];
+
+	return st->downs >= *want;
+}
+
+/* host=NAME: resolved by evdns, never by libpq on the loop. */
+static void
+test_pg_conn_names(void)
+{
+	struct pg_conn_opts opts = {.backoff_min_ms = 50, .backoff_max_ms = 100};
+	struct cstate st = {0}, bad = {0}, second = {0}, gone = {0};
+	struct cres q = {0}, sync = {0};
+	const void *ctx[2];
+	int want = 1, lookups;
+	char ci[1024], err[256];
+	/* over 63 characters, a label no DNS name may have: evdns refuses it
+	 * at once, without a query, so the test needs no network */
+	const char *unresolvable = "a123456789b123456789c123456789d123456789e123456789f123456789"
+				   "g1234.invalid";
+	struct pg_conn *c;
+
+	if (strstr(conninfo, "://") != NULL) {
+		ok(1, "# SKIP host names: COLLECTORD_PG_CONNINFO is a URI");
+		return;
+	}
+	/* later keywords win: the same server, named, with no hostaddr */
+	snprintf(ci, sizeof(ci), "%s host=localhost hostaddr=''", conninfo);
+	lookups = name_lookups;
+	c = pg_conn_new(base, ci, &opts, on_cstate, &st, err, sizeof(err));
+	ctx[0] = &st;
+	ctx[1] = &want;
+	if (!ok(c != NULL, "pg_conn_new with host=localhost")) {
+		printf("# %s\n", err);
+		return;
+	}
+	ok(run_until_ms(ups_at_least, ctx, 10000), "host=localhost comes UP (%s)", st.err);
+	ok(pg_conn_query(c, "SELECT 7", 0, NULL, on_cres, &q, err, sizeof(err)) == 0 &&
+		pg_conn_sync(c, on_cres, &sync, err, sizeof(err)) == 0 &&
+		run_until(cres_fired, &sync) && strcmp(q.value, "7") == 0,
+	    "and answers a query");
+	is_int(name_lookups - lookups, 0, "libpq resolved no name itself");
+	pg_conn_free(c);
+
+	snprintf(ci, sizeof(ci), "%s host=%s hostaddr=''", conninfo, unresolvable);
+	c = pg_conn_new(base, ci, &opts, on_cstate, &bad, err, sizeof(err));
+	ctx[0] = &bad;
+	want = 2;
+	ok(c != NULL && run_until_ms(downs_at_least, ctx, 10000),
+	    "an unresolvable name: DOWN, and retried");
+	ok(bad.ups == 0 && strncmp(bad.err, "cannot resolve ", 15) == 0 &&
+		strstr(bad.err, unresolvable) != NULL,
+	    "the attempt fails naming the host: %s", bad.err);
+	pg_conn_free(c);
+
+	/* one bad name fails the whole attempt, even after a good one */
+	snprintf(ci, sizeof(ci), "%s host=localhost,%s hostaddr=''", conninfo, unresolvable);
+	c = pg_conn_new(base, ci, &opts, on_cstate, &second, err, sizeof(err));
+	ctx[0] = &second;
+	want = 1;
+	ok(c != NULL && run_until_ms(downs_at_least, ctx, 10000) && second.ups == 0 &&
+		strstr(second.err, unresolvable) != NULL,
+	    "host=localhost,UNRESOLVABLE: DOWN naming the second: %s", second.err);
+	pg_conn_free(c);
+
+	/* not in /etc/hosts: a real query goes out, and is abandoned */
+	snprintf(ci, sizeof(ci), "%s host=pg-sink-it.invalid hostaddr=''", conninfo);
+	c = pg_conn_new(base, ci, &opts, on_cstate, &gone, err, sizeof(err));
+	if (ok(c != NULL, "pg_conn_new with a name that needs the DNS")) {
+		/* one pass: the attempt's timer fires and the query leaves; a
+		 * non-blocking loop would go on passing while events keep
+		 * coming, the answer among them */
+		event_base_loop(base, EVLOOP_ONCE);
+		pg_conn_free(c);
+		for (int i = 0; i < 5; i++)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+		ok(gone.ups == 0 && gone.downs == 0,
+		    "freed while its lookup is in flight: no callback after the free");
+	}
+	is_int(name_lookups - lookups, 0, "still no name resolved by libpq");
 }
 
 static void
@@ -958,10 +1098,20 @@ main(int argc, char **argv)
 
 	ok(pg_sink_new(base, "nonsense", sql_dir, NULL, err, sizeof(err)) == NULL,
 	    "malformed conninfo refused at creation: %s", err);
+	/* libpq's reason quotes what it stumbled on: here part of a password */
+	ok(pg_conn_new(base, "host=db password=se cret", NULL, NULL, NULL, err, sizeof(err)) ==
+		    NULL &&
+		strncmp(err, "postgres conninfo: ", 19) == 0 && strstr(err, "cret") == NULL,
+	    "the reason does not quote the password: %s", err);
+	ok(pg_conn_new(base, "postgresql://app:hun%zzter2@db/x", NULL, NULL, NULL, err,
+	       sizeof(err)) == NULL &&
+		strstr(err, "hun") == NULL,
+	    "nor a URI libpq cannot parse: %s", err);
 	ok(pg_sink_new(base, conninfo, "/nonexistent", NULL, err, sizeof(err)) == NULL,
 	    "unreadable sql dir refused at creation: %s", err);
 
 	test_pg_conn();
+	test_pg_conn_names();
 
 	/* The server may already have these from an earlier run. */
 	exec("DROP TABLE IF EXISTS events_20991231, events_21000101, events_21000102, "
