@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/collect.sh: /collect throughput against its two ceilings, measured
 # in the same session on the same services:
-#   - HTTP ceiling: GET /healthz on the same collectord (evhttp, no work);
+#   - HTTP ceiling: GET /healthz on the same collectord (its HTTP server, no work);
 #   - Kafka ceiling: librdkafka alone (bench/produce_ceiling) producing
 #     records of the same size with the same acks=all/idempotent settings;
 #   - collectord: POST /collect, batches of BATCH valid events, answered

@@ -1,22 +1,24 @@
 /* collect.c: POST /collect, from request body to Kafka acknowledgements.
  *
- * A batch goes through two stages, each fully asynchronous:
+ * The head of a request is checked before its body is read (API key,
+ * readiness, load), so a refused client costs no body memory.  A batch then
+ * goes through two stages, each fully asynchronous:
  *   1. the dead letters (invalid events, or a whole unparsable body) are
- *      written to S3; if any write fails the batch is answered 503 and
- *      nothing reaches Kafka, so a client retry duplicates nothing;
+ *      written to S3, one object per request; if that fails the batch is
+ *      answered 503 and nothing reaches Kafka, so a client retry duplicates
+ *      nothing;
  *   2. every event is produced (valid ones framed to the raw topic, invalid
  *      ones as JSON to the dead-letter topic) and the client is answered
  *      once Kafka acknowledged all of them, or 503 if any failed.
+ * Everything that could make Kafka refuse a record on the spot (its size,
+ * the queue's room) is checked for every record before the first is
+ * produced: a batch goes to Kafka whole or not at all.
  * The batch outlives its request when the client goes away or times out:
  * its memory is the delivery reports' opaque and is freed by the last one.
  */
 #include "collect.h"
 
 #include <cjson/cJSON.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "codec.h"
 #include "config.h"
 #include "health.h"
+#include "httpd.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,30 +54,54 @@ struct item {
 	char *error;	 /* NULL: valid */
 	uint8_t *record; /* framed payload, valid events only */
 	size_t record_len;
-	char *json; /* original event text, invalid events only */
+	char *json;		     /* original event text, invalid events only */
+	rd_kafka_headers_t *headers; /* invalid events; librdkafka's once sent */
 };
 
 struct batch {
 	struct producer_waiter waiter; /* first: the producer's opaque */
 	struct collect *c;
-	struct evhttp_request *req; /* NULL once answered or abandoned */
+	struct httpd_req *req; /* NULL once answered or abandoned */
 	struct event *timeout;
 	struct timespec started;
 	uint8_t id[16];
 	char id_text[IDS_TEXT_SIZE];
 	int64_t received_ms;
-	char received_at[32];
+	char received_at[CODEC_TIME_SIZE];
 	cJSON *events;
 	struct item *items;
 	size_t n, rejected;
 	unsigned s3_pending, kafka_pending;
 	bool failed;
-	char failure[512];
+	char failure[256]; /* what the client is told: nothing internal */
 	char *parse_error; /* set for a body answered 400 */
 };
 
-static void batch_answer_error(
-    struct batch *b, int status, const char *reason, const char *message, int retry_after);
+/* The rules an event can break, as codec.c words them: the only values the
+ * rejection metric's label takes, whatever the client sent.  A rule is the
+ * text after the last ": " of a rejection, matched by prefix. */
+static const char *const rules[] = {
+    "duplicate key",
+    "nested deeper than",
+    "number out of range",
+    "reserved key",
+    "unknown key",
+    "empty",
+    "given twice (long and short key)",
+    "missing",
+    "not a UUID, ULID or ObjectId",
+    "not a boolean",
+    "not a non-negative integer",
+    "not a number",
+    "not a string",
+    "not an RFC 3339 timestamp",
+    "not an integer",
+    "not an object",
+    "object without",
+    "out of range",
+    "stamp array must hold exactly one element",
+    "stamp string is not valid JSON",
+};
 
 static double
 elapsed_s(const struct timespec *t0)
@@ -85,65 +112,32 @@ elapsed_s(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Answer R with {"error":CODE,"message":MESSAGE[,"batchId":BATCH]}. */
 static void
-count_status(int status)
-{
-	char labels[32];
-
-	snprintf(labels, sizeof(labels), "status=\"%d\"", status);
-	metrics_add("collectord_http_requests_total", labels, 1);
-}
-
-/* Send STATUS with a JSON body on REQ (a request that has no batch yet). */
-static void
-reply_json(struct evhttp_request *req, int status, const char *text, int retry_after)
-{
-	struct evbuffer *out = evbuffer_new();
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	static const char *const reasons[] = {
-	    [200] = "OK",
-	    [400] = "Bad Request",
-	    [401] = "Unauthorized",
-	    [404] = "Not Found",
-	    [405] = "Method Not Allowed",
-	    [413] = "Payload Too Large",
-	    [415] = "Unsupported Media Type",
-	    [500] = "Internal Server Error",
-	    [503] = "Service Unavailable",
-	};
-	const char *reason = status < (int)(sizeof(reasons) / sizeof(reasons[0])) && reasons[status]
-				 ? reasons[status]
-				 : "Error";
-
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (retry_after > 0) {
-		char v[16];
-
-		snprintf(v, sizeof(v), "%d", retry_after);
-		evhttp_add_header(h, "Retry-After", v);
-	}
-	if (out != NULL) {
-		evbuffer_add(out, text, strlen(text));
-		evbuffer_add(out, "\n", 1);
-	}
-	evhttp_send_reply(req, status, reason, out);
-	evbuffer_free(out);
-	count_status(status);
-}
-
-static void
-reply_error(struct evhttp_request *req, int status, const char *reason, const char *message,
-    int retry_after)
+reply_error(struct httpd_req *r, int status, const char *code, const char *message,
+    const char *batch, int retry_after)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *text;
 
-	cJSON_AddStringToObject(o, "error", reason);
+	cJSON_AddStringToObject(o, "error", code);
 	cJSON_AddStringToObject(o, "message", message);
+	if (batch != NULL)
+		cJSON_AddStringToObject(o, "batchId", batch);
 	text = cJSON_PrintUnformatted(o);
-	reply_json(req, status, text ? text : "{}", retry_after);
-	free(text);
 	cJSON_Delete(o);
+	if (retry_after > 0) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", retry_after);
+		httpd_req_add_header(r, "Retry-After", v);
+	}
+	if (text == NULL) {
+		httpd_reply(r, 500, "application/json", "{}\n", 3);
+		return;
+	}
+	httpd_reply(r, status, "application/json", text, strlen(text));
+	free(text);
 }
 
 static void
@@ -153,6 +147,8 @@ batch_free(struct batch *b)
 		free(b->items[i].error);
 		free(b->items[i].record);
 		free(b->items[i].json);
+		if (b->items[i].headers != NULL)
+			rd_kafka_headers_destroy(b->items[i].headers);
 	}
 	free(b->items);
 	free(b->parse_error);
@@ -172,84 +168,66 @@ batch_maybe_free(struct batch *b)
 		batch_free(b);
 }
 
+/* The client closed its connection: its request is being freed. */
 static void
-on_connection_close(struct evhttp_connection *evcon, void *arg)
+on_client_gone(void *arg)
 {
 	struct batch *b = arg;
 
-	(void)evcon;
-	/* evhttp frees the request with its connection: forget it. */
-	if (b->req != NULL) {
-		b->req = NULL;
-		log_info("client left before its answer", "batch=%s", b->id_text);
-		batch_maybe_free(b);
-	}
+	b->req = NULL;
+	log_info("client left before its answer", "batch=%s s3_pending=%u kafka_pending=%u",
+	    b->id_text, b->s3_pending, b->kafka_pending);
+	batch_maybe_free(b);
 }
 
 /* Detach from the request: after this the batch never touches it again. */
-static struct evhttp_request *
+static struct httpd_req *
 batch_take_request(struct batch *b)
 {
-	struct evhttp_request *req = b->req;
+	struct httpd_req *r = b->req;
 
-	if (req == NULL)
+	if (r == NULL)
 		return NULL;
 	b->req = NULL;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+	httpd_req_on_gone(r, NULL, NULL);
 	if (b->timeout != NULL)
 		event_del(b->timeout);
 	metrics_observe("collectord_request_duration_seconds", "", elapsed_s(&b->started));
-	return req;
+	return r;
 }
 
 static void
 batch_answer_error(
-    struct batch *b, int status, const char *reason, const char *message, int retry_after)
+    struct batch *b, int status, const char *code, const char *message, int retry_after)
 {
-	struct evhttp_request *req = batch_take_request(b);
-	cJSON *o;
-	char *text;
+	struct httpd_req *r = batch_take_request(b);
 
-	if (req == NULL)
-		return;
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "error", reason);
-	cJSON_AddStringToObject(o, "message", message);
-	cJSON_AddStringToObject(o, "batchId", b->id_text);
-	text = cJSON_PrintUnformatted(o);
-	reply_json(req, status, text ? text : "{}", retry_after);
-	free(text);
-	cJSON_Delete(o);
+	if (r != NULL)
+		reply_error(r, status, code, message, b->id_text, retry_after);
 }
 
-/* The metrics label for a rejection: its rule, without the field path. */
-static void
-reason_label(const char *error, char *buf, size_t size)
+/* The metrics label for a rejection: its rule, from the fixed set. */
+static const char *
+rule_label(const char *error)
 {
-	const char *rule = strstr(error, ": ");
-	size_t n = 0;
+	const char *rule = error, *p;
 
-	rule = rule != NULL ? rule + 2 : error;
-	n = (size_t)snprintf(buf, size, "reason=\"");
-	for (; *rule != '\0' && n + 3 < size && n < 72; rule++) {
-		unsigned char ch = (unsigned char)*rule;
-
-		if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f)
-			continue;
-		buf[n++] = (char)ch;
-	}
-	buf[n++] = '"';
-	buf[n] = '\0';
+	while ((p = strstr(rule, ": ")) != NULL)
+		rule = p + 2;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (strncmp(rule, rules[i], strlen(rules[i])) == 0)
+			return rules[i];
+	return "other";
 }
 
 static void
 batch_answer_ok(struct batch *b)
 {
-	struct evhttp_request *req = batch_take_request(b);
+	struct httpd_req *r = batch_take_request(b);
 	cJSON *o, *arr;
 	char *text;
 
-	if (req == NULL)
+	if (r == NULL)
 		return;
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "batchId", b->id_text);
@@ -269,10 +247,10 @@ batch_answer_ok(struct batch *b)
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (text == NULL) {
-		reply_error(req, 500, "internal", "out of memory", 0);
+		reply_error(r, 500, "internal", "out of memory", b->id_text, 0);
 		return;
 	}
-	reply_json(req, 200, text, 0);
+	httpd_reply(r, 200, "application/json", text, strlen(text));
 	free(text);
 	metrics_add("collectord_events_accepted_total", "", (double)(b->n - b->rejected));
 	for (size_t i = 0; i < b->n; i++) {
@@ -280,7 +258,7 @@ batch_answer_ok(struct batch *b)
 
 		if (b->items[i].error == NULL)
 			continue;
-		reason_label(b->items[i].error, label, sizeof(label));
+		snprintf(label, sizeof(label), "reason=\"%s\"", rule_label(b->items[i].error));
 		metrics_add("collectord_events_rejected_total", label, 1);
 	}
 }
@@ -292,9 +270,7 @@ on_delivery(struct producer_waiter *w, rd_kafka_resp_err_t err)
 
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && !b->failed) {
 		b->failed = true;
-		snprintf(b->failure, sizeof(b->failure),
-		    "Kafka did not "
-		    "acknowledge an event: %s",
+		snprintf(b->failure, sizeof(b->failure), "Kafka did not acknowledge an event: %s",
 		    rd_kafka_err2str(err));
 	}
 	if (--b->kafka_pending > 0)
@@ -310,23 +286,20 @@ static rd_kafka_resp_err_t
 send_item(struct batch *b, struct item *it)
 {
 	struct collect *c = b->c;
-	rd_kafka_headers_t *h;
 	rd_kafka_resp_err_t e;
 
 	if (it->error == NULL)
 		return producer_send(c->producer, c->cfg->topic_raw, it->corr, strlen(it->corr),
 		    it->record, it->record_len, NULL, &b->waiter);
-	h = rd_kafka_headers_new(2);
-	rd_kafka_header_add(h, "error", -1, it->error, -1);
-	rd_kafka_header_add(h, "correlation-id", -1, it->corr, -1);
 	e = producer_send(c->producer, c->cfg->topic_dead_letter, it->corr, strlen(it->corr),
-	    it->json, strlen(it->json), h, &b->waiter);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		rd_kafka_headers_destroy(h);
+	    it->json, strlen(it->json), it->headers, &b->waiter);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		it->headers = NULL; /* librdkafka's now */
 	return e;
 }
 
-/* Stage 2: every event to Kafka; the last report answers. */
+/* Stage 2: every event to Kafka; the last report answers.  Never frees
+ * the batch: the caller does, once (batch_maybe_free). */
 static void
 batch_produce(struct batch *b)
 {
@@ -334,6 +307,9 @@ batch_produce(struct batch *b)
 		rd_kafka_resp_err_t e = send_item(b, &b->items[i]);
 
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			/* Sizes and room were checked for the whole batch, so
+			 * this is Kafka going away under us; the records queued
+			 * so far still report, and the last answers 503. */
 			b->failed = true;
 			snprintf(b->failure, sizeof(b->failure), "Kafka cannot take the batch: %s",
 			    rd_kafka_err2str(e));
@@ -341,24 +317,24 @@ batch_produce(struct batch *b)
 		}
 		b->kafka_pending++;
 	}
-	if (b->kafka_pending == 0) {
+	if (b->kafka_pending == 0)
 		batch_answer_error(b, 503, "kafka_unavailable", b->failure, 1);
-		batch_maybe_free(b);
-	}
 }
 
 static void
-on_dead_letter_stored(void *arg, bool ok, const char *err)
+on_dead_letters_stored(void *arg, bool ok, const char *err)
 {
 	struct batch *b = arg;
+	char q[300];
 
-	if (!ok && !b->failed) {
+	b->s3_pending--;
+	if (!ok) {
+		/* The client learns that S3 failed, the log learns how. */
+		log_warn("cannot store dead letters", "batch=%s error=%s", b->id_text,
+		    log_quote(err ? err : "unknown", q, sizeof(q)));
 		b->failed = true;
-		snprintf(b->failure, sizeof(b->failure), "S3 could not store a dead letter: %s",
-		    err ? err : "unknown error");
+		snprintf(b->failure, sizeof(b->failure), "cannot store the rejected events");
 	}
-	if (--b->s3_pending > 0)
-		return;
 	if (b->req == NULL) {
 		/* Timed out (answered 503) or the client left: producing now
 		 * would duplicate the events the client will send again. */
@@ -371,21 +347,113 @@ on_dead_letter_stored(void *arg, bool ok, const char *err)
 	batch_maybe_free(b);
 }
 
+/* Append LINE and a newline to the growing document *DOC. */
 static bool
-store_dead_letter(struct batch *b, const cJSON *event, const char *raw, size_t rawlen,
-    const char *error, const char *corr)
+doc_append(char **doc, size_t *len, size_t *cap, const char *line, size_t n)
 {
-	char key[256], *doc;
+	if (*len + n + 2 > *cap) {
+		size_t ncap = (*cap ? *cap * 2 : 4096);
+		char *d;
+
+		while (ncap < *len + n + 2)
+			ncap *= 2;
+		if ((d = realloc(*doc, ncap)) == NULL)
+			return false;
+		*doc = d;
+		*cap = ncap;
+	}
+	memcpy(*doc + *len, line, n);
+	*len += n;
+	(*doc)[(*len)++] = '\n';
+	(*doc)[*len] = '\0';
+	return true;
+}
+
+/* A dead letter that did not fit in the request's object: who, why, how
+ * big, not what (the Kafka dead-letter record still carries it whole). */
+static char *
+stub_line(const struct batch *b, const char *error, const char *corr, size_t bytes)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+
+	cJSON_AddStringToObject(o, "error", error);
+	cJSON_AddNullToObject(o, "event");
+	cJSON_AddStringToObject(o, "correlationId", corr);
+	cJSON_AddStringToObject(o, "receivedAt", b->received_at);
+	cJSON_AddTrueToObject(o, "truncated");
+	cJSON_AddNumberToObject(o, "eventBytes", (double)bytes);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
+/*
+ * Stage 1: the request's dead letters as one S3 object, a JSON line each
+ * ({error, event, correlationId, receivedAt}), at most max_dead_letter_bytes:
+ * lines past it keep only their error and size.  RAW (LEN bytes) is an
+ * unparsable body, stored instead of events.  False when the write could
+ * not start.
+ */
+static bool
+store_dead_letters(struct batch *b, const char *raw, size_t rawlen)
+{
+	size_t max = (size_t)b->c->cfg->max_dead_letter_bytes, len = 0, cap = 0;
+	char key[256], *doc = NULL, *line;
+	bool ok = true;
 	int r;
 
-	doc = codec_dead_letter_json(event, raw, rawlen, error, corr, b->received_at);
-	if (doc == NULL)
-		return false;
-	if (s3_key_dead_letter(key, sizeof(key), b->received_ms, corr) == -1) {
+	if (raw != NULL) {
+		/* Escaping may grow a text body six times: keep a prefix. */
+		size_t keep = rawlen;
+
+		line = codec_dead_letter_json(
+		    NULL, raw, keep, b->parse_error, b->id_text, b->received_at);
+		if (line != NULL && strlen(line) > max) {
+			free(line);
+			keep = (max - 1024) / 6;
+			line = codec_dead_letter_json(
+			    NULL, raw, keep, b->parse_error, b->id_text, b->received_at);
+		}
+		if (line != NULL && keep < rawlen) {
+			/* Say it was cut: our own JSON ends with its '}'. */
+			char tail[64];
+			size_t n = strlen(line);
+			char *l2 = malloc(n + sizeof(tail));
+
+			if (l2 != NULL) {
+				snprintf(tail, sizeof(tail),
+				    ",\"truncated\":true,\"bodyBytes\":%zu}", rawlen);
+				memcpy(l2, line, n - 1);
+				strcpy(l2 + n - 1, tail);
+			}
+			free(line);
+			line = l2;
+		}
+		ok = line != NULL && doc_append(&doc, &len, &cap, line, strlen(line));
+		free(line);
+	}
+	for (size_t i = 0; ok && raw == NULL && i < b->n; i++) {
+		struct item *it = &b->items[i];
+
+		if (it->error == NULL)
+			continue;
+		line = codec_dead_letter_json(cJSON_GetArrayItem(b->events, (int)i), NULL, 0,
+		    it->error, it->corr, b->received_at);
+		if (line != NULL && len + strlen(line) + 1 > max) {
+			size_t bytes = strlen(it->json);
+
+			free(line);
+			line = stub_line(b, it->error, it->corr, bytes);
+		}
+		ok = line != NULL && doc_append(&doc, &len, &cap, line, strlen(line));
+		free(line);
+	}
+	if (!ok || s3_key_dead_letters(key, sizeof(key), b->received_ms, b->id_text) == -1) {
 		free(doc);
 		return false;
 	}
-	r = s3_put(b->c->s3, key, doc, strlen(doc), "application/json", on_dead_letter_stored, b);
+	r = s3_put(b->c->s3, key, doc, len, "application/x-ndjson", on_dead_letters_stored, b);
 	free(doc);
 	if (r == -1)
 		return false;
@@ -404,17 +472,16 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	    b->s3_pending, b->kafka_pending);
 	batch_answer_error(b, 503, "timeout",
 	    b->kafka_pending > 0 ? "timed out waiting for Kafka acknowledgements"
-				 : "timed out waiting for S3",
+				 : "timed out storing the rejected events",
 	    5);
 	batch_maybe_free(b);
 }
 
 static bool
-authorized(struct collect *c, struct evhttp_request *req)
+authorized(struct collect *c, struct httpd_req *r)
 {
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *key = evhttp_find_header(h, "X-API-Key");
-	const char *auth = evhttp_find_header(h, "Authorization");
+	const char *key = httpd_req_header(r, "X-API-Key");
+	const char *auth = httpd_req_header(r, "Authorization");
 
 	if (c->napi_keys == 0)
 		return true;
@@ -436,72 +503,32 @@ authorized(struct collect *c, struct evhttp_request *req)
 	return false;
 }
 
-/* The body as one contiguous string, inflated if gzip; NULL after replying. */
-static char *
-read_body(struct collect *c, struct evhttp_request *req, size_t *len)
+static bool
+is_gzip(struct httpd_req *r)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	const char *enc =
-	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
-	size_t n = evbuffer_get_length(in);
-	char *body, *out = NULL, err[256];
-	size_t outlen = 0;
-	enum codec_status st;
+	const char *enc = httpd_req_header(r, "Content-Encoding");
 
-	if ((body = malloc(n + 1)) == NULL) {
-		reply_error(req, 500, "internal", "out of memory", 0);
-		return NULL;
-	}
-	evbuffer_remove(in, body, n);
-	body[n] = '\0';
-	if (enc == NULL || strcasecmp(enc, "identity") == 0) {
-		*len = n;
-		return body;
-	}
-	if (strcasecmp(enc, "gzip") != 0 && strcasecmp(enc, "x-gzip") != 0) {
-		free(body);
-		reply_error(req, 415, "unsupported_encoding",
-		    "Content-Encoding must be gzip or identity", 0);
-		return NULL;
-	}
-	st = codec_gunzip(
-	    body, n, (size_t)c->cfg->max_decompressed_bytes, &out, &outlen, err, sizeof(err));
-	free(body);
-	if (st == CODEC_TOO_LARGE) {
-		reply_error(req, 413, "too_large", err, 0);
-		return NULL;
-	}
-	if (st != CODEC_OK) {
-		reply_error(req, 400, "invalid_gzip", err, 0);
-		return NULL;
-	}
-	*len = outlen;
-	return out;
+	return enc != NULL && (strcasecmp(enc, "gzip") == 0 || strcasecmp(enc, "x-gzip") == 0);
 }
 
 static struct batch *
-batch_new(struct collect *c, struct evhttp_request *req)
+batch_new(struct collect *c, struct httpd_req *r)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 	struct timeval tv;
-	struct tm tm;
-	time_t secs;
+	char ms[CODEC_TIME_SIZE];
 
 	if (b == NULL)
 		return NULL;
 	b->waiter.done = on_delivery;
 	b->c = c;
-	b->req = req;
+	b->req = r;
 	clock_gettime(CLOCK_MONOTONIC, &b->started);
 	ids_batch_new(b->id);
 	ids_format(b->id, b->id_text);
 	b->received_ms = (int64_t)ids_time_ms(b->id);
-	secs = (time_t)(b->received_ms / 1000);
-	gmtime_r(&secs, &tm);
-	strftime(b->received_at, sizeof(b->received_at), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(b->received_at + strlen(b->received_at),
-	    sizeof(b->received_at) - strlen(b->received_at), ".%03dZ",
-	    (int)(b->received_ms % 1000));
+	codec_format_ms(b->received_ms, ms);
+	snprintf(b->received_at, sizeof(b->received_at), "%s", ms);
 	b->timeout = evtimer_new(c->base, on_timeout, b);
 	tv.tv_sec = c->cfg->request_timeout_ms / 1000;
 	tv.tv_usec = (c->cfg->request_timeout_ms % 1000) * 1000;
@@ -511,7 +538,7 @@ batch_new(struct collect *c, struct evhttp_request *req)
 		free(b);
 		return NULL;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_connection_close, b);
+	httpd_req_on_gone(r, on_client_gone, b);
 	c->inflight++;
 	metrics_set("collectord_inflight_batches", "", (double)c->inflight);
 	return b;
@@ -523,23 +550,28 @@ batch_validate(struct batch *b)
 {
 	uint8_t hdr[CODEC_FRAME_MAX];
 	size_t hlen = codec_frame_header(hdr, b->c->schema_id);
+	const cJSON *ev;
+	size_t i = 0;
 
 	b->n = (size_t)cJSON_GetArraySize(b->events);
 	if ((b->items = calloc(b->n ? b->n : 1, sizeof(*b->items))) == NULL)
 		return false;
-	for (size_t i = 0; i < b->n; i++) {
+	cJSON_ArrayForEach(ev, b->events)
+	{
 		struct item *it = &b->items[i];
-		const cJSON *ev = cJSON_GetArrayItem(b->events, (int)i);
 		uint8_t corr[16], *payload = NULL;
 		size_t plen = 0;
 		char err[512];
 
-		ids_correlation(corr, b->id, (uint32_t)i);
+		ids_correlation(corr, b->id, (uint32_t)i++);
 		ids_format(corr, it->corr);
 		if (!codec_event_encode(b->c->schema, ev, &payload, &plen, err, sizeof(err))) {
 			if ((it->error = strdup(err)) == NULL ||
-			    (it->json = cJSON_PrintUnformatted(ev)) == NULL)
+			    (it->json = cJSON_PrintUnformatted(ev)) == NULL ||
+			    (it->headers = rd_kafka_headers_new(2)) == NULL)
 				return false;
+			rd_kafka_header_add(it->headers, "error", -1, it->error, -1);
+			rd_kafka_header_add(it->headers, "correlation-id", -1, it->corr, -1);
 			b->rejected++;
 			continue;
 		}
@@ -555,74 +587,89 @@ batch_validate(struct batch *b)
 	return true;
 }
 
-void
-collect_handle(struct evhttp_request *req, void *arg)
+/* The first record Kafka would refuse for its size, or -1.  *SIZE is its
+ * size as librdkafka counts it. */
+static long
+batch_oversize(const struct batch *b, size_t *size)
+{
+	size_t max = producer_max_record_bytes(b->c->producer);
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct item *it = &b->items[i];
+		size_t keylen = strlen(it->corr);
+
+		*size = it->error == NULL
+			    ? producer_record_size(keylen, it->record_len, NULL)
+			    : producer_record_size(keylen, strlen(it->json), it->headers);
+		if (*size > max)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* Stage 0, in one pass of the loop: body → events → records, checked
+ * whole before anything is stored or produced. */
+static void
+collect_body(struct httpd_req *r, void *arg)
 {
 	struct collect *c = arg;
+	struct codec_limits lim = {
+	    .max_events = (size_t)c->cfg->max_events,
+	    .max_values = (size_t)c->cfg->max_json_nodes,
+	};
 	struct batch *b;
-	char err[512], msg[600];
-	char *body;
-	size_t len = 0;
+	const char *body;
+	char *inflated = NULL, err[512], msg[600];
+	size_t len = 0, size = 0;
+	enum codec_status st;
+	long big;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-		reply_error(req, 405, "method_not_allowed", "use POST", 0);
+	body = httpd_req_body(r, &len);
+	if (is_gzip(r)) {
+		st = codec_gunzip(body, len, (size_t)c->cfg->max_decompressed_bytes, &inflated,
+		    &len, err, sizeof(err));
+		if (st != CODEC_OK) {
+			reply_error(r, st == CODEC_TOO_LARGE ? 413 : 400,
+			    st == CODEC_TOO_LARGE ? "too_large" : "invalid_gzip", err, NULL, 0);
+			return;
+		}
+		body = inflated;
+	}
+	if ((b = batch_new(c, r)) == NULL) {
+		free(inflated);
+		reply_error(r, 500, "internal", "out of memory", NULL, 0);
 		return;
 	}
-	if (!authorized(c, req)) {
-		evhttp_add_header(
-		    evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-		reply_error(req, 401, "unauthorized",
-		    "missing or wrong API key (X-API-Key or Authorization: Bearer)", 0);
+	st = codec_body_parse(body, len, &lim, &b->events, err, sizeof(err));
+	if (st == CODEC_TOO_LARGE) {
+		free(inflated);
+		batch_answer_error(b, 413,
+		    strstr(err, " events") != NULL ? "too_many_events" : "too_many_values", err, 0);
+		batch_maybe_free(b);
 		return;
 	}
-	if (c->draining) {
-		reply_error(req, 503, "shutting_down", "collectord is stopping", 1);
-		return;
-	}
-	if (c->schema_id <= 0) {
-		reply_error(
-		    req, 503, "not_ready", "the schema is not registered yet: see /readyz", 5);
-		return;
-	}
-	if (!health_up(HEALTH_KAFKA)) {
-		/* Known down: say so now rather than after message.timeout.ms. */
-		reply_error(req, 503, "kafka_unavailable", "no Kafka broker is reachable", 5);
-		return;
-	}
-	if ((int64_t)c->inflight >= c->cfg->max_inflight_batches) {
-		reply_error(req, 503, "busy", "too many batches in flight", 1);
-		return;
-	}
-	if ((body = read_body(c, req, &len)) == NULL)
-		return;
-	if ((b = batch_new(c, req)) == NULL) {
-		free(body);
-		reply_error(req, 500, "internal", "out of memory", 0);
-		return;
-	}
-	if (codec_body_parse(body, len, NULL, &b->events, err, sizeof(err)) != CODEC_OK) {
+	if (st != CODEC_OK) {
 		/* The raw body is kept: the client is told 400 once it is in S3. */
 		b->parse_error = strdup(err);
-		if (b->parse_error == NULL ||
-		    !store_dead_letter(b, NULL, body, len, err, b->id_text)) {
+		if (b->parse_error == NULL || !store_dead_letters(b, body, len))
 			batch_answer_error(
 			    b, 503, "s3_unavailable", "cannot store the rejected body", 5);
-		}
-		free(body);
+		free(inflated);
 		batch_maybe_free(b);
 		return;
 	}
-	free(body);
-	if (cJSON_GetArraySize(b->events) > c->cfg->max_events) {
-		snprintf(msg, sizeof(msg), "the batch has %d events; the limit is %lld",
-		    cJSON_GetArraySize(b->events), (long long)c->cfg->max_events);
-		batch_answer_error(b, 413, "too_many_events", msg, 0);
-		batch_maybe_free(b);
-		return;
-	}
+	free(inflated);
 	if (!batch_validate(b)) {
 		batch_answer_error(b, 500, "internal", "out of memory", 0);
+		batch_maybe_free(b);
+		return;
+	}
+	if ((big = batch_oversize(b, &size)) >= 0) {
+		snprintf(msg, sizeof(msg),
+		    "event %ld is %zu bytes as a Kafka record; the limit is %zu: nothing of the "
+		    "batch was stored",
+		    big, size, producer_max_record_bytes(c->producer));
+		batch_answer_error(b, 413, "record_too_large", msg, 0);
 		batch_maybe_free(b);
 		return;
 	}
@@ -633,25 +680,51 @@ collect_handle(struct evhttp_request *req, void *arg)
 		batch_maybe_free(b);
 		return;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
-
-		if (it->error != NULL &&
-		    !store_dead_letter(
-			b, cJSON_GetArrayItem(b->events, (int)i), NULL, 0, it->error, it->corr)) {
-			b->failed = true;
-			snprintf(b->failure, sizeof(b->failure),
-			    "cannot start a dead-letter write to S3");
-			break;
-		}
-	}
-	if (b->s3_pending > 0)
-		return; /* on_dead_letter_stored goes on */
-	if (b->failed)
-		batch_answer_error(b, 503, "s3_unavailable", b->failure, 5);
-	else
+	if (b->rejected > 0) {
+		if (store_dead_letters(b, NULL, 0))
+			return; /* on_dead_letters_stored goes on */
+		batch_answer_error(b, 503, "s3_unavailable", "cannot store the rejected events", 5);
+	} else {
 		batch_produce(b);
+	}
 	batch_maybe_free(b);
+}
+
+void
+collect_head(struct httpd_req *r, struct collect *c)
+{
+	const char *enc = httpd_req_header(r, "Content-Encoding");
+
+	if (!authorized(c, r)) {
+		httpd_req_add_header(r, "WWW-Authenticate", "Bearer");
+		reply_error(r, 401, "unauthorized",
+		    "missing or wrong API key (X-API-Key or Authorization: Bearer)", NULL, 0);
+		return;
+	}
+	if (enc != NULL && strcasecmp(enc, "identity") != 0 && !is_gzip(r)) {
+		reply_error(r, 415, "unsupported_encoding",
+		    "Content-Encoding must be gzip or identity", NULL, 0);
+		return;
+	}
+	if (c->draining) {
+		reply_error(r, 503, "shutting_down", "collectord is stopping", NULL, 1);
+		return;
+	}
+	if (c->schema_id <= 0) {
+		reply_error(
+		    r, 503, "not_ready", "the schema is not registered yet: see /readyz", NULL, 5);
+		return;
+	}
+	if (!health_up(HEALTH_KAFKA)) {
+		/* Known down: say so now rather than after message.timeout.ms. */
+		reply_error(r, 503, "kafka_unavailable", "no Kafka broker is reachable", NULL, 5);
+		return;
+	}
+	if ((int64_t)c->inflight >= c->cfg->max_inflight_batches) {
+		reply_error(r, 503, "busy", "too many batches in flight", NULL, 1);
+		return;
+	}
+	httpd_req_read_body(r, collect_body, c);
 }
 
 struct collect *
@@ -686,8 +759,6 @@ collect_new(struct event_base *base, const struct config *cfg, struct producer *
 		c->napi_keys++;
 	}
 	free(keys);
-	metrics_declare("collectord_http_requests_total", METRIC_COUNTER,
-	    "POST /collect requests by HTTP status.");
 	metrics_declare("collectord_events_accepted_total", METRIC_COUNTER,
 	    "Valid events acknowledged by Kafka on events.raw.");
 	metrics_declare("collectord_events_rejected_total", METRIC_COUNTER,

@@ -3,7 +3,7 @@
 #ifndef COLLECTORD_COLLECT_H
 #define COLLECTORD_COLLECT_H
 
-#include <event2/http.h>
+#include <event2/event.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +27,9 @@ void collect_set_schema_id(struct collect *c, int32_t id);
 void collect_drain(struct collect *c);
 size_t collect_inflight(const struct collect *c);
 
-/* The evhttp callback for /collect; ARG is the struct collect. */
-void collect_handle(struct evhttp_request *req, void *arg);
+struct httpd_req;
+/* POST /collect, from its head (httpd's head callback, via http.c): refuse
+ * it at once (401, 415, 503) or have its body read and the batch run. */
+void collect_head(struct httpd_req *r, struct collect *c);
 
 #endif

@@ -26,6 +26,12 @@ struct config {
 	int64_t max_events;
 	int64_t request_timeout_ms;
 	int64_t max_inflight_batches;
+	int64_t max_clients;	 /* connections at once; beyond, accept pauses */
+	int64_t read_timeout_ms; /* a whole request (headers and body) must arrive in this */
+	int64_t idle_timeout_ms; /* a keep-alive connection may wait this long for a request */
+	int64_t max_body_memory; /* bytes all request bodies being read may hold at once */
+	int64_t max_json_nodes;	 /* JSON values one body may hold */
+	int64_t max_dead_letter_bytes; /* largest S3 dead-letter object of one request */
 	char *log_level;
 	char *log_file;
 
@@ -50,6 +56,7 @@ struct config {
 	char *s3_access_key;
 	char *s3_secret_key;
 	int64_t s3_timeout_ms;
+	int64_t s3_max_connections;
 
 	/* [pg] */
 	char *pg_conninfo;

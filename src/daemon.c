@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct daemon {
 	struct event *sigterm, *sigint, *sighup;
 	long register_backoff_ms;
 	bool stopping, s3_check_busy, registry_check_busy;
+	char s3_error[512], registry_error[512]; /* last check failures, logged once */
 	struct timespec stop_deadline;
 };
 
@@ -61,13 +63,32 @@ timer_in(struct event *ev, long ms)
 	evtimer_add(ev, &tv);
 }
 
+/*
+ * /readyz answers anyone: it says which dependency is down and since when,
+ * while how (URLs, object keys, the service's own words) goes to the log,
+ * once each time the detail changes.
+ */
+static void
+check_result(enum health_dep dep, const char *name, bool ok, const char *err, char *last,
+    size_t lastlen, const char *public_error)
+{
+	char q[600];
+
+	if (!ok && err != NULL && strcmp(err, last) != 0)
+		log_warn("dependency check failed", "dependency=%s error=%s", name,
+		    log_quote(err, q, sizeof(q)));
+	snprintf(last, lastlen, "%s", ok || err == NULL ? "" : err);
+	health_set(dep, ok, ok ? NULL : public_error);
+}
+
 static void
 on_s3_checked(void *arg, bool ok, const char *err)
 {
 	struct daemon *d = arg;
 
 	d->s3_check_busy = false;
-	health_set(HEALTH_S3, ok, err);
+	check_result(HEALTH_S3, "s3", ok, err, d->s3_error, sizeof(d->s3_error),
+	    "the bucket check failed (the log says why)");
 }
 
 static void
@@ -76,7 +97,8 @@ on_registry_checked(void *arg, bool ok, const char *err)
 	struct daemon *d = arg;
 
 	d->registry_check_busy = false;
-	health_set(HEALTH_REGISTRY, ok, err);
+	check_result(HEALTH_REGISTRY, "registry", ok, err, d->registry_error,
+	    sizeof(d->registry_error), "the registry check failed (the log says why)");
 }
 
 static void
@@ -190,6 +212,7 @@ begin_stop(struct daemon *d, const char *why)
 #endif
 	if (d->collect != NULL)
 		collect_drain(d->collect);
+	http_stop_accepting(d->http);
 	if (d->consumer != NULL)
 		consumer_stop(d->consumer);
 	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
@@ -227,6 +250,30 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("reloaded", "what=\"log file, log level\"");
 }
 
+/* Descriptors besides the clients': Kafka brokers, S3 and registry
+ * connections, PostgreSQL, the loop's own. */
+#define FD_RESERVE 128
+
+/* Make room for max_clients connections under RLIMIT_NOFILE, raising the
+ * soft limit as far as the hard one allows; warn if it is still short (the
+ * server then rests on accept errors instead of spinning). */
+static void
+fit_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_clients + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want)
+		log_warn("max_clients is above the file descriptor limit",
+		    "max_clients=%lld nofile=%llu", (long long)cfg->max_clients,
+		    (unsigned long long)rl.rlim_cur);
+}
+
 static int
 daemon_start(struct daemon *d, char *err, size_t errlen)
 {
@@ -252,6 +299,7 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	curl_loop_set_max_connections(d->curl, (long)d->cfg->s3_max_connections);
 	if ((d->s3 = s3_new(d->curl, &s3c, err, errlen)) == NULL)
 		return -1;
 	d->registry = registry_new(d->curl, d->cfg->registry_url, d->cfg->registry_user,
@@ -275,6 +323,7 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	fit_fd_limit(d->cfg);
 	if ((d->http = http_new(d->base, d->cfg, d->collect, err, errlen)) == NULL)
 		return -1;
 
@@ -328,6 +377,27 @@ daemon_free(struct daemon *d)
 	metrics_reset();
 }
 
+/* libevent's own warnings, at most one a second: a condition that repeats
+ * on every loop pass must not fill the disk. */
+static void
+on_libevent_log(int severity, const char *msg)
+{
+	static time_t last;
+	static unsigned long suppressed;
+	time_t now = time(NULL);
+	char q[600];
+
+	if (severity < EVENT_LOG_WARN)
+		return;
+	if (now == last) {
+		suppressed++;
+		return;
+	}
+	last = now;
+	log_warn("libevent", "detail=%s suppressed=%lu", log_quote(msg, q, sizeof(q)), suppressed);
+	suppressed = 0;
+}
+
 int
 daemon_run(const char *config_path, struct config *cfg)
 {
@@ -335,6 +405,7 @@ daemon_run(const char *config_path, struct config *cfg)
 	char err[1024], q[1100];
 
 	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(on_libevent_log);
 	if ((d.base = event_base_new()) == NULL) {
 		config_free(cfg);
 		die("cannot create the event loop");

@@ -1,13 +1,7 @@
-/* http.c: evhttp routing and the small operational endpoints. */
+/* http.c: the routes of collectord's HTTP server and the small operational
+ * endpoints.  The server itself (connections, limits) is httpd.c. */
 #include "http.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
-#include <event2/util.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,105 +9,111 @@
 #include "collect.h"
 #include "config.h"
 #include "health.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 
 struct http {
-	struct evhttp *evh;
-	struct evhttp_bound_socket *sock;
-	int port;
+	struct httpd *srv;
+	struct collect *collect;
 };
 
 static void
-reply(struct evhttp_request *req, int code, const char *reason, const char *ctype, const char *body,
-    size_t len)
+reply_str(struct httpd_req *r, int code, const char *ctype, const char *body)
 {
-	struct evbuffer *out = evbuffer_new();
-
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
-	if (out != NULL)
-		evbuffer_add(out, body, len);
-	evhttp_send_reply(req, code, reason, out);
-	evbuffer_free(out);
+	httpd_reply(r, code, ctype, body, strlen(body));
 }
 
 static void
-reply_str(
-    struct evhttp_request *req, int code, const char *reason, const char *ctype, const char *body)
+on_healthz(struct http *h, struct httpd_req *r)
 {
-	reply(req, code, reason, ctype, body, strlen(body));
-}
-
-static bool
-is_get(struct evhttp_request *req)
-{
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-
-	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
-		return true;
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-	reply_str(req, 405, "Method Not Allowed", "application/json",
-	    "{\"error\":\"method_not_allowed\",\"message\":\"use GET\"}\n");
-	return false;
+	(void)h;
+	reply_str(r, 200, "application/json", "{\"status\":\"alive\"}\n");
 }
 
 static void
-on_healthz(struct evhttp_request *req, void *arg)
-{
-	(void)arg;
-	if (is_get(req))
-		reply_str(req, 200, "OK", "application/json", "{\"status\":\"alive\"}\n");
-}
-
-static void
-on_readyz(struct evhttp_request *req, void *arg)
+on_readyz(struct http *h, struct httpd_req *r)
 {
 	char *text;
 	bool ready;
 
-	(void)arg;
-	if (!is_get(req))
-		return;
+	(void)h;
 	ready = health_ready();
 	if ((text = health_json()) == NULL) {
-		reply_str(req, 500, "Internal Server Error", "text/plain", "out of memory\n");
+		reply_str(r, 500, "text/plain", "out of memory\n");
 		return;
 	}
-	reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "application/json",
-	    text, strlen(text));
+	httpd_reply(r, ready ? 200 : 503, "application/json", text, strlen(text));
 	free(text);
 }
 
 static void
-on_metrics(struct evhttp_request *req, void *arg)
+on_metrics(struct http *h, struct httpd_req *r)
 {
 	size_t len;
 	char *text;
 
-	(void)arg;
-	if (!is_get(req))
-		return;
+	(void)h;
 	if ((text = metrics_render(&len)) == NULL) {
-		reply_str(req, 500, "Internal Server Error", "text/plain", "out of memory\n");
+		reply_str(r, 500, "text/plain", "out of memory\n");
 		return;
 	}
-	reply(req, 200, "OK", "text/plain; version=0.0.4", text, len);
+	httpd_reply(r, 200, "text/plain; version=0.0.4", text, len);
 	free(text);
 }
 
 static void
-on_other(struct evhttp_request *req, void *arg)
+on_collect(struct http *h, struct httpd_req *r)
 {
-	char body[512], q[256];
-	const char *uri = evhttp_request_get_uri(req);
-	int n;
+	if (h->collect == NULL) {
+		reply_str(r, 404, "application/json",
+		    "{\"error\":\"not_found\",\"message\":\"this process does not run the collect "
+		    "role\"}\n");
+		return;
+	}
+	collect_head(r, h->collect);
+}
 
-	(void)arg;
-	n = snprintf(body, sizeof(body),
+static const struct route {
+	const char *path;
+	unsigned methods;
+	const char *allow;
+	void (*fn)(struct http *h, struct httpd_req *r);
+} routes[] = {
+    {"/collect", HTTP_POST, "POST", on_collect},
+    {"/healthz", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_healthz},
+    {"/readyz", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_readyz},
+    {"/metrics", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_metrics},
+};
+
+/* Every request's head comes here first. */
+static void
+on_head(struct httpd_req *r, void *arg)
+{
+	struct http *h = arg;
+	const char *path = httpd_req_path(r);
+	char q[256], body[160];
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
+
+		if (strcmp(path, rt->path) != 0)
+			continue;
+		if ((httpd_req_method(r) & rt->methods) == 0) {
+			snprintf(body, sizeof(body),
+			    "{\"error\":\"method_not_allowed\",\"message\":\"use %s\"}\n",
+			    rt->allow);
+			httpd_req_add_header(r, "Allow", rt->allow);
+			reply_str(r, 405, "application/json", body);
+			return;
+		}
+		rt->fn(h, r);
+		return;
+	}
+	log_debug("no such path", "path=%s", log_quote(path, q, sizeof(q)));
+	reply_str(r, 404, "application/json",
 	    "{\"error\":\"not_found\",\"message\":\"no such path: use POST /collect, "
 	    "GET /healthz, /readyz or /metrics\"}\n");
-	log_debug("no such path", "uri=%s", log_quote(uri, q, sizeof(q)));
-	reply(req, 404, "Not Found", "application/json", body, (size_t)n);
 }
 
 struct http *
@@ -121,42 +121,25 @@ http_new(struct event_base *base, const struct config *cfg, struct collect *coll
     size_t errlen)
 {
 	struct http *h = calloc(1, sizeof(*h));
-	evutil_socket_t fd;
-	struct sockaddr_storage ss;
-	ev_socklen_t sl = sizeof(ss);
+	struct httpd_config hc = {
+	    .addr = cfg->listen_addr,
+	    .port = (int)cfg->listen_port,
+	    .max_clients = (size_t)cfg->max_clients,
+	    .max_head_bytes = 64 * 1024,
+	    .max_body_bytes = (size_t)cfg->max_body_bytes,
+	    .max_body_memory = (size_t)cfg->max_body_memory,
+	    .read_timeout_ms = (long)cfg->read_timeout_ms,
+	    .idle_timeout_ms = (long)cfg->idle_timeout_ms,
+	};
 
-	if (h == NULL || (h->evh = evhttp_new(base)) == NULL) {
+	if (h == NULL) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->collect = collect;
+	if ((h->srv = httpd_new(base, &hc, on_head, h, err, errlen)) == NULL) {
 		free(h);
 		return NULL;
-	}
-	/* evhttp answers 413 itself past this size, before we see the body. */
-	evhttp_set_max_body_size(h->evh, (ev_ssize_t)cfg->max_body_bytes);
-	evhttp_set_max_headers_size(h->evh, 64 * 1024);
-	evhttp_set_timeout(h->evh, 60);
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-					       EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-					       EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_cb(h->evh, "/healthz", on_healthz, NULL);
-	evhttp_set_cb(h->evh, "/readyz", on_readyz, NULL);
-	evhttp_set_cb(h->evh, "/metrics", on_metrics, NULL);
-	if (collect != NULL)
-		evhttp_set_cb(h->evh, "/collect", collect_handle, collect);
-	evhttp_set_gencb(h->evh, on_other, NULL);
-	h->sock =
-	    evhttp_bind_socket_with_handle(h->evh, cfg->listen_addr, (ev_uint16_t)cfg->listen_port);
-	if (h->sock == NULL) {
-		snprintf(err, errlen, "cannot listen on %s:%lld", cfg->listen_addr,
-		    (long long)cfg->listen_port);
-		http_free(h);
-		return NULL;
-	}
-	fd = evhttp_bound_socket_get_fd(h->sock);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	return h;
 }
@@ -164,7 +147,13 @@ http_new(struct event_base *base, const struct config *cfg, struct collect *coll
 int
 http_port(const struct http *h)
 {
-	return h->port;
+	return httpd_port(h->srv);
+}
+
+void
+http_stop_accepting(struct http *h)
+{
+	httpd_stop_accepting(h->srv);
 }
 
 void
@@ -172,7 +161,6 @@ http_free(struct http *h)
 {
 	if (h == NULL)
 		return;
-	if (h->evh != NULL)
-		evhttp_free(h->evh);
+	httpd_free(h->srv);
 	free(h);
 }

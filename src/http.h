@@ -1,4 +1,4 @@
-/* http.h: the HTTP listener: /collect, /healthz, /readyz, /metrics. */
+/* http.h: the HTTP routes: /collect, /healthz, /readyz, /metrics. */
 #ifndef COLLECTORD_HTTP_H
 #define COLLECTORD_HTTP_H
 
@@ -15,6 +15,8 @@ struct http *http_new(struct event_base *base, const struct config *cfg, struct 
     char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The port actually bound (useful with port = 0). */
 int http_port(const struct http *h);
+/* Stop accepting connections (shutdown); open ones are served. */
+void http_stop_accepting(struct http *h);
 /* Close the listener and every connection.  NULL-safe. */
 void http_free(struct http *h);
 

@@ -51,10 +51,11 @@ is "$(jq -r '.headers["correlation-id"]' "$T_DIR/dlq.jsonl")" "$corr2" "correlat
 is "$(jq -r .key "$T_DIR/dlq.jsonl")" "$corr2" "dead letter keyed by correlationId"
 is "$(jq -r '.value | fromjson | .data.amount' "$T_DIR/dlq.jsonl")" "12,50" "value is the original event"
 
-# --- S3 dead letter
+# --- S3 dead letters: one JSON Lines object per request, a line per invalid event
 day=$(date -u +%Y-%m-%d)
-s3get "dead-letter/date=$day/$corr2.json" >"$T_DIR/dl.json"
-ok $? "dead letter stored in S3 under dead-letter/date=$day/"
+s3get "dead-letter/date=$day/$BATCH.jsonl" >"$T_DIR/dl.json"
+ok $? "dead letters stored in S3 under dead-letter/date=$day/<batchId>.jsonl"
+is "$(wc -l <"$T_DIR/dl.json" | tr -d ' ')" 1 "one line for the one invalid event"
 is "$(jq -r '[.error, .correlationId, .event.data.id, (.receivedAt|test("Z$")|tostring)] | join("|")' "$T_DIR/dl.json")" \
 	"data.amount: not a number|$corr2|inv-2026-000732|true" "dead letter holds error, event, correlationId, receivedAt"
 
@@ -79,7 +80,7 @@ is "$(http_status "$URL/collect" -H "$KEY" --data-binary '{"data": [1,')" 400 "n
 msg=$(json .message)
 bid=$(json .batchId)
 case "$msg" in body:*line*column*) ok 0 "400 says where: $msg" ;; *) ok 1 "400 says where: $msg" ;; esac
-s3get "dead-letter/date=$day/$bid.json" >"$T_DIR/raw-dl.json"
+s3get "dead-letter/date=$day/$bid.jsonl" >"$T_DIR/raw-dl.json"
 ok $? "the rejected body is kept in S3"
 is "$(jq -r '.event' "$T_DIR/raw-dl.json")" '{"data": [1,' "S3 keeps the raw body as sent"
 is "$(http_status "$URL/collect" -H "$KEY" --data-binary '"text"')" 400 "JSON but not an array or object: 400"
