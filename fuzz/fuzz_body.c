@@ -34,7 +34,8 @@ enrich_record(const uint8_t *rec, size_t len)
 	json = codec_enrich(S, payload, plen, CORR, 1795166102913, sid, &row, err, sizeof(err));
 	if (json == NULL) {
 		/* Undecodable records go to the dead letters with their error. */
-		char *doc = codec_dead_letter_json(NULL, (const char *)payload, plen, err, CORR, NULL);
+		char *doc =
+		    codec_dead_letter_json(NULL, (const char *)payload, plen, err, CORR, NULL);
 
 		free(doc);
 		return;
@@ -64,7 +65,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (codec_is_gzip(data, size)) {
-		if (codec_gunzip(data, size, MAX_BODY, &inflated, &len, err, sizeof(err)) != CODEC_OK)
+		if (codec_gunzip(data, size, MAX_BODY, &inflated, &len, err, sizeof(err)) !=
+		    CODEC_OK)
 			return 0;
 		body = inflated;
 	}
@@ -73,7 +75,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(inflated);
 		return 0;
 	}
-	cJSON_ArrayForEach(ev, events) {
+	cJSON_ArrayForEach(ev, events)
+	{
 		uint8_t *payload = NULL, *rec;
 		size_t plen, h;
 
@@ -93,10 +96,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				char *json;
 
 				/* What the collector encoded, the enricher must take. */
-				if (!codec_frame_parse(rec, h + plen, &sid, &p, &n, err, sizeof(err)))
+				if (!codec_frame_parse(
+					rec, h + plen, &sid, &p, &n, err, sizeof(err)))
 					abort();
-				json = codec_enrich(S, p, n, CORR, 1795166102913, sid, &row, err,
-				    sizeof(err));
+				json = codec_enrich(
+				    S, p, n, CORR, 1795166102913, sid, &row, err, sizeof(err));
 				if (json == NULL)
 					abort();
 				codec_row_free(&row);
