@@ -1,16 +1,17 @@
 /*
  * admin_main.c: collectord-admin, the Kafka side of setting up a deployment.
  *
- *   collectord-admin create-topics FILE [--brokers B] [--timeout S] [--dry-run]
- *   collectord-admin wait-ready [--brokers B] [--timeout S]
- *   collectord-admin list-topics [--brokers B] [--timeout S] [--all]
+ *   collectord-admin create-topics FILE [--config C] [--brokers B] [--timeout S] [--dry-run]
+ *   collectord-admin wait-ready [--config C] [--brokers B] [--timeout S]
+ *   collectord-admin list-topics [--config C] [--brokers B] [--timeout S] [--all]
  *
  * FILE is topics/main-topics: one topic a line, "name,partitions,replicas"
  * optionally followed by ",key=value" topic configs; "#" starts a comment.
  * Creating is idempotent: a topic that already exists with the same
  * partitions, replicas and listed configs counts as done; one that differs
  * is reported and makes the run fail, because changing it is an operator's
- * decision.  Only librdkafka is used, so scripts can build this file alone.
+ * decision.  The Kafka client is configured from the daemon's [kafka]
+ * section (kafka_conf.c), so SASL and TLS settings apply here too.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -21,8 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "kafka_conf.h"
 
 #define DEFAULT_BROKERS "127.0.0.1:9092"
 #define DEFAULT_TIMEOUT_S 30
@@ -58,6 +63,7 @@ struct topic_list {
 };
 
 struct options {
+	const struct config *cfg;
 	const char *brokers;
 	int timeout_s;
 	bool dry_run;
@@ -93,12 +99,15 @@ usage(FILE *out)
 	    "  list-topics         print \"name partitions replicas\" for each topic\n"
 	    "\n"
 	    "options:\n"
-	    "  --brokers B   bootstrap brokers (default: $COLLECTORD_KAFKA_BROKERS or %s)\n"
+	    "  --config C    collectord's INI file: its [kafka] section configures the client\n"
+	    "                (default %s if it exists; COLLECTORD_* overrides apply)\n"
+	    "  --brokers B   bootstrap brokers (default: [kafka] bootstrap.servers, i.e.\n"
+	    "                $COLLECTORD_KAFKA_BROKERS or %s)\n"
 	    "  --timeout S   give up after S seconds (default %d)\n"
 	    "  --dry-run     create-topics: parse FILE and print what would be created\n"
 	    "  --all         list-topics: include internal topics (__*)\n"
 	    "  -v            show librdkafka's own log lines\n",
-	    progname, DEFAULT_BROKERS, DEFAULT_TIMEOUT_S);
+	    progname, CONFIG_DEFAULT_PATH, DEFAULT_BROKERS, DEFAULT_TIMEOUT_S);
 }
 
 static double
@@ -397,18 +406,18 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 static rd_kafka_t *
-kafka_open(const char *brokers)
+kafka_open(const struct options *o)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf;
 	rd_kafka_t *rk;
 	char err[512];
 
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) !=
-		RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "client.id", "collectord-admin", err, sizeof(err)) !=
-		RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err, sizeof(err)) !=
-		RD_KAFKA_CONF_OK) {
+	if ((conf = kafka_conf_new(o->cfg, KAFKA_ADMIN, err, sizeof(err))) == NULL) {
+		errorf("%s", err);
+		return NULL;
+	}
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, err, sizeof(err)) !=
+	    RD_KAFKA_CONF_OK) {
 		errorf("kafka config: %s", err);
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -466,7 +475,7 @@ cmd_wait_ready(const struct options *o)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	double start = now_s();
-	rd_kafka_t *rk = kafka_open(o->brokers);
+	rd_kafka_t *rk = kafka_open(o);
 	int rc = 1;
 
 	if (rk == NULL)
@@ -498,7 +507,7 @@ cmd_list_topics(const struct options *o)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	struct rd_kafka_metadata_topic *sorted;
-	rd_kafka_t *rk = kafka_open(o->brokers);
+	rd_kafka_t *rk = kafka_open(o);
 
 	if (rk == NULL)
 		return 1;
@@ -848,7 +857,7 @@ cmd_create_topics(const struct options *o)
 		topic_list_free(&tl);
 		return 0;
 	}
-	rk = kafka_open(o->brokers);
+	rk = kafka_open(o);
 	if (rk == NULL) {
 		topic_list_free(&tl);
 		return 1;
@@ -883,14 +892,17 @@ cmd_create_topics(const struct options *o)
 
 /* ------------------------------------------------------------------ main */
 
+static int run(const char *cmd, const struct options *o);
+
 int
 main(int argc, char **argv)
 {
-	struct options o = {NULL, DEFAULT_TIMEOUT_S, false, false, NULL};
-	const char *cmd;
-	const char *env = getenv("COLLECTORD_KAFKA_BROKERS");
+	struct options o = {NULL, NULL, DEFAULT_TIMEOUT_S, false, false, NULL};
+	const char *cmd, *config_path = NULL, *brokers = NULL;
+	struct config *cfg;
+	char err[1024];
+	int rc;
 
-	o.brokers = env != NULL && *env != '\0' ? env : DEFAULT_BROKERS;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -904,9 +916,13 @@ main(int argc, char **argv)
 		const char *a = argv[i];
 
 		if (strcmp(a, "--brokers") == 0 && i + 1 < argc) {
-			o.brokers = argv[++i];
+			brokers = argv[++i];
 		} else if (strncmp(a, "--brokers=", 10) == 0) {
-			o.brokers = a + 10;
+			brokers = a + 10;
+		} else if (strcmp(a, "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			config_path = a + 9;
 		} else if ((strcmp(a, "--timeout") == 0 && i + 1 < argc) ||
 			   strncmp(a, "--timeout=", 10) == 0) {
 			const char *v = a[9] == '=' ? a + 10 : argv[++i];
@@ -929,10 +945,29 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (*o.brokers == '\0') {
-		errorf("no brokers given");
+	if (config_path == NULL && access(CONFIG_DEFAULT_PATH, R_OK) == 0)
+		config_path = CONFIG_DEFAULT_PATH;
+	if ((cfg = config_load(config_path, err, sizeof(err))) == NULL) {
+		errorf("%s", err);
 		return 2;
 	}
+	o.cfg = cfg;
+	o.brokers = brokers != NULL ? brokers : config_kafka_get(cfg, "bootstrap.servers");
+	if (o.brokers == NULL || *o.brokers == '\0') {
+		errorf("no brokers given");
+		config_free(cfg);
+		return 2;
+	}
+	rc = run(cmd, &o);
+	config_free(cfg);
+	return rc;
+}
+
+static int
+run(const char *cmd, const struct options *op)
+{
+	struct options o = *op;
+
 	if (strcmp(cmd, "create-topics") == 0) {
 		if (o.file == NULL) {
 			errorf("create-topics needs a FILE");

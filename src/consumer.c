@@ -62,6 +62,7 @@
 #include "codec.h"
 #include "config.h"
 #include "ids.h"
+#include "kafka_conf.h"
 #include "log.h"
 #include "metrics.h"
 #include "rdk_loop.h"
@@ -71,38 +72,6 @@
 #define TICK_MS 1000L
 #define STOP_POLL_MS 50L
 #define SCHEMA_TYPE "PROTOBUF"
-
-/* librdkafka properties only a producer reads: the consumer would warn about
- * every one of them, and [kafka] is shared with the producer. */
-static const char *const producer_only[] = {
-    "transactional.id",
-    "transaction.timeout.ms",
-    "enable.idempotence",
-    "enable.gapless.guarantee",
-    "queue.buffering.max.messages",
-    "queue.buffering.max.kbytes",
-    "queue.buffering.max.ms",
-    "linger.ms",
-    "message.send.max.retries",
-    "retries",
-    "retry.backoff.ms",
-    "queue.buffering.backpressure.threshold",
-    "compression.codec",
-    "compression.type",
-    "compression.level",
-    "batch.num.messages",
-    "batch.size",
-    "delivery.report.only.error",
-    "sticky.partitioning.linger.ms",
-    "request.required.acks",
-    "acks",
-    "request.timeout.ms",
-    "message.timeout.ms",
-    "delivery.timeout.ms",
-    "queuing.strategy",
-    "produce.offset.report",
-    "partitioner",
-};
 
 /* The table's columns, all NOT NULL: a record lacking one is a dead letter
  * before it reaches a sink. */
@@ -135,15 +104,6 @@ consumer_block_last(int64_t offset, int64_t n)
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-static bool
-producer_only_key(const char *key)
-{
-	for (size_t i = 0; i < sizeof(producer_only) / sizeof(producer_only[0]); i++)
-		if (strcmp(key, producer_only[i]) == 0)
-			return true;
-	return false;
-}
 
 /* One-element list for the per-partition librdkafka calls; NULL on OOM. */
 rd_kafka_topic_partition_list_t *
@@ -836,19 +796,13 @@ consumer_new(struct event_base *base, const struct config *cfg, const struct cod
     struct producer *producer, struct registry *registry, struct s3 *s3, struct pg_sink *pg,
     char *err, size_t errlen)
 {
-	static const char *const forced[][2] = {
-	    {"enable.auto.commit", "true"},
-	    /* offsets are stored by hand, once the sinks confirmed */
-	    {"enable.auto.offset.store", "false"},
-	    {"auto.offset.reset", "earliest"},
-	};
 	struct consumer *c = calloc(1, sizeof(*c));
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_resp_err_t e;
 	char errstr[512];
 
-	if (c == NULL || (conf = rd_kafka_conf_new()) == NULL) {
+	if (c == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -869,27 +823,8 @@ consumer_new(struct event_base *base, const struct config *cfg, const struct cod
 	LIST_INIT(&c->dls);
 	LIST_INIT(&c->pgws);
 
-	for (size_t i = 0; i < cfg->nkafka; i++) {
-		if (producer_only_key(cfg->kafka[i].key))
-			continue;
-		if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, errstr,
-			sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-			snprintf(err, errlen, "[kafka] %s", errstr);
-			goto fail;
-		}
-	}
-	if (rd_kafka_conf_set(conf, "group.id", cfg->enrich_group_id, errstr, sizeof(errstr)) !=
-	    RD_KAFKA_CONF_OK) {
-		snprintf(err, errlen, "[enrich] group_id: %s", errstr);
+	if ((conf = kafka_conf_new(cfg, KAFKA_CONSUMER, err, errlen)) == NULL)
 		goto fail;
-	}
-	for (size_t i = 0; i < sizeof(forced) / sizeof(forced[0]); i++) {
-		if (rd_kafka_conf_set(conf, forced[i][0], forced[i][1], errstr, sizeof(errstr)) !=
-		    RD_KAFKA_CONF_OK) {
-			snprintf(err, errlen, "kafka consumer: %s", errstr);
-			goto fail;
-		}
-	}
 	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_REBALANCE |
 					   RD_KAFKA_EVENT_OFFSET_COMMIT | RD_KAFKA_EVENT_ERROR);
 	rd_kafka_conf_set_log_cb(conf, rdk_loop_log);

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "health.h"
+#include "kafka_conf.h"
 #include "log.h"
 #include "metrics.h"
 #include "rdk_loop.h"
@@ -56,14 +57,6 @@ struct producer {
 	size_t max_messages;
 	size_t max_record_bytes;
 	char last_error[256];
-};
-
-/* Defaults we want where the [kafka] section says nothing. */
-static const char *const soft_defaults[][2] = {
-    {"linger.ms", "5"},
-    {"message.timeout.ms", "10000"},
-    {"statistics.interval.ms", "1000"},
-    {"queue.buffering.max.messages", "100000"},
 };
 
 static void on_event(void *arg, rd_kafka_event_t *ev);
@@ -358,31 +351,18 @@ struct producer *
 producer_new(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
 	struct producer *p = calloc(1, sizeof(*p));
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char errstr[512], value[64];
+	rd_kafka_conf_t *conf = NULL;
+	char value[64];
 	size_t vlen;
 
-	if (p == NULL || conf == NULL) {
+	if (p == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	p->base = base;
 	LIST_INIT(&p->retired);
-	for (size_t i = 0; i < sizeof(soft_defaults) / sizeof(soft_defaults[0]); i++)
-		if (rd_kafka_conf_set(conf, soft_defaults[i][0], soft_defaults[i][1], errstr,
-			sizeof(errstr)) != RD_KAFKA_CONF_OK)
-			goto conf_fail;
-	for (size_t i = 0; i < cfg->nkafka; i++) {
-		if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, errstr,
-			sizeof(errstr)) != RD_KAFKA_CONF_OK)
-			goto conf_fail;
-	}
-	/* Not overridable: a 200 means every record is on all in-sync
-	 * replicas, written once. */
-	if (rd_kafka_conf_set(conf, "acks", "all", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr)) !=
-		RD_KAFKA_CONF_OK)
-		goto conf_fail;
+	if ((conf = kafka_conf_new(cfg, KAFKA_PRODUCER, err, errlen)) == NULL)
+		goto fail;
 	vlen = sizeof(value);
 	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", value, &vlen) ==
 	    RD_KAFKA_CONF_OK)
@@ -409,8 +389,6 @@ producer_new(struct event_base *base, const struct config *cfg, char *err, size_
 	if ((p->cur = prk_new(p, err, errlen)) == NULL)
 		goto fail;
 	return p;
-conf_fail:
-	snprintf(err, errlen, "[kafka] %s", errstr);
 fail:
 	if (conf != NULL)
 		rd_kafka_conf_destroy(conf);
