@@ -5,6 +5,7 @@
  * are in codec_body.c. */
 #include "codec.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -868,6 +869,32 @@ dec_string(struct dec *dc, const struct codec_field *rule, const char *text, cJS
 
 static cJSON *dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path);
 
+/* X as the shortest JSON number that reads back as exactly X.  cJSON's own
+ * printer compares with a tolerance and so may print a neighbour:
+ * 9007199254740991 as 9.00719925474099e+15, 0.30000000000000004 as 0.3. */
+static cJSON *
+json_double(double x)
+{
+	char buf[40];
+
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	return cJSON_CreateRaw(buf);
+}
+
+/* An integer exactly, as digits. */
+static cJSON *
+json_int(int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	return cJSON_CreateRaw(buf);
+}
+
 static bool
 dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
     const ProtobufCMessage *m, cJSON **item, const char *fpath)
@@ -883,7 +910,7 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 		x = f->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)p : *(const double *)p;
 		if (!isfinite(x))
 			return dec_fail(dc, "%s: not a finite number", fpath);
-		*item = cJSON_CreateNumber(x);
+		*item = json_double(x);
 		return true;
 	case PROTOBUF_C_TYPE_BOOL:
 		*item = cJSON_CreateBool(*(const protobuf_c_boolean *)p);
@@ -891,11 +918,11 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		*item = cJSON_CreateNumber(*(const int32_t *)p);
+		*item = json_int(*(const int32_t *)p);
 		return true;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		*item = cJSON_CreateNumber(*(const uint32_t *)p);
+		*item = json_int(*(const uint32_t *)p);
 		return true;
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
@@ -904,7 +931,7 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 
 		if (v > (int64_t)MAX_SAFE_INT || v < -(int64_t)MAX_SAFE_INT)
 			return dec_fail(dc, "%s: out of range", fpath);
-		*item = cJSON_CreateNumber((double)v);
+		*item = json_int(v);
 		return true;
 	}
 	case PROTOBUF_C_TYPE_UINT64:
@@ -913,7 +940,7 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 
 		if (v > (uint64_t)MAX_SAFE_INT)
 			return dec_fail(dc, "%s: out of range", fpath);
-		*item = cJSON_CreateNumber((double)v);
+		*item = json_int((int64_t)v);
 		return true;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE:
