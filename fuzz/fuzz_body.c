@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "codec.h"
+#include "families/families.h"
 
-#define S (&codec_schema_holded)
+#define S (&family_holded.codec)
 #define CORR "019aa0f3-7c21-7d3e-9a41-5b2e00000000"
 /* The collector's default body cap is of this order; smaller keeps runs fast. */
 #define MAX_BODY (1u << 20)

@@ -21,9 +21,10 @@
 #include <string.h>
 
 #include "codec.h"
+#include "families/families.h"
 #include "ids.h"
 
-#define S (&codec_schema_holded)
+#define S (&family_holded.codec)
 #define NO_KEY 255
 /* First instant past year 9999, in ms: later ones print as wider years
  * that codec_parse_timestamp() rightly refuses. */

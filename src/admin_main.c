@@ -11,7 +11,9 @@
  * partitions, replicas and listed configs counts as done; one that differs
  * is reported and makes the run fail, because changing it is an operator's
  * decision.  The Kafka client is configured from the daemon's [kafka]
- * section (kafka_conf.c), so SASL and TLS settings apply here too.
+ * section (kafka_conf.c), so SASL and TLS settings apply here too.  Only
+ * config.c, log.c, kafka_conf.c and librdkafka are used, so scripts can
+ * build it without the rest (scripts/create-topics).
  */
 #include <ctype.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
 /* codec.c: the schema-driven event codec: events to validated
  * Protobuf and back to enriched JSON, driven by the protobuf-c descriptors
- * plus one rule table per event family, so a second family is a second
- * table rather than new code.  Bodies, gzip, timestamps and dead letters
- * are in codec_body.c. */
+ * plus one rule table per event family (its struct codec_schema, in
+ * src/families/), so a family is a table rather than code.  Bodies, gzip,
+ * timestamps and dead letters are in codec_body.c. */
 #include "codec.h"
 
 #include <inttypes.h>
@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.pb-c.h"
 #include "ids.h"
 
 /* Long enough for every path a schema names. */
@@ -21,59 +20,6 @@
 #define KEY_SHOW_MAX 100
 /* Integers beyond this cannot be told apart as IEEE doubles. */
 #define MAX_SAFE_INT 9007199254740991.0
-
-/* ------------------------------------------------------------ Holded table */
-
-#define STAMP_CORE "X-Message-Stamp-Holded\\Core\\Messaging\\Messenger\\Stamp\\"
-#define STAMP_SHARED "X-Message-Stamp-Holded\\Shared\\Infrastructure\\Messenger\\Stamp\\"
-
-static const struct codec_field holded_fields[] = {
-    {"data", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"data.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"data.amount", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"attributes", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"attributes.type", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"attributes.targetSubscription", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"attributes.timestampStamp", STAMP_CORE "TimestampStamp", CODEC_KIND_TIMESTAMP,
-	CODEC_F_REQUIRED | CODEC_F_STAMP, "dispatchedAt"},
-    {"attributes.messageIdStamp", STAMP_CORE "MessageIdStamp", CODEC_KIND_UUID,
-	CODEC_F_REQUIRED | CODEC_F_STAMP, "id"},
-    {"attributes.newContextStamp", STAMP_SHARED "NewContextStamp", CODEC_KIND_PLAIN,
-	CODEC_F_REQUIRED | CODEC_F_STAMP, NULL},
-    {"attributes.newContextStamp.accountId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
-    {"attributes.newContextStamp.userId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
-    {"attributes.amplitudeTrackStamp", STAMP_SHARED "AmplitudeTrackStamp", CODEC_KIND_PLAIN,
-	CODEC_F_STAMP, NULL},
-    {"attributes.amplitudeTrackStamp.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-};
-
-/* The seed's table, in its column order; "data" is the enriched event. */
-static const struct codec_column holded_columns[] = {
-    {"timestamp_stamp", CODEC_COL_TIMESTAMPTZ, "attributes.timestampStamp"},
-    {"message_id_stamp", CODEC_COL_UUID, "attributes.messageIdStamp"},
-    {"correlation_id", CODEC_COL_UUID, "metadata.correlationId"},
-    {"type", CODEC_COL_TEXT, "attributes.type"},
-    {"target_subscription", CODEC_COL_TEXT, "attributes.targetSubscription"},
-    {"new_context_account_id", CODEC_COL_UUID, "attributes.newContextStamp.accountId"},
-    {"new_context_user_id", CODEC_COL_UUID, "attributes.newContextStamp.userId"},
-    {"data", CODEC_COL_JSONB, ""},
-};
-
-const struct codec_schema codec_schema_holded = {
-    .name = "holded",
-    .subject = "events.raw-value",
-    .raw_topic = "events.raw",
-    .dead_letter_topic = "events.dead.letter",
-    .message = &collectord__v1__event__descriptor,
-    .fields = holded_fields,
-    .nfields = sizeof(holded_fields) / sizeof(holded_fields[0]),
-    .extra_field = "extra",
-    .original_ids_path = "attributes.originalIds",
-    .table = "events",
-    .columns = holded_columns,
-    .ncolumns = sizeof(holded_columns) / sizeof(holded_columns[0]),
-    .partition_column = "timestamp_stamp",
-};
 
 /* ------------------------------------------------------------ helpers */
 

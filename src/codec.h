@@ -47,7 +47,7 @@ enum codec_kind {
 /* Rule for one field, named by its short path.  Fields without a rule are
  * optional, with no rule beyond their Protobuf type. */
 struct codec_field {
-	const char *path;     /* "attributes.newContextStamp.userId" */
+	const char *path;     /* dotted short path: "attributes.stamp.userId" */
 	const char *long_key; /* producer's key in the parent object, or NULL */
 	enum codec_kind kind;
 	unsigned flags;
@@ -70,10 +70,7 @@ struct codec_column {
 };
 
 struct codec_schema {
-	const char *name;    /* family name, for logs */
-	const char *subject; /* Schema Registry subject */
-	const char *raw_topic;
-	const char *dead_letter_topic;
+	const char *name;			   /* family name, for logs */
 	const ProtobufCMessageDescriptor *message; /* the top message */
 	const struct codec_field *fields;
 	size_t nfields;
@@ -89,9 +86,6 @@ struct codec_schema {
 	size_t ncolumns;
 	const char *partition_column; /* a CODEC_COL_TIMESTAMPTZ column */
 };
-
-/* The Holded messenger family: proto/event.proto, collectord.v1.Event. */
-extern const struct codec_schema codec_schema_holded;
 
 /* Containers the strict JSON parser lets open at once: the body's own
  * array or object is level 1, so "[[1]]" has 2 levels.  Deeper is an
@@ -170,31 +164,31 @@ enum codec_status codec_gunzip(const void *in, size_t inlen, size_t max_out, cha
  * Validate and normalise one event and pack it as S's Protobuf message into
  * *PAYLOAD (malloc'd, *LEN bytes; caller frees).  EVENT is only read.
  *
- * Input: {"data": {...}, "attributes": {...}} (Holded: data.id, data.amount;
- * attributes.type, targetSubscription and the stamps under their long
- * producer keys; the short names are accepted as aliases, both at once is
- * an error).  JSON null counts as absent.
+ * Input: a JSON object whose keys are S's top-level fields, each field
+ * under its short name or, where the rule table gives one, the producer's
+ * long key (the short name is an alias; both at once is an error).  JSON
+ * null counts as absent.  The family's own file (src/families/) lists its
+ * fields, rules and examples.
  * Stamp forms (CODEC_F_STAMP): the value itself (a string, or an object for
  * a message-typed stamp); for string stamps also an object holding it under
  * the wrapper key ({"dispatchedAt": ...}, {"id": ...}) and nothing else;
  * a one-element array of either; or a JSON string holding any of these
  * (one level of decoding only).
  * Ids (CODEC_KIND_UUID) become canonical UUID text; the given text goes
- * into attributes.originalIds under the field's path below attributes
- * whenever it differs from the canonical text.
- * Keys of data/attributes the schema does not name go into their extra map
- * as compact JSON text; "originalIds" is reserved in attributes.  Unknown
- * keys anywhere else (the event itself, the stamps) are rejected.
- * Numbers are IEEE doubles: amount must be finite; an integer field such as
- * amplitudeTrackStamp.id must be integral, >= 0 and <= 2^53-1 (beyond that
- * a double cannot tell neighbours apart).
+ * into the map at S->original_ids_path, under the field's path below the
+ * map's message, whenever it differs from the canonical text.
+ * Keys of an object with an extra map (S->extra_field) that the schema does
+ * not name go into that map as compact JSON text; the original-ids map's
+ * name is reserved there.  Unknown keys anywhere else (the event itself,
+ * the stamps) are rejected.
+ * Numbers are IEEE doubles: a double field must be finite; an integer field
+ * must be integral, >= 0 and <= 2^53-1 (beyond that a double cannot tell
+ * neighbours apart).
  *
  * The first problem found is reported, as "<short path>: <rule>", checking:
  * 1. the event is an object ("event: not an object"), without duplicate keys;
- * 2. the fields in Protobuf field-number order, depth first (data.id,
- *    data.amount, attributes.type, .targetSubscription, .timestampStamp,
- *    .messageIdStamp, .newContextStamp{accountId,userId,requestPlatform},
- *    .amplitudeTrackStamp{id,trackedDevice}), each for: given twice,
+ * 2. the fields in Protobuf field-number order, depth first, each for:
+ *    given twice,
  *    missing, stamp form, JSON type, then its rule (empty, UUID,
  *    timestamp, range); an object's duplicate keys before its fields;
  * 3. after an object's fields, its other keys in input order (reserved,

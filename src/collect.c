@@ -28,6 +28,7 @@
 
 #include "codec.h"
 #include "config.h"
+#include "family.h"
 #include "health.h"
 #include "httpd.h"
 #include "ids.h"
@@ -41,7 +42,7 @@ struct collect {
 	const struct config *cfg;
 	struct producer *producer;
 	struct s3 *s3;
-	const struct codec_schema *schema;
+	const struct family *family;
 	int32_t schema_id;
 	bool draining;
 	size_t inflight;
@@ -565,7 +566,8 @@ batch_validate(struct batch *b)
 
 		ids_correlation(corr, b->id, (uint32_t)i++);
 		ids_format(corr, it->corr);
-		if (!codec_event_encode(b->c->schema, ev, &payload, &plen, err, sizeof(err))) {
+		if (!codec_event_encode(
+			&b->c->family->codec, ev, &payload, &plen, err, sizeof(err))) {
 			if ((it->error = strdup(err)) == NULL ||
 			    (it->json = cJSON_PrintUnformatted(ev)) == NULL ||
 			    (it->headers = rd_kafka_headers_new(2)) == NULL)
@@ -691,7 +693,7 @@ collect_body(struct httpd_req *r, void *arg)
 }
 
 void
-collect_head(struct httpd_req *r, struct collect *c)
+collect_head(struct httpd_req *r, struct collect *c, const struct family *f)
 {
 	const char *enc = httpd_req_header(r, "Content-Encoding");
 
@@ -704,6 +706,12 @@ collect_head(struct httpd_req *r, struct collect *c)
 	if (enc != NULL && strcasecmp(enc, "identity") != 0 && !is_gzip(r)) {
 		reply_error(r, 415, "unsupported_encoding",
 		    "Content-Encoding must be gzip or identity", NULL, 0);
+		return;
+	}
+	if (f != c->family) {
+		/* One family per process until the family table is configured. */
+		reply_error(
+		    r, 404, "not_found", "this process does not collect that family", NULL, 0);
 		return;
 	}
 	if (c->draining) {
@@ -729,7 +737,7 @@ collect_head(struct httpd_req *r, struct collect *c)
 
 struct collect *
 collect_new(struct event_base *base, const struct config *cfg, struct producer *producer,
-    struct s3 *s3, const struct codec_schema *schema)
+    struct s3 *s3, const struct family *family)
 {
 	struct collect *c = calloc(1, sizeof(*c));
 	char *keys, *tok, *save = NULL;
@@ -740,7 +748,7 @@ collect_new(struct event_base *base, const struct config *cfg, struct producer *
 	c->cfg = cfg;
 	c->producer = producer;
 	c->s3 = s3;
-	c->schema = schema;
+	c->family = family;
 	if ((keys = strdup(cfg->api_keys)) == NULL) {
 		free(c);
 		return NULL;

@@ -10,12 +10,12 @@
 struct config;
 struct producer;
 struct s3;
-struct codec_schema;
+struct family;
 struct collect;
 
-/* CFG, PRODUCER, S3 and SCHEMA are borrowed and must outlive the handler. */
+/* CFG, PRODUCER, S3 and FAMILY are borrowed and must outlive the handler. */
 struct collect *collect_new(struct event_base *base, const struct config *cfg,
-    struct producer *producer, struct s3 *s3, const struct codec_schema *schema)
+    struct producer *producer, struct s3 *s3, const struct family *family)
     __attribute__((warn_unused_result));
 /* Batches still waiting for Kafka or S3 keep their memory until their last
  * report arrives; free only after the producer has been flushed. */
@@ -28,8 +28,9 @@ void collect_drain(struct collect *c);
 size_t collect_inflight(const struct collect *c);
 
 struct httpd_req;
-/* POST /collect, from its head (httpd's head callback, via http.c): refuse
- * it at once (401, 415, 503) or have its body read and the batch run. */
-void collect_head(struct httpd_req *r, struct collect *c);
+/* POST /collect[/<family>] for family F, from its head (httpd's head
+ * callback, via http.c): refuse it at once (401, 404, 415, 503) or have
+ * its body read and the batch run. */
+void collect_head(struct httpd_req *r, struct collect *c, const struct family *f);
 
 #endif

@@ -50,10 +50,10 @@ static const struct key keys[] = {
     I("server", "max_dead_letter_bytes", max_dead_letter_bytes, "1048576", 1024, INT64_C(1) << 32),
     S("server", "log_level", log_level, "info"),
     S("server", "log_file", log_file, ""),
-    S("topics", "raw", topic_raw, "events.raw"),
-    S("topics", "dead_letter", topic_dead_letter, "events.dead.letter"),
+    S("topics", "raw", topic_raw, ""),
+    S("topics", "dead_letter", topic_dead_letter, ""),
     S("registry", "url", registry_url, "http://127.0.0.1:8085"),
-    S("registry", "subject", registry_subject, "events.raw-value"),
+    S("registry", "subject", registry_subject, ""),
     S("registry", "user", registry_user, ""),
     S("registry", "password", registry_password, ""),
     S("s3", "endpoint", s3_endpoint, "http://127.0.0.1:9000"),
@@ -430,6 +430,20 @@ config_free(struct config *cfg)
 	}
 	free(cfg->kafka);
 	free(cfg);
+}
+
+int
+config_default_str(char **field, const char *def)
+{
+	char *v;
+
+	if (**field != '\0')
+		return 0;
+	if ((v = strdup(def)) == NULL)
+		return -1;
+	free(*field);
+	*field = v;
+	return 0;
 }
 
 const char *

@@ -83,6 +83,10 @@ struct config *config_parse(const char *text, const char *name, bool use_env, ch
     size_t errlen) __attribute__((warn_unused_result));
 void config_free(struct config *cfg);
 
+/* *FIELD (a string key of CFG), when empty, becomes a copy of DEF.  0, or
+ * -1 when out of memory. */
+int config_default_str(char **field, const char *def) __attribute__((warn_unused_result));
+
 /* The value librdkafka gets for KEY, or NULL. */
 const char *config_kafka_get(const struct config *cfg, const char *key);
 

@@ -73,19 +73,6 @@
 #define STOP_POLL_MS 50L
 #define SCHEMA_TYPE "PROTOBUF"
 
-/* The table's columns, all NOT NULL: a record lacking one is a dead letter
- * before it reaches a sink. */
-static const char *const pg_columns[] = {
-    "timestamp_stamp",
-    "message_id_stamp",
-    "correlation_id",
-    "type",
-    "target_subscription",
-    "new_context_account_id",
-    "new_context_user_id",
-    "data",
-};
-
 static void part_process(struct part *p);
 static void on_reg_timer(evutil_socket_t fd, short what, void *arg);
 
@@ -403,9 +390,13 @@ rec_process(struct part *p, struct rec *r)
 		rec_dead(p, r, err);
 		return true;
 	}
-	for (size_t i = 0; i < sizeof(pg_columns) / sizeof(pg_columns[0]); i++) {
-		if (codec_row_value(c->schema, &r->row, pg_columns[i]) == NULL) {
-			snprintf(why, sizeof(why), "row: %s: missing", pg_columns[i]);
+	/* The family's columns are all NOT NULL: a record lacking one is a
+	 * dead letter before it reaches a sink. */
+	for (size_t i = 0; i < c->schema->ncolumns; i++) {
+		const char *col = c->schema->columns[i].name;
+
+		if (codec_row_value(c->schema, &r->row, col) == NULL) {
+			snprintf(why, sizeof(why), "row: %s: missing", col);
 			free(line);
 			codec_row_free(&r->row);
 			rec_dead(p, r, why);

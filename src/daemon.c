@@ -19,6 +19,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "curl_loop.h"
+#include "family.h"
 #include "health.h"
 #include "http.h"
 #include "log.h"
@@ -38,7 +39,7 @@ struct daemon {
 	struct event_base *base;
 	struct config *cfg;
 	const char *config_path;
-	const struct codec_schema *schema;
+	const struct family *family; /* the one family this process serves, for now */
 	struct producer *producer;
 	struct curl_loop *curl;
 	struct s3 *s3;
@@ -166,7 +167,7 @@ on_register_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (registry_register(d->registry, d->cfg->registry_subject, "PROTOBUF", daemon_event_proto,
+	if (registry_register(d->registry, d->cfg->registry_subject, "PROTOBUF", d->family->proto,
 		on_registered, d) == -1)
 		on_registered(d, REGISTRY_UNAVAILABLE, 0, "cannot start the registration request");
 }
@@ -311,13 +312,13 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		    d->base, d->cfg->pg_conninfo, d->cfg->pg_sql_dir, NULL, err, errlen);
 		if (d->pg == NULL)
 			return -1;
-		d->consumer = consumer_new(d->base, d->cfg, d->schema, d->producer, d->registry,
-		    d->s3, d->pg, err, errlen);
+		d->consumer = consumer_new(d->base, d->cfg, &d->family->codec, d->producer,
+		    d->registry, d->s3, d->pg, err, errlen);
 		if (d->consumer == NULL)
 			return -1;
 	}
 	if (d->cfg->role_collect) {
-		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3, d->schema);
+		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3, d->family);
 		if (d->collect == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
@@ -401,7 +402,7 @@ on_libevent_log(int severity, const char *msg)
 int
 daemon_run(const char *config_path, struct config *cfg)
 {
-	struct daemon d = {.cfg = cfg, .config_path = config_path, .schema = &codec_schema_holded};
+	struct daemon d = {.cfg = cfg, .config_path = config_path, .family = family_at(0)};
 	char err[1024], q[1100];
 
 	signal(SIGPIPE, SIG_IGN);

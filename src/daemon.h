@@ -4,10 +4,6 @@
 
 struct config;
 
-/* The text of proto/event.proto, compiled in (src/event_proto.c is
- * generated from it): what the collector registers. */
-extern const char daemon_event_proto[];
-
 /*
  * Run until SIGTERM/SIGINT, then stop gracefully: stop accepting, finish
  * in-flight batches, flush the producer, finish the sinks and commit.

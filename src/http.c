@@ -8,6 +8,7 @@
 
 #include "collect.h"
 #include "config.h"
+#include "family.h"
 #include "health.h"
 #include "httpd.h"
 #include "log.h"
@@ -62,25 +63,37 @@ on_metrics(struct http *h, struct httpd_req *r)
 	free(text);
 }
 
+/* POST /collect (the default family) and /collect/<family>. */
 static void
 on_collect(struct http *h, struct httpd_req *r)
 {
+	const char *path = httpd_req_path(r);
+	const struct family *f = path[8] == '\0'   ? family_at(0)
+				 : path[9] != '\0' ? family_find(path + 9)
+						   : NULL;
+
 	if (h->collect == NULL) {
 		reply_str(r, 404, "application/json",
 		    "{\"error\":\"not_found\",\"message\":\"this process does not run the collect "
 		    "role\"}\n");
 		return;
 	}
-	collect_head(r, h->collect);
+	if (f == NULL) {
+		reply_str(r, 404, "application/json",
+		    "{\"error\":\"not_found\",\"message\":\"no such event family\"}\n");
+		return;
+	}
+	collect_head(r, h->collect, f);
 }
 
 static const struct route {
-	const char *path;
+	const char *path; /* ending in '/': a prefix */
 	unsigned methods;
 	const char *allow;
 	void (*fn)(struct http *h, struct httpd_req *r);
 } routes[] = {
     {"/collect", HTTP_POST, "POST", on_collect},
+    {"/collect/", HTTP_POST, "POST", on_collect},
     {"/healthz", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_healthz},
     {"/readyz", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_readyz},
     {"/metrics", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_metrics},
@@ -97,7 +110,10 @@ on_head(struct httpd_req *r, void *arg)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *rt = &routes[i];
 
-		if (strcmp(path, rt->path) != 0)
+		size_t n = strlen(rt->path);
+
+		if (rt->path[n - 1] == '/' ? strncmp(path, rt->path, n) != 0
+					   : strcmp(path, rt->path) != 0)
 			continue;
 		if ((httpd_req_method(r) & rt->methods) == 0) {
 			snprintf(body, sizeof(body),

@@ -6,6 +6,7 @@
 
 #include "autoconfig.h"
 #include "config.h"
+#include "family.h"
 #include "daemon.h"
 #include "log.h"
 #include "redact.h"
@@ -103,6 +104,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	(void)log_parse_level(cfg->log_level, &level); /* checked by config */
+	if (family_config_defaults(cfg) == -1) {
+		fprintf(stderr, "collectord: out of memory\n");
+		config_free(cfg);
+		return 1;
+	}
 	if (check) {
 		print_config(cfg);
 		config_free(cfg);

@@ -10,11 +10,12 @@
 #include <zlib.h>
 
 #include "codec.h"
+#include "families/families.h"
 #include "event.pb-c.h"
 #include "ids.h"
 #include "tap.h"
 
-#define S (&codec_schema_holded)
+#define S (&family_holded.codec)
 #define CORR "019aa0f3-7c21-7d3e-9a41-5b2e00000000"
 /* 2026-11-20T09:15:02.913Z, the publishTime of examples/enriched-event.json. */
 #define PUBLISH_MS INT64_C(1795166102913)
@@ -1111,9 +1112,14 @@ test_schema_table(void)
 {
 	bool all = true, partition = false;
 
-	is_str(S->subject, "events.raw-value", "subject");
-	is_str(S->raw_topic, "events.raw", "raw topic");
-	is_str(S->dead_letter_topic, "events.dead.letter", "dead-letter topic");
+	is_str(family_holded.subject, "events.raw-value", "subject");
+	is_str(family_holded.raw_topic, "events.raw", "raw topic");
+	is_str(family_holded.invalid_topic, "events.dead.letter", "dead-letter topic");
+	ok(family_find("holded") == &family_holded && family_at(0) == &family_holded,
+	    "the family table finds it by name; it is the default");
+	ok(family_find("nope") == NULL, "no such family");
+	ok(strstr(family_holded.proto, "message Event") != NULL,
+	    "the compiled-in proto text is proto/event.proto");
 	is_str(S->message->name, "collectord.v1.Event", "top message");
 	for (size_t i = 0; i < S->nfields; i++) {
 		const ProtobufCFieldDescriptor *f = field_by_path(S->message, S->fields[i].path);

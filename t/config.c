@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "family.h"
 #include "tap.h"
 
 static struct config *
@@ -35,7 +36,9 @@ test_defaults(void)
 	is_str(cfg->listen_addr, "127.0.0.1", "default listen");
 	is_int(cfg->listen_port, 8000, "default port");
 	ok(cfg->role_collect && cfg->role_enrich, "both roles by default");
-	is_str(cfg->topic_raw, "events.raw", "default raw topic");
+	is_str(cfg->topic_raw, "", "[topics] raw: empty by default");
+	ok(family_config_defaults(cfg) == 0, "the default family fills what is empty");
+	is_str(cfg->topic_raw, "events.raw", "default raw topic: the default family's");
 	is_str(cfg->topic_dead_letter, "events.dead.letter", "default dead-letter topic");
 	is_str(cfg->registry_subject, "events.raw-value", "default subject");
 	is_str(config_kafka_get(cfg, "bootstrap.servers"), "127.0.0.1:9092",

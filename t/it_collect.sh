@@ -76,6 +76,10 @@ is "$(http_status "$URL/collect" -H 'Authorization: Bearer k1' --data-binary @"$
 is "$(http_status "$URL/collect" -H "$KEY" -X GET)" 405 "GET /collect: 405"
 grep -qi '^Allow: POST' "$T_DIR/headers"; ok $? "405 says Allow: POST"
 is "$(http_status "$URL/nope" -H "$KEY")" 404 "unknown path: 404"
+is "$(http_status "$URL/collect/holded" -H "$KEY" --data-binary @"$EXAMPLE")" 200 "POST /collect/holded: the family by name"
+is "$(json '[.accepted,.rejected] | @csv')" "2,1" "/collect/holded: the same outcome as /collect"
+is "$(http_status "$URL/collect/nope" -H "$KEY" --data-binary @"$EXAMPLE")" 404 "an unknown family: 404"
+is "$(json .error)" "not_found" "404 says not_found"
 is "$(http_status "$URL/collect" -H "$KEY" --data-binary '{"data": [1,')" 400 "not JSON: 400"
 msg=$(json .message)
 bid=$(json .batchId)
