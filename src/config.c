@@ -50,6 +50,7 @@ static const struct key keys[] = {
     I("server", "max_dead_letter_bytes", max_dead_letter_bytes, "1048576", 1024, INT64_C(1) << 32),
     S("server", "log_level", log_level, "info"),
     S("server", "log_file", log_file, ""),
+    S("server", "default_family", default_family, ""),
     S("topics", "raw", topic_raw, ""),
     S("topics", "dead_letter", topic_dead_letter, ""),
     S("registry", "url", registry_url, "http://127.0.0.1:8085"),
@@ -72,6 +73,20 @@ static const struct key keys[] = {
     I("enrich", "retry_max_ms", enrich_retry_max_ms, "10000", 10, 3600000),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The keys of a [family.NAME] section; offsets into struct config_family. */
+#define F(name, field, type, def, lo, hi)                                                          \
+	{                                                                                          \
+		"family", name, type, offsetof(struct config_family, field), def, lo, hi           \
+	}
+static const struct key family_keys[] = {
+    F("raw_topic", raw_topic, K_STR, "", 0, 0),
+    F("invalid_topic", invalid_topic, K_STR, "", 0, 0),
+    F("subject", subject, K_STR, "", 0, 0),
+    F("port", port, K_INT, "0", 0, 65535),
+};
+#define NFAMILY_KEYS (sizeof(family_keys) / sizeof(family_keys[0]))
+#define FAMILY_NAME_MAX 32
 
 /* librdkafka defaults that differ from its own; [kafka] overrides them. */
 static const char *const kafka_defaults[][2] = {
@@ -131,11 +146,12 @@ kafka_set(struct config *cfg, const char *key, const char *value)
 	return 0;
 }
 
-/* Store VALUE into the field of K; on a bad value say why in ERR. */
+/* Store VALUE into the field of K in OBJ (the config, or one of its
+ * families); on a bad value say why in ERR. */
 static int
-key_set(struct config *cfg, const struct key *k, const char *value, char *err, size_t errlen)
+key_set(void *obj, const struct key *k, const char *value, char *err, size_t errlen)
 {
-	char *p = (char *)cfg + k->offset;
+	char *p = (char *)obj + k->offset;
 	char *end, *copy;
 	long long n;
 
@@ -176,15 +192,116 @@ key_find(const char *section, const char *name)
 	return NULL;
 }
 
+/* A family name: 1 to FAMILY_NAME_MAX of a-z, 0-9 and '_'. */
+static bool
+family_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > FAMILY_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+			name[i] == '_'))
+			return false;
+	return true;
+}
+
+/* The section of family NAME, made (with its defaults) when new; NULL when
+ * out of memory. */
+static struct config_family *
+family_get(struct config *cfg, const char *name, char *err, size_t errlen)
+{
+	struct config_family *f;
+
+	for (size_t i = 0; i < cfg->nfamilies; i++)
+		if (strcmp(cfg->families[i].name, name) == 0)
+			return &cfg->families[i];
+	f = realloc(cfg->families, (cfg->nfamilies + 1) * sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	cfg->families = f;
+	f = &cfg->families[cfg->nfamilies];
+	memset(f, 0, sizeof(*f));
+	if ((f->name = strdup(name)) == NULL)
+		return NULL;
+	cfg->nfamilies++;
+	for (size_t i = 0; i < NFAMILY_KEYS; i++)
+		if (key_set(f, &family_keys[i], family_keys[i].def, err, errlen) == -1)
+			return NULL;
+	return f;
+}
+
+static const struct key *
+family_key_find(const char *name)
+{
+	for (size_t i = 0; i < NFAMILY_KEYS; i++)
+		if (strcmp(family_keys[i].name, name) == 0)
+			return &family_keys[i];
+	return NULL;
+}
+
 static bool
 section_known(const char *section)
 {
 	if (strcmp(section, "kafka") == 0)
 		return true;
+	if (strncmp(section, "family.", 7) == 0)
+		return family_name_ok(section + 7);
 	for (size_t i = 0; i < NKEYS; i++)
 		if (strcmp(keys[i].section, section) == 0)
 			return true;
 	return false;
+}
+
+extern char **environ;
+
+/* COLLECTORD_FAMILY_<NAME>_<KEY>, upper case, for [family.NAME] KEY. */
+static int
+apply_family_env(struct config *cfg, char *err, size_t errlen)
+{
+	static const char prefix[] = "COLLECTORD_FAMILY_";
+
+	for (char **e = environ; *e != NULL; e++) {
+		const char *eq = strchr(*e, '='), *rest = *e + sizeof(prefix) - 1;
+
+		if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0 || eq == NULL)
+			continue;
+		for (size_t i = 0; i < NFAMILY_KEYS; i++) {
+			const struct key *k = &family_keys[i];
+			size_t kl = strlen(k->name), nl;
+			char name[FAMILY_NAME_MAX + 1];
+			struct config_family *f;
+			bool match = true;
+
+			if ((size_t)(eq - rest) < kl + 2 || eq[-(long)kl - 1] != '_')
+				continue;
+			for (size_t j = 0; j < kl; j++)
+				if (eq[-(long)kl + (long)j] != toupper((unsigned char)k->name[j]))
+					match = false;
+			nl = (size_t)(eq - rest) - kl - 1;
+			if (!match || nl > FAMILY_NAME_MAX)
+				continue;
+			for (size_t j = 0; j < nl; j++)
+				name[j] = (char)tolower((unsigned char)rest[j]);
+			name[nl] = '\0';
+			if (!family_name_ok(name))
+				continue;
+			if ((f = family_get(cfg, name, err, errlen)) == NULL) {
+				seterr(err, errlen, "out of memory");
+				return -1;
+			}
+			if (key_set(f, k, eq + 1, err, errlen) == -1) {
+				size_t used = strlen(err);
+
+				snprintf(
+				    err + used, errlen - used, " (from %.*s)", (int)(eq - *e), *e);
+				return -1;
+			}
+			break;
+		}
+	}
+	return 0;
 }
 
 /* COLLECTORD_<SECTION>_<KEY>, upper case, for every non-kafka key. */
@@ -209,6 +326,8 @@ apply_env(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (apply_family_env(cfg, err, errlen) == -1)
+		return -1;
 	if ((v = getenv("COLLECTORD_KAFKA_BROKERS")) != NULL &&
 	    kafka_set(cfg, "bootstrap.servers", v) == -1) {
 		seterr(err, errlen, "out of memory");
@@ -331,6 +450,32 @@ config_parse(const char *text, const char *name, bool use_env, char *err, size_t
 				goto oom;
 			continue;
 		}
+		if (strncmp(section, "family.", 7) == 0) {
+			struct config_family *f;
+
+			if ((key = family_key_find(k)) == NULL) {
+				seterr(err, errlen, "%s:%d: unknown key \"%s\" in [%s]", name,
+				    lineno, k, section);
+				goto fail;
+			}
+			if ((f = family_get(cfg, section + 7, err, errlen)) == NULL)
+				goto oom;
+			if (f->seen & (1u << (key - family_keys))) {
+				seterr(err, errlen, "%s:%d: [%s] %s given twice", name, lineno,
+				    section, k);
+				goto fail;
+			}
+			f->seen |= 1u << (key - family_keys);
+			if (key_set(f, key, v, err, errlen) == -1) {
+				char tmp[512];
+
+				snprintf(tmp, sizeof(tmp), "%s:%d: [%s] %s", name, lineno, section,
+				    err + strlen("[family] "));
+				snprintf(err, errlen, "%s", tmp);
+				goto fail;
+			}
+			continue;
+		}
 		if ((key = key_find(section, k)) == NULL) {
 			seterr(err, errlen, "%s:%d: unknown key \"%s\" in [%s]", name, lineno, k,
 			    section);
@@ -429,7 +574,35 @@ config_free(struct config *cfg)
 		free(cfg->kafka[i].value);
 	}
 	free(cfg->kafka);
+	for (size_t i = 0; i < cfg->nfamilies; i++) {
+		struct config_family *f = &cfg->families[i];
+
+		for (size_t j = 0; j < NFAMILY_KEYS; j++)
+			if (family_keys[j].type == K_STR)
+				free(*(char **)((char *)f + family_keys[j].offset));
+		free(f->name);
+	}
+	free(cfg->families);
 	free(cfg);
+}
+
+const struct config_family *
+config_family(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nfamilies; i++)
+		if (strcmp(cfg->families[i].name, name) == 0)
+			return &cfg->families[i];
+	return NULL;
+}
+
+bool
+config_family_key_at(size_t i, const char **key, const char **def)
+{
+	if (i >= NFAMILY_KEYS)
+		return false;
+	*key = family_keys[i].name;
+	*def = family_keys[i].def;
+	return true;
 }
 
 int

@@ -14,6 +14,17 @@ struct config_kv {
 	char *value;
 };
 
+/* [family.NAME]: one event family's settings over its compiled-in defaults
+ * (src/families/NAME.c).  Empty strings and 0 keep the family's own. */
+struct config_family {
+	char *name;
+	char *raw_topic;
+	char *invalid_topic;
+	char *subject;
+	int64_t port;  /* a listener of its own, where POST /collect is this family */
+	unsigned seen; /* keys given in the file, one bit each */
+};
+
 struct config {
 	/* [server] */
 	char *listen_addr;
@@ -34,6 +45,11 @@ struct config {
 	int64_t max_dead_letter_bytes; /* largest S3 dead-letter object of one request */
 	char *log_level;
 	char *log_file;
+	char *default_family; /* POST /collect's family; "" = the first of the table */
+
+	/* [family.NAME] sections, in the order first seen */
+	struct config_family *families;
+	size_t nfamilies;
 
 	/* [kafka]: every key goes to librdkafka; "bootstrap.servers" has a default */
 	struct config_kv *kafka;
@@ -86,6 +102,12 @@ void config_free(struct config *cfg);
 /* *FIELD (a string key of CFG), when empty, becomes a copy of DEF.  0, or
  * -1 when out of memory. */
 int config_default_str(char **field, const char *def) __attribute__((warn_unused_result));
+
+/* The [family.NAME] section of CFG, or NULL when the file has none. */
+const struct config_family *config_family(const struct config *cfg, const char *name);
+
+/* The keys of a [family.NAME] section, as config_key_at(). */
+bool config_family_key_at(size_t i, const char **key, const char **def);
 
 /* The value librdkafka gets for KEY, or NULL. */
 const char *config_kafka_get(const struct config *cfg, const char *key);

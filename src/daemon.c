@@ -325,7 +325,7 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		}
 	}
 	fit_fd_limit(d->cfg);
-	if ((d->http = http_new(d->base, d->cfg, d->collect, err, errlen)) == NULL)
+	if ((d->http = http_new(d->base, d->cfg, d->collect, d->family, err, errlen)) == NULL)
 		return -1;
 
 	d->check_timer = evtimer_new(d->base, on_check, d);
@@ -402,9 +402,11 @@ on_libevent_log(int severity, const char *msg)
 int
 daemon_run(const char *config_path, struct config *cfg)
 {
-	struct daemon d = {.cfg = cfg, .config_path = config_path, .family = family_at(0)};
+	struct daemon d = {.cfg = cfg, .config_path = config_path, .family = NULL};
 	char err[1024], q[1100];
 
+	/* main() settled the families (family_config_defaults). */
+	d.family = *cfg->default_family != '\0' ? family_find(cfg->default_family) : family_at(0);
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(on_libevent_log);
 	if ((d.base = event_base_new()) == NULL) {

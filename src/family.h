@@ -25,8 +25,16 @@ const struct family *family_at(size_t i);
 const struct family *family_find(const char *name);
 
 struct config;
-/* Fill CFG's [topics] and [registry] subject left empty with the default
- * family's own.  0, or -1 when out of memory. */
-int family_config_defaults(struct config *cfg) __attribute__((warn_unused_result));
+/*
+ * Settle CFG's families: every [family.NAME] must name a family of the
+ * table, [server] default_family too (empty: the first).  The default
+ * family's topics and subject end up in [topics] raw, dead_letter and
+ * [registry] subject: its [family.NAME] keys win, then what [topics] and
+ * [registry] give, then the descriptor's own.  For now a process serves
+ * its default family only, so only that one may have a port.  0, or -1
+ * with ERR.
+ */
+int family_config_defaults(struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

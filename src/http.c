@@ -14,9 +14,17 @@
 #include "log.h"
 #include "metrics.h"
 
-struct http {
+/* One listening port: the main one, or a family's own, where POST
+ * /collect means that family. */
+struct listener {
+	struct http *h;
 	struct httpd *srv;
+	const struct family *family;
+};
+
+struct http {
 	struct collect *collect;
+	struct listener main, own; /* own.srv NULL: no family has a port */
 };
 
 static void
@@ -26,19 +34,19 @@ reply_str(struct httpd_req *r, int code, const char *ctype, const char *body)
 }
 
 static void
-on_healthz(struct http *h, struct httpd_req *r)
+on_healthz(struct listener *l, struct httpd_req *r)
 {
-	(void)h;
+	(void)l;
 	reply_str(r, 200, "application/json", "{\"status\":\"alive\"}\n");
 }
 
 static void
-on_readyz(struct http *h, struct httpd_req *r)
+on_readyz(struct listener *l, struct httpd_req *r)
 {
 	char *text;
 	bool ready;
 
-	(void)h;
+	(void)l;
 	ready = health_ready();
 	if ((text = health_json()) == NULL) {
 		reply_str(r, 500, "text/plain", "out of memory\n");
@@ -49,12 +57,12 @@ on_readyz(struct http *h, struct httpd_req *r)
 }
 
 static void
-on_metrics(struct http *h, struct httpd_req *r)
+on_metrics(struct listener *l, struct httpd_req *r)
 {
 	size_t len;
 	char *text;
 
-	(void)h;
+	(void)l;
 	if ((text = metrics_render(&len)) == NULL) {
 		reply_str(r, 500, "text/plain", "out of memory\n");
 		return;
@@ -63,12 +71,13 @@ on_metrics(struct http *h, struct httpd_req *r)
 	free(text);
 }
 
-/* POST /collect (the default family) and /collect/<family>. */
+/* POST /collect (the listener's family) and /collect/<family>. */
 static void
-on_collect(struct http *h, struct httpd_req *r)
+on_collect(struct listener *l, struct httpd_req *r)
 {
+	struct http *h = l->h;
 	const char *path = httpd_req_path(r);
-	const struct family *f = path[8] == '\0'   ? family_at(0)
+	const struct family *f = path[8] == '\0'   ? l->family
 				 : path[9] != '\0' ? family_find(path + 9)
 						   : NULL;
 
@@ -90,7 +99,7 @@ static const struct route {
 	const char *path; /* ending in '/': a prefix */
 	unsigned methods;
 	const char *allow;
-	void (*fn)(struct http *h, struct httpd_req *r);
+	void (*fn)(struct listener *l, struct httpd_req *r);
 } routes[] = {
     {"/collect", HTTP_POST, "POST", on_collect},
     {"/collect/", HTTP_POST, "POST", on_collect},
@@ -103,7 +112,7 @@ static const struct route {
 static void
 on_head(struct httpd_req *r, void *arg)
 {
-	struct http *h = arg;
+	struct listener *l = arg;
 	const char *path = httpd_req_path(r);
 	char q[256], body[160];
 
@@ -123,7 +132,7 @@ on_head(struct httpd_req *r, void *arg)
 			reply_str(r, 405, "application/json", body);
 			return;
 		}
-		rt->fn(h, r);
+		rt->fn(l, r);
 		return;
 	}
 	log_debug("no such path", "path=%s", log_quote(path, q, sizeof(q)));
@@ -133,10 +142,11 @@ on_head(struct httpd_req *r, void *arg)
 }
 
 struct http *
-http_new(struct event_base *base, const struct config *cfg, struct collect *collect, char *err,
-    size_t errlen)
+http_new(struct event_base *base, const struct config *cfg, struct collect *collect,
+    const struct family *family, char *err, size_t errlen)
 {
 	struct http *h = calloc(1, sizeof(*h));
+	const struct config_family *sec = config_family(cfg, family->name);
 	struct httpd_config hc = {
 	    .addr = cfg->listen_addr,
 	    .port = (int)cfg->listen_port,
@@ -146,6 +156,7 @@ http_new(struct event_base *base, const struct config *cfg, struct collect *coll
 	    .max_body_memory = (size_t)cfg->max_body_memory,
 	    .read_timeout_ms = (long)cfg->read_timeout_ms,
 	    .idle_timeout_ms = (long)cfg->idle_timeout_ms,
+	    .name = "main",
 	};
 
 	if (h == NULL) {
@@ -153,9 +164,21 @@ http_new(struct event_base *base, const struct config *cfg, struct collect *coll
 		return NULL;
 	}
 	h->collect = collect;
-	if ((h->srv = httpd_new(base, &hc, on_head, h, err, errlen)) == NULL) {
+	h->main = (struct listener){.h = h, .family = family};
+	if ((h->main.srv = httpd_new(base, &hc, on_head, &h->main, err, errlen)) == NULL) {
 		free(h);
 		return NULL;
+	}
+	/* The family's own port (seed 002's API port): the same server, its
+	 * own connections and limits, POST /collect meaning this family. */
+	if (sec != NULL && sec->port != 0) {
+		hc.port = (int)sec->port;
+		hc.name = family->name;
+		h->own = (struct listener){.h = h, .family = family};
+		if ((h->own.srv = httpd_new(base, &hc, on_head, &h->own, err, errlen)) == NULL) {
+			http_free(h);
+			return NULL;
+		}
 	}
 	return h;
 }
@@ -163,13 +186,15 @@ http_new(struct event_base *base, const struct config *cfg, struct collect *coll
 int
 http_port(const struct http *h)
 {
-	return httpd_port(h->srv);
+	return httpd_port(h->main.srv);
 }
 
 void
 http_stop_accepting(struct http *h)
 {
-	httpd_stop_accepting(h->srv);
+	httpd_stop_accepting(h->main.srv);
+	if (h->own.srv != NULL)
+		httpd_stop_accepting(h->own.srv);
 }
 
 void
@@ -177,6 +202,7 @@ http_free(struct http *h)
 {
 	if (h == NULL)
 		return;
-	httpd_free(h->srv);
+	httpd_free(h->own.srv);
+	httpd_free(h->main.srv);
 	free(h);
 }

@@ -95,6 +95,7 @@ struct httpd {
 	unsigned long accept_errors_unlogged;
 	time_t date_at;
 	char date[40];
+	char label[64];
 };
 
 static void conn_process(struct conn *c);
@@ -111,7 +112,7 @@ timer_ms(struct conn *c, long ms)
 static void
 clients_gauge(struct httpd *s)
 {
-	metrics_set("collectord_http_clients", "", (double)s->nclients);
+	metrics_set("collectord_http_clients", s->label, (double)s->nclients);
 }
 
 /* Accept when below the cap, not resting after an error, not stopped. */
@@ -704,6 +705,7 @@ httpd_new(struct event_base *base, const struct httpd_config *cfg, httpd_head_fn
 	s->head = head;
 	s->head_arg = arg;
 	TAILQ_INIT(&s->conns);
+	snprintf(s->label, sizeof(s->label), "listener=\"%s\"", cfg->name ? cfg->name : "main");
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	/* Resolved once, before the loop runs. */
@@ -741,7 +743,8 @@ httpd_new(struct event_base *base, const struct httpd_config *cfg, httpd_head_fn
 	}
 	metrics_declare("collectord_http_requests_total", METRIC_COUNTER,
 	    "HTTP answers by status, every endpoint, the server's own refusals included.");
-	metrics_declare("collectord_http_clients", METRIC_GAUGE, "Client connections open.");
+	metrics_declare("collectord_http_clients", METRIC_GAUGE,
+	    "Client connections open, by listener (main, or a family's own port).");
 	metrics_declare("collectord_http_clients_gone_total", METRIC_COUNTER,
 	    "Clients that closed their connection before their answer.");
 	metrics_declare("collectord_http_timeouts_total", METRIC_COUNTER,

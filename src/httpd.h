@@ -31,6 +31,7 @@ struct httpd_config {
 	long read_timeout_ms;	/* a whole request, from its first byte */
 	long idle_timeout_ms;	/* keep-alive wait for the next request */
 	bool reuseport;		/* SO_REUSEPORT on the listening socket */
+	const char *name;	/* its label in collectord_http_clients */
 };
 
 /*

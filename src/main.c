@@ -104,8 +104,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	(void)log_parse_level(cfg->log_level, &level); /* checked by config */
-	if (family_config_defaults(cfg) == -1) {
-		fprintf(stderr, "collectord: out of memory\n");
+	if (family_config_defaults(cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "collectord: %s\n", err);
 		config_free(cfg);
 		return 1;
 	}

@@ -37,7 +37,9 @@ test_defaults(void)
 	is_int(cfg->listen_port, 8000, "default port");
 	ok(cfg->role_collect && cfg->role_enrich, "both roles by default");
 	is_str(cfg->topic_raw, "", "[topics] raw: empty by default");
-	ok(family_config_defaults(cfg) == 0, "the default family fills what is empty");
+	ok(family_config_defaults(cfg, err, sizeof(err)) == 0,
+	    "the default family fills what is empty");
+	is_str(cfg->default_family, "holded", "the default family is the table's first");
 	is_str(cfg->topic_raw, "events.raw", "default raw topic: the default family's");
 	is_str(cfg->topic_dead_letter, "events.dead.letter", "default dead-letter topic");
 	is_str(cfg->registry_subject, "events.raw-value", "default subject");
@@ -108,6 +110,84 @@ test_bad(void)
 	bad("[server]\nmax_body_bytes = 100\nmax_decompressed_bytes = 10\n",
 	    "test.conf: [server] max_decompressed_bytes (10) is smaller than max_body_bytes (100)",
 	    "decompressed limit below body limit");
+}
+
+/* [family.NAME] sections: keys over the family's own defaults. */
+static void
+test_families(void)
+{
+	char err[512] = "";
+	struct config *cfg = parse("[family.holded]\n"
+				   "raw_topic = t.raw\n"
+				   "port = 9001\n"
+				   "[family.other_1]\n"
+				   "subject = s-value\n",
+	    err, sizeof(err));
+	const struct config_family *f;
+
+	if (!ok(cfg != NULL, "family sections parse: %s", err))
+		return;
+	is_int((long long)cfg->nfamilies, 2, "two family sections");
+	f = config_family(cfg, "holded");
+	ok(f != NULL && strcmp(f->raw_topic, "t.raw") == 0 && f->port == 9001,
+	    "[family.holded] raw_topic and port");
+	ok(f != NULL && strcmp(f->invalid_topic, "") == 0 && strcmp(f->subject, "") == 0,
+	    "keys not given keep their defaults (empty: the family's own)");
+	f = config_family(cfg, "other_1");
+	ok(f != NULL && strcmp(f->subject, "s-value") == 0 && f->port == 0,
+	    "a second family section");
+	ok(config_family(cfg, "nope") == NULL, "no section, no family entry");
+	config_free(cfg);
+
+	bad("[family.Holded]\n", "test.conf:1: unknown section [family.Holded]",
+	    "family names are lower case");
+	bad("[family.]\n", "test.conf:1: unknown section [family.]", "a family name is needed");
+	bad("[family.holded]\ntopic = x\n", "test.conf:2: unknown key \"topic\" in [family.holded]",
+	    "unknown family key");
+	bad("[family.holded]\nport = 1\nport = 2\n",
+	    "test.conf:3: [family.holded] port given twice", "family key given twice");
+	bad("[family.holded]\nport = 70000\n",
+	    "test.conf:2: [family.holded] port: 70000 is out of range 0..65535",
+	    "family port out of range");
+
+	/* The default family's names: its section, then [topics], then its own. */
+	cfg = parse("[topics]\nraw = a\ndead_letter = d\n[family.holded]\nraw_topic = b\n", err,
+	    sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == 0, "settle families");
+	is_str(
+	    cfg ? cfg->topic_raw : NULL, "b", "[family.holded] raw_topic wins over [topics] raw");
+	is_str(cfg ? cfg->topic_dead_letter : NULL, "d", "[topics] wins over the descriptor");
+	is_str(cfg ? cfg->registry_subject : NULL, "events.raw-value", "else the descriptor's own");
+	config_free(cfg);
+	cfg = parse("[family.nope]\nport = 1\n", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == -1,
+	    "an unknown family is refused once the families are settled");
+	is_str(err, "[family.nope]: no such event family", "and says which");
+	config_free(cfg);
+	cfg = parse("[server]\ndefault_family = nope\n", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == -1,
+	    "an unknown default family is refused");
+	is_str(err, "[server] default_family: no such event family \"nope\"", "and says which");
+	config_free(cfg);
+
+	setenv("COLLECTORD_FAMILY_HOLDED_PORT", "9002", 1);
+	setenv("COLLECTORD_FAMILY_OTHER_1_INVALID_TOPIC", "o.invalid", 1);
+	cfg = config_parse("[family.holded]\nport = 9001\n", "env.conf", true, err, sizeof(err));
+	if (ok(cfg != NULL, "family env overrides parse: %s", err)) {
+		ok(config_family(cfg, "holded")->port == 9002,
+		    "COLLECTORD_FAMILY_HOLDED_PORT beats the file");
+		f = config_family(cfg, "other_1");
+		ok(f != NULL && strcmp(f->invalid_topic, "o.invalid") == 0,
+		    "COLLECTORD_FAMILY_OTHER_1_INVALID_TOPIC: a name with '_', a key with '_'");
+	}
+	config_free(cfg);
+	setenv("COLLECTORD_FAMILY_HOLDED_PORT", "many", 1);
+	cfg = config_parse(NULL, "env.conf", true, err, sizeof(err));
+	ok(cfg == NULL && strstr(err, "COLLECTORD_FAMILY_HOLDED_PORT") != NULL,
+	    "a bad family env value names the variable: %s", err);
+	config_free(cfg);
+	unsetenv("COLLECTORD_FAMILY_HOLDED_PORT");
+	unsetenv("COLLECTORD_FAMILY_OTHER_1_INVALID_TOPIC");
 }
 
 static void
@@ -195,5 +275,6 @@ main(void)
 	test_bad();
 	test_env();
 	test_sample();
+	test_families();
 	return tap_done();
 }

@@ -4,7 +4,8 @@
 
 P="it-collect-$$"
 make_topics "$P"
-start_daemon collect COLLECTORD_SERVER_ROLES=collect \
+OWN_PORT=$(free_port)
+start_daemon collect COLLECTORD_SERVER_ROLES=collect COLLECTORD_FAMILY_HOLDED_PORT="$OWN_PORT" \
 	COLLECTORD_TOPICS_RAW="$P.raw" COLLECTORD_TOPICS_DEAD_LETTER="$P.dlq" \
 	COLLECTORD_SERVER_API_KEYS="k1,k2" COLLECTORD_SERVER_MAX_EVENTS=50 \
 	COLLECTORD_SERVER_MAX_BODY_BYTES=65536 COLLECTORD_SERVER_MAX_DECOMPRESSED_BYTES=262144
@@ -80,6 +81,9 @@ is "$(http_status "$URL/collect/holded" -H "$KEY" --data-binary @"$EXAMPLE")" 20
 is "$(json '[.accepted,.rejected] | @csv')" "2,1" "/collect/holded: the same outcome as /collect"
 is "$(http_status "$URL/collect/nope" -H "$KEY" --data-binary @"$EXAMPLE")" 404 "an unknown family: 404"
 is "$(json .error)" "not_found" "404 says not_found"
+is "$(http_status "http://127.0.0.1:$OWN_PORT/collect" -H "$KEY" --data-binary @"$EXAMPLE")" 200 \
+	"[family.holded] port: POST /collect on the family's own listener"
+is "$(json '[.accepted,.rejected] | @csv')" "2,1" "the family's own port: the same outcome"
 is "$(http_status "$URL/collect" -H "$KEY" --data-binary '{"data": [1,')" 400 "not JSON: 400"
 msg=$(json .message)
 bid=$(json .batchId)
