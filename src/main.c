@@ -49,6 +49,14 @@ print_config(const struct config *cfg)
 		    "[kafka] %s = %s\n", cfg->kafka[i].key, shown != NULL ? shown : "(not shown)");
 		free(shown);
 	}
+	for (size_t i = 0; i < cfg->nfamilies; i++) {
+		const struct config_family *f = &cfg->families[i];
+
+		printf("[family.%s] raw_topic = %s\n[family.%s] invalid_topic = %s\n"
+		       "[family.%s] subject = %s\n[family.%s] port = %lld\n",
+		    f->name, f->raw_topic, f->name, f->invalid_topic, f->name, f->subject, f->name,
+		    (long long)f->port);
+	}
 }
 
 int
