@@ -434,13 +434,16 @@ store_dead_letters(struct batch *b, const char *raw, size_t rawlen)
 		ok = line != NULL && doc_append(&doc, &len, &cap, line, strlen(line));
 		free(line);
 	}
-	for (size_t i = 0; ok && raw == NULL && i < b->n; i++) {
+	/* Events and items in step: cJSON_GetArrayItem() would walk the list
+	 * from its head for each one. */
+	const cJSON *ev = raw == NULL ? b->events->child : NULL;
+
+	for (size_t i = 0; ok && ev != NULL && i < b->n; i++, ev = ev->next) {
 		struct item *it = &b->items[i];
 
 		if (it->error == NULL)
 			continue;
-		line = codec_dead_letter_json(cJSON_GetArrayItem(b->events, (int)i), NULL, 0,
-		    it->error, it->corr, b->received_at);
+		line = codec_dead_letter_json(ev, NULL, 0, it->error, it->corr, b->received_at);
 		if (line != NULL && len + strlen(line) + 1 > max) {
 			size_t bytes = strlen(it->json);
 
