@@ -71,6 +71,8 @@ printf '%-44s %12s\n' "instructions, $N2 requests" "$ir2"
 printf '%-44s %12s\n' "instructions per accepted event" "$per"
 echo "heaviest functions, inclusive, per event of the $N2-request run (start-up included):"
 callgrind_annotate --inclusive=yes "$TMP/callgrind.$N2" 2>/dev/null |
-	awk -v ev=$((N2 * BATCH)) '/^ *[0-9,]+ +\(/ || /^ *[0-9,]+  / {
-		n = $1; gsub(",", "", n); if (n + 0 == 0) next
-		$1 = ""; printf "  %10d  %s\n", n / ev, $0; if (++k == 25) exit }'
+	awk -v ev=$((N2 * BATCH)) '/^ *[0-9,]+ +\(/ && /\]$/ && !/\?\?\?|below main|libc-start/ {
+		n = $1; gsub(",", "", n); $1 = ""; $2 = ""
+		sub(/^ +/, ""); sub(/ \[.*\]$/, ""); sub(/^.*\/\.\.\//, "")
+		if (seen[$0]++) next
+		printf "  %10d  %s\n", n / ev, $0; if (++k == 30) exit }'

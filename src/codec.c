@@ -36,10 +36,23 @@ codec_fail(char *err, size_t errlen, const char *fmt, ...)
 	return false;
 }
 
+/* OUT = PARENT "." NAME (NAME alone at the top), cut to PATH_MAX_LEN.
+ * On every field of every event: no snprintf. */
 static void
 path_join(char *out, const char *parent, const char *name)
 {
-	snprintf(out, PATH_MAX_LEN, "%s%s%s", parent, *parent ? "." : "", name);
+	size_t pl = strlen(parent), nl = strlen(name), o = 0;
+
+	if (pl > PATH_MAX_LEN - 1)
+		pl = PATH_MAX_LEN - 1;
+	memcpy(out, parent, pl);
+	o = pl;
+	if (pl > 0 && o < PATH_MAX_LEN - 1)
+		out[o++] = '.';
+	if (nl > PATH_MAX_LEN - 1 - o)
+		nl = PATH_MAX_LEN - 1 - o;
+	memcpy(out + o, name, nl);
+	out[o + nl] = '\0';
 }
 
 /* KEY for an error message: cut at a character boundary so that the
@@ -536,19 +549,26 @@ static const ProtobufCFieldDescriptor *
 names_field(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, const char *path,
     const char *key)
 {
-	char fpath[PATH_MAX_LEN];
+	size_t pl = strlen(path);
 
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		const struct codec_field *rule;
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (!is_map(&d->fields[i]) && strcmp(key, d->fields[i].name) == 0)
+			return &d->fields[i];
+	/* A long key names the field of the rule that gives it, when that
+	 * rule's path is PATH and one more name: few rules have one. */
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct codec_field *rule = &s->fields[i];
+		const ProtobufCFieldDescriptor *f;
+		const char *name = rule->path + (pl > 0 ? pl + 1 : 0);
 
-		if (is_map(f))
+		if (rule->long_key == NULL || strcmp(key, rule->long_key) != 0)
 			continue;
-		if (strcmp(key, f->name) == 0)
-			return f;
-		path_join(fpath, path, f->name);
-		rule = rule_find(s, fpath);
-		if (rule != NULL && rule->long_key != NULL && strcmp(key, rule->long_key) == 0)
+		if (pl > 0 && (strncmp(rule->path, path, pl) != 0 || rule->path[pl] != '.'))
+			continue;
+		if (strchr(name, '.') != NULL)
+			continue;
+		f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+		if (f != NULL && !is_map(f))
 			return f;
 	}
 	return NULL;
