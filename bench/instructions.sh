@@ -11,7 +11,7 @@
 #
 #   bench/instructions.sh [BATCH] [N1] [N2]      defaults: 100 20 60
 #
-# Prints the figure and the functions with the most inclusive instructions
+# KEEP=DIR keeps the callgrind files there.  Prints the figure and the functions with the most inclusive instructions
 # per event (from the N2 run), so a change can be compared before and after.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +25,7 @@ eval "$("$ROOT/scripts/services" env)"
 P=bench-ir-$$
 TMP=$(mktemp -d)
 PID=
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
+trap '[ -n "$PID" ] && kill $PID 2>/dev/null; wait $PID 2>/dev/null; [ -n "${KEEP:-}" ] && cp "$TMP"/callgrind.* "$KEEP"/ 2>/dev/null; rm -rf "$TMP"' EXIT
 printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n' "$P" "$P" >"$TMP/topics"
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
 jq -c --argjson n "$BATCH" '[range($n) as $i | .[0]]' "$ROOT/t/data/collect-request.json" \

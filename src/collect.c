@@ -221,37 +221,113 @@ rule_label(const char *error)
 	return "other";
 }
 
+/* A growing text; out of memory is sticky (P goes NULL). */
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+text_add(struct text *t, const char *s, size_t n)
+{
+	if (t->p == NULL)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap * 2 > t->len + n + 1 ? t->cap * 2 : t->len + n + 1;
+		char *p = realloc(t->p, cap);
+
+		if (p == NULL) {
+			free(t->p);
+			t->p = NULL;
+			return;
+		}
+		t->p = p;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = '\0';
+}
+
+#define TEXT_LIT(t, lit) text_add((t), (lit), sizeof(lit) - 1)
+
+/* S as a JSON string, quotes included: '"', '\\' and control characters
+ * escaped; S is valid UTF-8 (the codec's messages are). */
+static void
+text_add_json(struct text *t, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	TEXT_LIT(t, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		text_add(t, run, (size_t)(s - run));
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			text_add(t, esc, 2);
+		} else {
+			text_add(t, esc, 6);
+		}
+		run = s + 1;
+	}
+	text_add(t, run, (size_t)(s - run));
+	TEXT_LIT(t, "\"");
+}
+
+/* The 200 answer, written straight into one buffer: on every batch, and
+ * building it as a cJSON tree cost more than the rest of the answer. */
+static char *
+answer_ok_text(const struct batch *b, size_t *len)
+{
+	struct text t = {malloc(128 + b->n * 100), 0, 128 + b->n * 100};
+	char num[64];
+
+	if (t.p != NULL)
+		t.p[0] = '\0';
+	TEXT_LIT(&t, "{\"batchId\":\"");
+	text_add(&t, b->id_text, strlen(b->id_text));
+	snprintf(num, sizeof(num), "\",\"accepted\":%zu,\"rejected\":%zu,\"events\":[",
+	    b->n - b->rejected, b->rejected);
+	text_add(&t, num, strlen(num));
+	for (size_t i = 0; i < b->n; i++) {
+		const struct item *it = &b->items[i];
+		int n = snprintf(
+		    num, sizeof(num), "%s{\"index\":%zu,\"correlationId\":\"", i > 0 ? "," : "", i);
+
+		text_add(&t, num, (size_t)n);
+		text_add(&t, it->corr, strlen(it->corr));
+		if (it->error == NULL) {
+			TEXT_LIT(&t, "\",\"status\":\"accepted\"}");
+			continue;
+		}
+		TEXT_LIT(&t, "\",\"status\":\"rejected\",\"error\":");
+		text_add_json(&t, it->error);
+		TEXT_LIT(&t, "}");
+	}
+	TEXT_LIT(&t, "]}");
+	*len = t.len;
+	return t.p;
+}
+
 static void
 batch_answer_ok(struct batch *b)
 {
 	struct httpd_req *r = batch_take_request(b);
-	cJSON *o, *arr;
+	size_t len = 0;
 	char *text;
 
 	if (r == NULL)
 		return;
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "batchId", b->id_text);
-	cJSON_AddNumberToObject(o, "accepted", (double)(b->n - b->rejected));
-	cJSON_AddNumberToObject(o, "rejected", (double)b->rejected);
-	arr = cJSON_AddArrayToObject(o, "events");
-	for (size_t i = 0; i < b->n; i++) {
-		cJSON *e = cJSON_CreateObject();
-
-		cJSON_AddNumberToObject(e, "index", (double)i);
-		cJSON_AddStringToObject(e, "correlationId", b->items[i].corr);
-		cJSON_AddStringToObject(e, "status", b->items[i].error ? "rejected" : "accepted");
-		if (b->items[i].error != NULL)
-			cJSON_AddStringToObject(e, "error", b->items[i].error);
-		cJSON_AddItemToArray(arr, e);
-	}
-	text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (text == NULL) {
+	if ((text = answer_ok_text(b, &len)) == NULL) {
 		reply_error(r, 500, "internal", "out of memory", b->id_text, 0);
 		return;
 	}
-	httpd_reply(r, 200, "application/json", text, strlen(text));
+	httpd_reply(r, 200, "application/json", text, len);
 	free(text);
 	metrics_add("collectord_events_accepted_total", "", (double)(b->n - b->rejected));
 	for (size_t i = 0; i < b->n; i++) {

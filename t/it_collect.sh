@@ -79,6 +79,13 @@ grep -qi '^Allow: POST' "$T_DIR/headers"; ok $? "405 says Allow: POST"
 is "$(http_status "$URL/nope" -H "$KEY")" 404 "unknown path: 404"
 is "$(http_status "$URL/collect/holded" -H "$KEY" --data-binary @"$EXAMPLE")" 200 "POST /collect/holded: the family by name"
 is "$(json '[.accepted,.rejected] | @csv')" "2,1" "/collect/holded: the same outcome as /collect"
+# The answer is written by hand, not by cJSON: a rejection quoting a key
+# with a quote, a backslash, a control character and UTF-8 stays valid JSON.
+jq -c '.[0] | .["x\"y\\z\u0001/é"] = 1 | [.]' "$EXAMPLE" >"$T_DIR/oddkey.json"
+is "$(http_status "$URL/collect" -H "$KEY" --data-binary @"$T_DIR/oddkey.json")" 200 "a key needing escapes: 200"
+is "$(json '.events[0].error' | od -An -c | tr -s ' ' | tr -d '\n')" \
+	"$(printf 'x"y\\z\001/\303\251: unknown key\n' | od -An -c | tr -s ' ' | tr -d '\n')" \
+	"the error quoting it is escaped right and reads back the same"
 is "$(http_status "$URL/collect/nope" -H "$KEY" --data-binary @"$EXAMPLE")" 404 "an unknown family: 404"
 is "$(json .error)" "not_found" "404 says not_found"
 is "$(http_status "http://127.0.0.1:$OWN_PORT/collect" -H "$KEY" --data-binary @"$EXAMPLE")" 200 \
