@@ -42,6 +42,7 @@ static const struct key keys[] = {
     I("server", "max_events", max_events, "1000", 1, 1000000),
     I("server", "request_timeout_ms", request_timeout_ms, "30000", 100, 3600000),
     I("server", "max_inflight_batches", max_inflight_batches, "1000", 1, 1000000),
+    I("server", "so_reuseport", so_reuseport_int, "0", 0, 1),
     I("server", "max_clients", max_clients, "1024", 1, 1000000),
     I("server", "read_timeout_ms", read_timeout_ms, "30000", 100, 3600000),
     I("server", "idle_timeout_ms", idle_timeout_ms, "60000", 100, 3600000),
@@ -346,6 +347,7 @@ finish(struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "out of memory");
 		return -1;
 	}
+	cfg->so_reuseport = cfg->so_reuseport_int != 0;
 	cfg->role_collect = cfg->role_enrich = false;
 	for (tok = strtok_r(roles, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
 		if (strcmp(tok, "collect") == 0)

@@ -157,6 +157,7 @@ http_new(struct event_base *base, const struct config *cfg, struct collect *coll
 	    .read_timeout_ms = (long)cfg->read_timeout_ms,
 	    .idle_timeout_ms = (long)cfg->idle_timeout_ms,
 	    .name = "main",
+	    .reuseport = cfg->so_reuseport,
 	};
 
 	if (h == NULL) {

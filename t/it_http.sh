@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t/it_http.sh: collectord's own HTTP/1.1 server as a client sees it, over
 # raw sockets: keep-alive, pipelining, chunked bodies, 100-continue, HEAD,
-# HTTP/1.0, against a real collect daemon (Kafka, registry, MinIO).
+# HTTP/1.0, against a real collect daemon (Kafka, registry, MinIO); and
+# so_reuseport, two daemons on one port.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 
 P="it-http-$$"
@@ -122,4 +123,33 @@ while read -r line; do
 	esac
 done <"$T_DIR/http.tap"
 is "$(grep -c '^ok - \|^not ok - ' "$T_DIR/http.tap")" 16 "every check of the client ran"
+
+# --- so_reuseport: two processes on one port; without it the second fails
+RP=$(free_port)
+run_on_rp() {	# run_on_rp NAME REUSEPORT: a collect daemon on $RP, pid in RP_PID
+	env COLLECTORD_SERVER_PORT="$RP" COLLECTORD_SERVER_SO_REUSEPORT="$2" \
+		COLLECTORD_SERVER_ROLES=collect COLLECTORD_TOPICS_RAW="$P.raw" \
+		COLLECTORD_TOPICS_DEAD_LETTER="$P.dlq" "$top_builddir/collectord" >>"$T_DIR/$1.log" 2>&1 &
+	RP_PID=$!
+	T_PIDS="$T_PIDS $RP_PID"
+}
+run_on_rp rp1 1
+RP1=$RP_PID
+wait_for 30 "curl -fsS -o /dev/null http://127.0.0.1:$RP/healthz" || bail "no daemon on $RP"
+run_on_rp rp2 1
+RP2=$RP_PID
+wait_for 30 "grep -q 'collectord started' $T_DIR/rp2.log"
+ok $? "so_reuseport = 1: a second collectord starts on the same port"
+kill -0 "$RP1" 2>/dev/null && kill -0 "$RP2" 2>/dev/null
+ok $? "both run"
+kill "$RP1"
+wait "$RP1" 2>/dev/null
+is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RP/healthz")" 200 \
+	"with the first stopped, the second still serves the port"
+run_on_rp rp3 0
+wait "$RP_PID"
+rc=$?
+ok "$([ "$rc" -ne 0 ] && echo 0 || echo 1)" "so_reuseport = 0: a third on the same port cannot listen (exit $rc)"
+grep -q "cannot listen" "$T_DIR/rp3.log"
+ok $? "and says so"
 done_testing
