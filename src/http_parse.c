@@ -1,6 +1,7 @@
 /* http_parse.c: request heads and chunked bodies, parsed strictly. */
 #include "http_parse.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -280,18 +281,6 @@ enum {
 	CH_DONE,
 };
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 enum http_chunk_result
 http_chunked_feed(struct http_chunked *c, const char *in, size_t n, size_t max_line, size_t *used,
     size_t *data_off, size_t *data_len)
@@ -304,7 +293,8 @@ http_chunked_feed(struct http_chunked *c, const char *in, size_t n, size_t max_l
 
 		switch (c->state) {
 		case CH_SIZE:
-			if ((v = hexval(ch)) >= 0) {
+			if (isxdigit(ch)) {
+				v = ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
 				if (++c->digits > 15)
 					goto bad;
 				c->size = c->size * 16 + (uint64_t)v;
