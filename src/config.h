@@ -37,7 +37,7 @@ struct config {
 	int64_t max_events;
 	int64_t request_timeout_ms;
 	int64_t max_inflight_batches;
-	bool so_reuseport;	       /* derived from so_reuseport_int */
+	bool so_reuseport; /* derived from so_reuseport_int */
 	int64_t so_reuseport_int;
 	int64_t max_clients;	 /* connections at once; beyond, accept pauses */
 	int64_t read_timeout_ms; /* a whole request (headers and body) must arrive in this */
