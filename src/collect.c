@@ -251,6 +251,15 @@ text_add(struct text *t, const char *s, size_t n)
 
 #define TEXT_LIT(t, lit) text_add((t), (lit), sizeof(lit) - 1)
 
+/* LINE and a newline; false once out of memory. */
+static bool
+doc_line(struct text *t, const char *line)
+{
+	text_add(t, line, strlen(line));
+	TEXT_LIT(t, "\n");
+	return t->p != NULL;
+}
+
 /* S as a JSON string, quotes included: '"', '\\' and control characters
  * escaped; S is valid UTF-8 (the codec's messages are). */
 static void
@@ -424,28 +433,6 @@ on_dead_letters_stored(void *arg, bool ok, const char *err)
 	batch_maybe_free(b);
 }
 
-/* Append LINE and a newline to the growing document *DOC. */
-static bool
-doc_append(char **doc, size_t *len, size_t *cap, const char *line, size_t n)
-{
-	if (*len + n + 2 > *cap) {
-		size_t ncap = (*cap ? *cap * 2 : 4096);
-		char *d;
-
-		while (ncap < *len + n + 2)
-			ncap *= 2;
-		if ((d = realloc(*doc, ncap)) == NULL)
-			return false;
-		*doc = d;
-		*cap = ncap;
-	}
-	memcpy(*doc + *len, line, n);
-	*len += n;
-	(*doc)[(*len)++] = '\n';
-	(*doc)[*len] = '\0';
-	return true;
-}
-
 /* A dead letter that did not fit in the request's object: who, why, how
  * big, not what (the Kafka dead-letter record still carries it whole). */
 static char *
@@ -475,11 +462,14 @@ stub_line(const struct batch *b, const char *error, const char *corr, size_t byt
 static bool
 store_dead_letters(struct batch *b, const char *raw, size_t rawlen)
 {
-	size_t max = (size_t)b->c->cfg->max_dead_letter_bytes, len = 0, cap = 0;
-	char key[256], *doc = NULL, *line;
-	bool ok = true;
+	size_t max = (size_t)b->c->cfg->max_dead_letter_bytes;
+	struct text doc = {malloc(4096), 0, 4096};
+	char key[256], *line;
+	bool ok = doc.p != NULL;
 	int r;
 
+	if (ok)
+		doc.p[0] = '\0';
 	if (raw != NULL) {
 		/* Escaping may grow a text body six times: keep a prefix. */
 		size_t keep = rawlen;
@@ -507,7 +497,7 @@ store_dead_letters(struct batch *b, const char *raw, size_t rawlen)
 			free(line);
 			line = l2;
 		}
-		ok = line != NULL && doc_append(&doc, &len, &cap, line, strlen(line));
+		ok = line != NULL && doc_line(&doc, line);
 		free(line);
 	}
 	/* Events and items in step: cJSON_GetArrayItem() would walk the list
@@ -520,21 +510,22 @@ store_dead_letters(struct batch *b, const char *raw, size_t rawlen)
 		if (it->error == NULL)
 			continue;
 		line = codec_dead_letter_json(ev, NULL, 0, it->error, it->corr, b->received_at);
-		if (line != NULL && len + strlen(line) + 1 > max) {
+		if (line != NULL && doc.len + strlen(line) + 1 > max) {
 			size_t bytes = strlen(it->json);
 
 			free(line);
 			line = stub_line(b, it->error, it->corr, bytes);
 		}
-		ok = line != NULL && doc_append(&doc, &len, &cap, line, strlen(line));
+		ok = line != NULL && doc_line(&doc, line);
 		free(line);
 	}
 	if (!ok || s3_key_dead_letters(key, sizeof(key), b->received_ms, b->id_text) == -1) {
-		free(doc);
+		free(doc.p);
 		return false;
 	}
-	r = s3_put(b->c->s3, key, doc, len, "application/x-ndjson", on_dead_letters_stored, b);
-	free(doc);
+	r = s3_put(
+	    b->c->s3, key, doc.p, doc.len, "application/x-ndjson", on_dead_letters_stored, b);
+	free(doc.p);
 	if (r == -1)
 		return false;
 	b->s3_pending++;

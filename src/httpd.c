@@ -279,6 +279,17 @@ error_code(int status)
 	}
 }
 
+/* A body refused for its size (413), the server's budget (503) or memory
+ * (500): body_grow()'s answers. */
+static void
+reply_body_refused(struct httpd_req *r, int status)
+{
+	reply_error(r, status, error_code(status),
+	    status == 413   ? "the body is larger than the limit"
+	    : status == 503 ? "too much request data in flight; retry later"
+			    : "out of memory");
+}
+
 /* ------------------------------------------------------------ reading */
 
 /* Move head bytes from the input into c->head; true once it is whole. */
@@ -391,10 +402,7 @@ read_body(struct conn *c, struct evbuffer *in)
 		res = http_chunked_feed(&r->ch, v.iov_base, v.iov_len, 4096, &used, &off, &n);
 		if (res == HTTP_CHUNK_DATA) {
 			if ((st = body_grow(r, n)) != 0) {
-				reply_error(r, st, error_code(st),
-				    st == 413	? "the body is larger than the limit"
-				    : st == 503 ? "too much request data in flight; retry later"
-						: "out of memory");
+				reply_body_refused(r, st);
 				return false;
 			}
 			memcpy(r->body + r->body_len, (char *)v.iov_base + off, n);
@@ -405,7 +413,7 @@ read_body(struct conn *c, struct evbuffer *in)
 		 * waiting for data that may never come. */
 		if (res != HTTP_CHUNK_ERROR &&
 		    (uint64_t)r->body_len + r->ch.size > c->srv->cfg.max_body_bytes) {
-			reply_error(r, 413, "too_large", "the body is larger than the limit");
+			reply_body_refused(r, 413);
 			return false;
 		}
 		if (res == HTTP_CHUNK_ERROR) {
@@ -485,10 +493,7 @@ httpd_req_read_body(struct httpd_req *r, httpd_handler_fn handler, void *arg)
 	}
 	if (st != 0) {
 		r->body_wanted = false;
-		reply_error(r, st, error_code(st),
-		    st == 413	? "the body is larger than the limit"
-		    : st == 503 ? "too much request data in flight; retry later"
-				: "out of memory");
+		reply_body_refused(r, st);
 		return;
 	}
 	if (r->h.expect_continue && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
