@@ -276,6 +276,14 @@ void codec_format_us(int64_t us, char out[CODEC_TIME_SIZE]);
 /* ------------------------------------------------------------ internal
  * Shared between codec.c and codec_body.c only; not part of the API. */
 
+/* BYTES (LEN) as a JSON string item: the text itself when it is valid
+ * UTF-8 without NUL (*TEXT true), else its base64.  NULL when out of
+ * memory.  codec_body.c; the dead-letter documents of collect and enrich. */
+cJSON *codec_json_bytes(const void *data, size_t len, bool *text);
+/* Add ITEM (taken in every case, NULL allowed) to OBJ under KEY; false if
+ * ITEM is NULL or out of memory.  codec_body.c */
+bool codec_json_add(cJSON *obj, const char *key, cJSON *item);
+
 /* Format into ERR (when not NULL and ERRLEN > 0); returns false.  codec.c */
 bool codec_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -865,9 +865,31 @@ base64(const void *data, size_t n)
 	return out;
 }
 
-/* Add ITEM (taken in every case) to OBJ under KEY. */
-static bool
-json_add(cJSON *obj, const char *key, cJSON *item)
+cJSON *
+codec_json_bytes(const void *data, size_t len, bool *text)
+{
+	char *s;
+	cJSON *item;
+
+	/* A JSON string cannot carry invalid UTF-8, and cJSON's would stop
+	 * at a NUL: such bytes go as base64. */
+	*text = len == 0 || (memchr(data, '\0', len) == NULL && codec_utf8_valid(data, len));
+	if (*text) {
+		if ((s = malloc(len + 1)) == NULL)
+			return NULL;
+		if (len > 0)
+			memcpy(s, data, len);
+		s[len] = '\0';
+	} else if ((s = base64(data, len)) == NULL) {
+		return NULL;
+	}
+	item = cJSON_CreateString(s);
+	free(s);
+	return item;
+}
+
+bool
+codec_json_add(cJSON *obj, const char *key, cJSON *item)
 {
 	if (item == NULL)
 		return false;
@@ -897,21 +919,10 @@ codec_dead_letter_json(const cJSON *event_or_null, const char *raw_body_or_null,
 	if (event_or_null != NULL) {
 		ev = cJSON_Duplicate(event_or_null, 1);
 	} else if (raw_body_or_null != NULL) {
-		/* A JSON string cannot carry invalid UTF-8, and cJSON's would
-		 * stop at a NUL: such bodies go as base64. */
-		bool text = memchr(raw_body_or_null, '\0', raw_len) == NULL &&
-			    codec_utf8_valid(raw_body_or_null, raw_len);
-		char *s = text ? malloc(raw_len + 1) : base64(raw_body_or_null, raw_len);
+		bool text;
 
-		if (s != NULL) {
-			if (text) {
-				memcpy(s, raw_body_or_null, raw_len);
-				s[raw_len] = '\0';
-			}
-			ev = cJSON_CreateString(s);
+		if ((ev = codec_json_bytes(raw_body_or_null, raw_len, &text)) != NULL)
 			body = cJSON_CreateString(text ? "text" : "base64");
-			free(s);
-		}
 		if (ev == NULL || body == NULL) {
 			cJSON_Delete(ev);
 			cJSON_Delete(body);
@@ -921,19 +932,19 @@ codec_dead_letter_json(const cJSON *event_or_null, const char *raw_body_or_null,
 	} else {
 		ev = cJSON_CreateNull();
 	}
-	/* json_add() takes each item, added or not, so nothing leaks when
+	/* codec_json_add() takes each item, added or not, so nothing leaks when
 	 * the chain stops early. */
-	ok = json_add(doc, "error", string_or_null(error));
-	ok = json_add(doc, "event", ok ? ev : NULL) && ok;
+	ok = codec_json_add(doc, "error", string_or_null(error));
+	ok = codec_json_add(doc, "event", ok ? ev : NULL) && ok;
 	if (!ok)
 		cJSON_Delete(ev);
 	if (body != NULL) {
-		ok = ok && json_add(doc, "body", body);
+		ok = ok && codec_json_add(doc, "body", body);
 		if (!ok)
 			cJSON_Delete(body);
 	}
-	ok = ok && json_add(doc, "correlationId", string_or_null(correlation_id));
-	ok = ok && json_add(doc, "receivedAt", string_or_null(received_at));
+	ok = ok && codec_json_add(doc, "correlationId", string_or_null(correlation_id));
+	ok = ok && codec_json_add(doc, "receivedAt", string_or_null(received_at));
 	if (ok)
 		out = cJSON_PrintUnformatted(doc);
 	cJSON_Delete(doc);

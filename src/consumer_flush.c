@@ -4,8 +4,6 @@
 
 #include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
-#include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,43 +68,18 @@ consumer_dl_refused_for_good(rd_kafka_resp_err_t err, bool alone, int tries)
 	}
 }
 
-/* Add ITEM (taken in every case) to OBJ under NAME. */
-static bool
-json_put(cJSON *obj, const char *name, cJSON *item)
-{
-	if (item == NULL)
-		return false;
-	if (!cJSON_AddItemToObject(obj, name, item)) {
-		cJSON_Delete(item);
-		return false;
-	}
-	return true;
-}
-
 /* DATA (LEN bytes) under NAME as a string when it is text a JSON string
  * can carry, else base64 under NAME + "Base64". */
 static bool
 json_put_bytes(cJSON *obj, const char *name, const void *data, size_t len)
 {
-	bool text = len == 0 || (memchr(data, '\0', len) == NULL && codec_utf8_valid(data, len));
-	char field[64], *s;
-	cJSON *item;
+	char field[64];
+	bool text;
+	cJSON *item = codec_json_bytes(data, len, &text);
 
-	if (text) {
-		if ((s = malloc(len + 1)) == NULL)
-			return false;
-		if (len > 0)
-			memcpy(s, data, len);
-		s[len] = '\0';
-	} else {
-		if (len > (size_t)INT_MAX / 4 * 3 || (s = malloc((len + 2) / 3 * 4 + 1)) == NULL)
-			return false;
-		EVP_EncodeBlock((unsigned char *)s, data, (int)len);
+	if (!text)
 		snprintf(field, sizeof(field), "%sBase64", name);
-	}
-	item = cJSON_CreateString(s);
-	free(s);
-	return json_put(obj, text ? name : field, item);
+	return codec_json_add(obj, text ? name : field, item);
 }
 
 static bool
@@ -117,7 +90,7 @@ json_put_headers(cJSON *doc, const rd_kafka_headers_t *h)
 	const void *value;
 	size_t size;
 
-	if (!json_put(doc, "headers", list))
+	if (!codec_json_add(doc, "headers", list))
 		return false;
 	for (size_t i = 0; h != NULL && rd_kafka_header_get_all(h, i, &name, &value, &size) ==
 					    RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -130,7 +103,7 @@ json_put_headers(cJSON *doc, const rd_kafka_headers_t *h)
 		}
 		if (!json_put_bytes(o, "name", name, strlen(name)) ||
 		    !(value != NULL ? json_put_bytes(o, "value", value, size)
-				    : json_put(o, "value", cJSON_CreateNull())))
+				    : codec_json_add(o, "value", cJSON_CreateNull())))
 			return false;
 	}
 	return true;
@@ -148,22 +121,24 @@ consumer_refused_json(const struct consumer_refused *r, size_t *len)
 	if (r->publish_ms >= 0)
 		codec_format_ms(r->publish_ms, when);
 	/* Each step runs only when the ones before it succeeded. */
-	ok = json_put(doc, "error", cJSON_CreateString(r->error != NULL ? r->error : "unknown"));
-	ok = ok && json_put(doc, "kafkaError", cJSON_CreateString(rd_kafka_err2str(r->kafka_err)));
+	ok = codec_json_add(
+	    doc, "error", cJSON_CreateString(r->error != NULL ? r->error : "unknown"));
 	ok = ok &&
-	     json_put(doc, "kafkaErrorCode", cJSON_CreateString(rd_kafka_err2name(r->kafka_err)));
-	ok = ok && json_put(doc, "deadLetterTopic",
+	     codec_json_add(doc, "kafkaError", cJSON_CreateString(rd_kafka_err2str(r->kafka_err)));
+	ok = ok && codec_json_add(
+		       doc, "kafkaErrorCode", cJSON_CreateString(rd_kafka_err2name(r->kafka_err)));
+	ok = ok && codec_json_add(doc, "deadLetterTopic",
 		       r->dead_letter_topic != NULL ? cJSON_CreateString(r->dead_letter_topic)
 						    : cJSON_CreateNull());
-	ok = ok && json_put(doc, "sourceTopic", cJSON_CreateString(r->topic));
-	ok = ok && json_put(doc, "sourcePartition", cJSON_CreateNumber(r->partition));
-	ok = ok && json_put(doc, "sourceOffset", cJSON_CreateNumber((double)r->offset));
-	ok = ok && json_put(doc, "publishTime",
+	ok = ok && codec_json_add(doc, "sourceTopic", cJSON_CreateString(r->topic));
+	ok = ok && codec_json_add(doc, "sourcePartition", cJSON_CreateNumber(r->partition));
+	ok = ok && codec_json_add(doc, "sourceOffset", cJSON_CreateNumber((double)r->offset));
+	ok = ok && codec_json_add(doc, "publishTime",
 		       r->publish_ms >= 0 ? cJSON_CreateString(when) : cJSON_CreateNull());
 	if (r->key != NULL)
 		ok = ok && json_put_bytes(doc, "key", r->key, r->keylen);
 	else
-		ok = ok && json_put(doc, "key", cJSON_CreateNull());
+		ok = ok && codec_json_add(doc, "key", cJSON_CreateNull());
 	ok = ok && json_put_headers(doc, r->headers);
 	ok = ok && json_put_bytes(doc, "value", r->value, r->len);
 	if (ok && (out = cJSON_PrintUnformatted(doc)) != NULL)
