@@ -402,11 +402,10 @@ on_libevent_log(int severity, const char *msg)
 int
 daemon_run(const char *config_path, struct config *cfg)
 {
-	struct daemon d = {.cfg = cfg, .config_path = config_path, .family = NULL};
+	/* main() settled the families (family_config_defaults). */
+	struct daemon d = {.cfg = cfg, .config_path = config_path, .family = family_default(cfg)};
 	char err[1024], q[1100];
 
-	/* main() settled the families (family_config_defaults). */
-	d.family = *cfg->default_family != '\0' ? family_find(cfg->default_family) : family_at(0);
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(on_libevent_log);
 	if ((d.base = event_base_new()) == NULL) {

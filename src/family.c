@@ -28,6 +28,12 @@ family_find(const char *name)
 	return NULL;
 }
 
+const struct family *
+family_default(const struct config *cfg)
+{
+	return *cfg->default_family == '\0' ? family_at(0) : family_find(cfg->default_family);
+}
+
 /* *FIELD becomes SECTION's value when the [family.NAME] section gives one,
  * else stays as set ([topics], [registry]), else the descriptor's DEF. */
 static int
@@ -58,8 +64,7 @@ family_config_defaults(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	f = *cfg->default_family == '\0' ? family_at(0) : family_find(cfg->default_family);
-	if (f == NULL) {
+	if ((f = family_default(cfg)) == NULL) {
 		snprintf(err, errlen, "[server] default_family: no such event family \"%s\"",
 		    cfg->default_family);
 		return -1;

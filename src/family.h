@@ -25,6 +25,10 @@ const struct family *family_at(size_t i);
 const struct family *family_find(const char *name);
 
 struct config;
+/* CFG's [server] default_family (empty: the table's first), or NULL when
+ * it names none. */
+const struct family *family_default(const struct config *cfg);
+
 /*
  * Settle CFG's families: every [family.NAME] must name a family of the
  * table, [server] default_family too (empty: the first).  The default
