@@ -11,7 +11,7 @@
 
 #include "codec.h"
 #include "families/families.h"
-#include "event.pb-c.h"
+#include "holded.pb-c.h"
 #include "ids.h"
 #include "tap.h"
 
@@ -1119,7 +1119,7 @@ test_schema_table(void)
 	    "the family table finds it by name; it is the default");
 	ok(family_find("nope") == NULL, "no such family");
 	ok(strstr(family_holded.proto, "message Event") != NULL,
-	    "the compiled-in proto text is proto/event.proto");
+	    "the compiled-in proto text is schemas/holded/holded.proto");
 	is_str(S->message->name, "collectord.v1.Event", "top message");
 	for (size_t i = 0; i < S->nfields; i++) {
 		const ProtobufCFieldDescriptor *f = field_by_path(S->message, S->fields[i].path);

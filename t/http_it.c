@@ -470,10 +470,10 @@ test_registry(const char *url)
 
 	n = strlen(top != NULL ? top : ".") + 32;
 	path = malloc(n);
-	snprintf(path, n, "%s/proto/event.proto", top != NULL ? top : ".");
+	snprintf(path, n, "%s/schemas/holded/holded.proto", top != NULL ? top : ".");
 	proto = read_file(path);
 	free(path);
-	if (!ok(proto != NULL, "read proto/event.proto")) {
+	if (!ok(proto != NULL, "read schemas/holded/holded.proto")) {
 		registry_free(reg);
 		return;
 	}

@@ -7,7 +7,7 @@
 #include "family.h"
 
 extern const struct family family_holded;
-/* The text of proto/event.proto, compiled in (src/holded_proto.c is
+/* The text of schemas/holded/holded.proto, compiled in (src/holded_proto.c is
  * generated from it by make). */
 extern const char family_holded_proto[];
 

@@ -1,10 +1,10 @@
 /* families/holded.c: the Holded messenger events (seed 001): their Protobuf
- * message (proto/event.proto, collectord.v1.Event), the producers' long
+ * message (schemas/holded/holded.proto, collectord.v1.Event), the producers' long
  * stamp keys, the rules beyond the proto, the topics, the subject and the
  * table.  Nothing outside this file names them. */
 #include "families/families.h"
 
-#include "event.pb-c.h"
+#include "holded.pb-c.h"
 
 #define STAMP_CORE "X-Message-Stamp-Holded\\Core\\Messaging\\Messenger\\Stamp\\"
 #define STAMP_SHARED "X-Message-Stamp-Holded\\Shared\\Infrastructure\\Messenger\\Stamp\\"
