@@ -37,13 +37,25 @@
 #include "producer.h"
 #include "s3.h"
 
+struct collect;
+
+/* One family this process serves: its settled settings and schema id. */
+struct run {
+	struct collect *c;
+	const struct config_family *fc;
+	const struct family *f;
+	int32_t schema_id; /* 0 until registered */
+	char s3_prefix[72];
+	char label[48]; /* family="NAME", for its metric series */
+};
+
 struct collect {
 	struct event_base *base;
 	const struct config *cfg;
 	struct producer *producer;
 	struct s3 *s3;
-	const struct family *family;
-	int32_t schema_id;
+	struct run *runs;
+	size_t nruns;
 	bool draining;
 	size_t inflight;
 	char **api_keys;
@@ -62,6 +74,7 @@ struct item {
 struct batch {
 	struct producer_waiter waiter; /* first: the producer's opaque */
 	struct collect *c;
+	const struct run *run;
 	struct httpd_req *req; /* NULL once answered or abandoned */
 	struct event *timeout;
 	struct timespec started;
@@ -338,7 +351,8 @@ batch_answer_ok(struct batch *b)
 	}
 	httpd_reply(r, 200, "application/json", text, len);
 	free(text);
-	metrics_add("collectord_events_accepted_total", "", (double)(b->n - b->rejected));
+	metrics_add(
+	    "collectord_events_accepted_total", b->run->label, (double)(b->n - b->rejected));
 	for (size_t i = 0; i < b->n; i++) {
 		char label[96];
 
@@ -375,9 +389,9 @@ send_item(struct batch *b, struct item *it)
 	rd_kafka_resp_err_t e;
 
 	if (it->error == NULL)
-		return producer_send(c->producer, c->cfg->topic_raw, it->corr, strlen(it->corr),
+		return producer_send(c->producer, b->run->fc->raw_topic, it->corr, strlen(it->corr),
 		    it->record, it->record_len, NULL, &b->waiter);
-	e = producer_send(c->producer, c->cfg->topic_dead_letter, it->corr, strlen(it->corr),
+	e = producer_send(c->producer, b->run->fc->invalid_topic, it->corr, strlen(it->corr),
 	    it->json, strlen(it->json), it->headers, &b->waiter);
 	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
 		it->headers = NULL; /* librdkafka's now */
@@ -519,7 +533,8 @@ store_dead_letters(struct batch *b, const char *raw, size_t rawlen)
 		ok = line != NULL && doc_line(&doc, line);
 		free(line);
 	}
-	if (!ok || s3_key_dead_letters(key, sizeof(key), b->received_ms, b->id_text) == -1) {
+	if (!ok || s3_key_dead_letters(
+		       key, sizeof(key), b->run->s3_prefix, b->received_ms, b->id_text) == -1) {
 		free(doc.p);
 		return false;
 	}
@@ -583,8 +598,9 @@ is_gzip(struct httpd_req *r)
 }
 
 static struct batch *
-batch_new(struct collect *c, struct httpd_req *r)
+batch_new(const struct run *run, struct httpd_req *r)
 {
+	struct collect *c = run->c;
 	struct batch *b = calloc(1, sizeof(*b));
 	struct timeval tv;
 	char ms[CODEC_TIME_SIZE];
@@ -593,6 +609,7 @@ batch_new(struct collect *c, struct httpd_req *r)
 		return NULL;
 	b->waiter.done = on_delivery;
 	b->c = c;
+	b->run = run;
 	b->req = r;
 	clock_gettime(CLOCK_MONOTONIC, &b->started);
 	ids_batch_new(b->id);
@@ -620,7 +637,7 @@ static bool
 batch_validate(struct batch *b)
 {
 	uint8_t hdr[CODEC_FRAME_MAX];
-	size_t hlen = codec_frame_header(hdr, b->c->schema_id);
+	size_t hlen = codec_frame_header(hdr, b->run->schema_id);
 	const cJSON *ev;
 	size_t i = 0;
 
@@ -636,8 +653,7 @@ batch_validate(struct batch *b)
 
 		ids_correlation(corr, b->id, (uint32_t)i++);
 		ids_format(corr, it->corr);
-		if (!codec_event_encode(
-			&b->c->family->codec, ev, &payload, &plen, err, sizeof(err))) {
+		if (!codec_event_encode(&b->run->f->codec, ev, &payload, &plen, err, sizeof(err))) {
 			if ((it->error = strdup(err)) == NULL ||
 			    (it->json = cJSON_PrintUnformatted(ev)) == NULL ||
 			    (it->headers = rd_kafka_headers_new(2)) == NULL)
@@ -684,7 +700,8 @@ batch_oversize(const struct batch *b, size_t *size)
 static void
 collect_body(struct httpd_req *r, void *arg)
 {
-	struct collect *c = arg;
+	const struct run *run = arg;
+	struct collect *c = run->c;
 	struct codec_limits lim = {
 	    .max_events = (size_t)c->cfg->max_events,
 	    .max_values = (size_t)c->cfg->max_json_nodes,
@@ -707,7 +724,7 @@ collect_body(struct httpd_req *r, void *arg)
 		}
 		body = inflated;
 	}
-	if ((b = batch_new(c, r)) == NULL) {
+	if ((b = batch_new(run, r)) == NULL) {
 		free(inflated);
 		reply_error(r, 500, "internal", "out of memory", NULL, 0);
 		return;
@@ -765,6 +782,7 @@ collect_body(struct httpd_req *r, void *arg)
 void
 collect_head(struct httpd_req *r, struct collect *c, const struct family *f)
 {
+	struct run *run;
 	const char *enc = httpd_req_header(r, "Content-Encoding");
 
 	if (!authorized(c, r)) {
@@ -778,17 +796,18 @@ collect_head(struct httpd_req *r, struct collect *c, const struct family *f)
 		    "Content-Encoding must be gzip or identity", NULL, 0);
 		return;
 	}
-	if (f != c->family) {
-		/* One family per process until the family table is configured. */
-		reply_error(
-		    r, 404, "not_found", "this process does not collect that family", NULL, 0);
+	for (run = c->runs; run < c->runs + c->nruns && run->f != f; run++)
+		;
+	if (run == c->runs + c->nruns) {
+		reply_error(r, 404, "not_found",
+		    "this process does not collect that family ([server] families)", NULL, 0);
 		return;
 	}
 	if (c->draining) {
 		reply_error(r, 503, "shutting_down", "collectord is stopping", NULL, 1);
 		return;
 	}
-	if (c->schema_id <= 0) {
+	if (run->schema_id <= 0) {
 		reply_error(
 		    r, 503, "not_ready", "the schema is not registered yet: see /readyz", NULL, 5);
 		return;
@@ -802,14 +821,15 @@ collect_head(struct httpd_req *r, struct collect *c, const struct family *f)
 		reply_error(r, 503, "busy", "too many batches in flight", NULL, 1);
 		return;
 	}
-	httpd_req_read_body(r, collect_body, c);
+	httpd_req_read_body(r, collect_body, run);
 }
 
 struct collect *
-collect_new(struct event_base *base, const struct config *cfg, struct producer *producer,
-    struct s3 *s3, const struct family *family)
+collect_new(
+    struct event_base *base, const struct config *cfg, struct producer *producer, struct s3 *s3)
 {
 	struct collect *c = calloc(1, sizeof(*c));
+	const struct config_family *fc;
 	char *keys, *tok, *save = NULL;
 
 	if (c == NULL)
@@ -818,8 +838,25 @@ collect_new(struct event_base *base, const struct config *cfg, struct producer *
 	c->cfg = cfg;
 	c->producer = producer;
 	c->s3 = s3;
-	c->family = family;
+	while (family_served(cfg, c->nruns) != NULL)
+		c->nruns++;
+	if ((c->runs = calloc(c->nruns ? c->nruns : 1, sizeof(*c->runs))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	for (size_t i = 0; (fc = family_served(cfg, i)) != NULL; i++) {
+		struct run *run = &c->runs[i];
+		char buf[sizeof(run->s3_prefix)];
+
+		run->c = c;
+		run->fc = fc;
+		run->f = fc->family;
+		snprintf(run->s3_prefix, sizeof(run->s3_prefix), "%s",
+		    family_s3_prefix(run->f, buf, sizeof(buf)));
+		snprintf(run->label, sizeof(run->label), "family=\"%s\"", run->f->name);
+	}
 	if ((keys = strdup(cfg->api_keys)) == NULL) {
+		free(c->runs);
 		free(c);
 		return NULL;
 	}
@@ -838,7 +875,7 @@ collect_new(struct event_base *base, const struct config *cfg, struct producer *
 	}
 	free(keys);
 	metrics_declare("collectord_events_accepted_total", METRIC_COUNTER,
-	    "Valid events acknowledged by Kafka on events.raw.");
+	    "Valid events acknowledged by Kafka on their family's raw topic.");
 	metrics_declare("collectord_events_rejected_total", METRIC_COUNTER,
 	    "Invalid events dead-lettered, by rule broken.");
 	metrics_declare(
@@ -857,13 +894,16 @@ collect_free(struct collect *c)
 	for (size_t i = 0; i < c->napi_keys; i++)
 		free(c->api_keys[i]);
 	free(c->api_keys);
+	free(c->runs);
 	free(c);
 }
 
 void
-collect_set_schema_id(struct collect *c, int32_t id)
+collect_set_schema_id(struct collect *c, const struct family *f, int32_t id)
 {
-	c->schema_id = id;
+	for (size_t i = 0; i < c->nruns; i++)
+		if (c->runs[i].f == f)
+			c->runs[i].schema_id = id;
 }
 
 void

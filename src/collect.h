@@ -13,16 +13,17 @@ struct s3;
 struct family;
 struct collect;
 
-/* CFG, PRODUCER, S3 and FAMILY are borrowed and must outlive the handler. */
+/* Collect CFG's served families (family_served()).  CFG, PRODUCER and S3
+ * are borrowed and must outlive the handler. */
 struct collect *collect_new(struct event_base *base, const struct config *cfg,
-    struct producer *producer, struct s3 *s3, const struct family *family)
-    __attribute__((warn_unused_result));
+    struct producer *producer, struct s3 *s3) __attribute__((warn_unused_result));
 /* Batches still waiting for Kafka or S3 keep their memory until their last
  * report arrives; free only after the producer has been flushed. */
 void collect_free(struct collect *c);
 
-/* The registry id of our schema; until it is set every batch gets 503. */
-void collect_set_schema_id(struct collect *c, int32_t id);
+/* The registry id of family F's schema; until it is set every batch of F
+ * gets 503. */
+void collect_set_schema_id(struct collect *c, const struct family *f, int32_t id);
 /* Stop taking new batches (503); in-flight ones still finish. */
 void collect_drain(struct collect *c);
 size_t collect_inflight(const struct collect *c);

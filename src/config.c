@@ -52,6 +52,7 @@ static const struct key keys[] = {
     S("server", "log_level", log_level, "info"),
     S("server", "log_file", log_file, ""),
     S("server", "default_family", default_family, ""),
+    S("server", "families", serve_families, ""),
     S("topics", "raw", topic_raw, ""),
     S("topics", "dead_letter", topic_dead_letter, ""),
     S("registry", "url", registry_url, "http://127.0.0.1:8085"),
@@ -84,6 +85,7 @@ static const struct key family_keys[] = {
     F("raw_topic", raw_topic, K_STR, "", 0, 0),
     F("invalid_topic", invalid_topic, K_STR, "", 0, 0),
     F("subject", subject, K_STR, "", 0, 0),
+    F("sql_dir", sql_dir, K_STR, "", 0, 0),
     F("port", port, K_INT, "0", 0, 65535),
 };
 #define NFAMILY_KEYS (sizeof(family_keys) / sizeof(family_keys[0]))
@@ -586,6 +588,14 @@ config_free(struct config *cfg)
 	}
 	free(cfg->families);
 	free(cfg);
+}
+
+struct config_family *
+config_family_add(struct config *cfg, const char *name)
+{
+	char err[256];
+
+	return family_get(cfg, name, err, sizeof(err));
 }
 
 const struct config_family *

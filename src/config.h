@@ -8,6 +8,8 @@
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/collectord/collectord.conf"
 
+struct family;
+
 /* One librdkafka property from the [kafka] section, passed through as is. */
 struct config_kv {
 	char *key;
@@ -21,8 +23,14 @@ struct config_family {
 	char *raw_topic;
 	char *invalid_topic;
 	char *subject;
+	char *sql_dir; /* its SQL files; "" = schemas/NAME/sql beside [pg] sql_dir */
 	int64_t port;  /* a listener of its own, where POST /collect is this family */
 	unsigned seen; /* keys given in the file, one bit each */
+	/* Set by family_config_defaults(): the family is served by this
+	 * process ([server] families), FAMILY is its descriptor, and the
+	 * strings above are settled (never empty). */
+	bool served;
+	const struct family *family;
 };
 
 struct config {
@@ -48,6 +56,7 @@ struct config {
 	char *log_level;
 	char *log_file;
 	char *default_family; /* POST /collect's family; "" = the first of the table */
+	char *serve_families; /* [server] families: comma separated; "" = every family */
 
 	/* [family.NAME] sections, in the order first seen */
 	struct config_family *families;
@@ -107,6 +116,9 @@ int config_default_str(char **field, const char *def) __attribute__((warn_unused
 
 /* The [family.NAME] section of CFG, or NULL when the file has none. */
 const struct config_family *config_family(const struct config *cfg, const char *name);
+/* The same, made with its defaults when missing (family_config_defaults
+ * gives every served family one); NULL when out of memory. */
+struct config_family *config_family_add(struct config *cfg, const char *name);
 
 /* The keys of a [family.NAME] section, as config_key_at(). */
 bool config_family_key_at(size_t i, const char **key, const char **def);

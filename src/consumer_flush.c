@@ -762,18 +762,12 @@ pg_write(struct part *p, int64_t lo, int64_t hi)
 	for (size_t i = p->nconf; i < p->nflush; i++) {
 		struct rec *r = REC(p, i);
 		struct pg_row *row = &rows[n];
-		const struct codec_schema *s = c->schema;
 
 		if (r->line == NULL || r->offset < lo || r->offset > hi)
 			continue;
-		row->timestamp_us = r->row.partition_us;
-		row->message_id_stamp = codec_row_value(s, &r->row, "message_id_stamp");
-		row->correlation_id = codec_row_value(s, &r->row, "correlation_id");
-		row->type = codec_row_value(s, &r->row, "type");
-		row->target_subscription = codec_row_value(s, &r->row, "target_subscription");
-		row->new_context_account_id = codec_row_value(s, &r->row, "new_context_account_id");
-		row->new_context_user_id = codec_row_value(s, &r->row, "new_context_user_id");
-		row->data = r->line;
+		/* the sink's table has the family's columns, in their order */
+		row->partition_us = r->row.partition_us;
+		row->values = (const char *const *)r->row.values;
 		n++;
 	}
 	w->c = c;
@@ -782,7 +776,7 @@ pg_write(struct part *p, int64_t lo, int64_t hi)
 	w->hi = hi;
 	w->nrows = n;
 	/* pg_sink copies the rows before returning. */
-	if (pg_sink_write(c->pg, rows, n, on_pg_done, w, err, sizeof(err)) == -1)
+	if (pg_sink_write(c->pg, 0, rows, n, on_pg_done, w, err, sizeof(err)) == -1)
 		goto refused;
 	free(rows);
 	LIST_INSERT_HEAD(&c->pgws, w, link);

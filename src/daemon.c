@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pg_sink.h"
+#include "pgsql.h"
 #include "producer.h"
 #include "registry.h"
 #include "s3.h"
@@ -35,11 +36,25 @@
 #define REGISTER_RETRY_MIN_MS 500
 #define REGISTER_RETRY_MAX_MS 30000
 
+struct daemon;
+
+/* One served family's schema registration, retried until it succeeds. */
+struct reg {
+	struct daemon *d;
+	const struct config_family *fc;
+	struct event *timer;
+	long backoff_ms;
+	bool done;
+	char error[512]; /* why it failed last, for /readyz */
+};
+
 struct daemon {
 	struct event_base *base;
 	struct config *cfg;
 	const char *config_path;
-	const struct family *family; /* the one family this process serves, for now */
+	const struct family *family; /* POST /collect's */
+	struct reg *regs;	     /* one per served family */
+	size_t nregs;
 	struct producer *producer;
 	struct curl_loop *curl;
 	struct s3 *s3;
@@ -48,9 +63,8 @@ struct daemon {
 	struct collect *collect;
 	struct consumer *consumer;
 	struct http *http;
-	struct event *check_timer, *register_timer, *stop_timer;
+	struct event *check_timer, *stop_timer;
 	struct event *sigterm, *sigint, *sighup;
-	long register_backoff_ms;
 	bool stopping, s3_check_busy, registry_check_busy;
 	char s3_error[512], registry_error[512]; /* last check failures, logged once */
 	struct timespec stop_deadline;
@@ -132,44 +146,84 @@ on_check(evutil_socket_t fd, short what, void *arg)
 	timer_in(d->check_timer, CHECK_INTERVAL_MS);
 }
 
+/* The schema is ready once every served family's is registered; else
+ * /readyz names the first that is not. */
+static void
+schema_health(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nregs; i++) {
+		if (!d->regs[i].done) {
+			health_set(HEALTH_SCHEMA, false, d->regs[i].error);
+			return;
+		}
+	}
+	health_set(HEALTH_SCHEMA, true, NULL);
+}
+
 static void
 on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 {
-	struct daemon *d = arg;
+	struct reg *g = arg;
+	struct daemon *d = g->d;
 	bool permanent = registry_result_permanent(res);
 	char q[600];
 
 	if (res == REGISTRY_OK) {
-		collect_set_schema_id(d->collect, id);
-		health_set(HEALTH_SCHEMA, true, NULL);
-		log_info(
-		    "schema registered", "subject=%s id=%d", d->cfg->registry_subject, (int)id);
+		collect_set_schema_id(d->collect, g->fc->family, id);
+		g->done = true;
+		schema_health(d);
+		log_info("schema registered", "family=%s subject=%s id=%d", g->fc->name,
+		    g->fc->subject, (int)id);
 		return;
 	}
 	/* Rejected (incompatible, invalid) or registry unreachable: not ready,
 	 * say why, and keep trying: an operator may fix the registry. */
-	health_set(HEALTH_SCHEMA, false, err);
+	snprintf(g->error, sizeof(g->error), "%s: %s", g->fc->subject, err);
+	schema_health(d);
 	if (permanent)
-		log_error("registry rejected the schema", "subject=%s error=%s",
-		    d->cfg->registry_subject, log_quote(err, q, sizeof(q)));
-	d->register_backoff_ms = permanent		  ? REGISTER_RETRY_MAX_MS
-				 : d->register_backoff_ms ? d->register_backoff_ms * 2
-							  : REGISTER_RETRY_MIN_MS;
-	if (d->register_backoff_ms > REGISTER_RETRY_MAX_MS)
-		d->register_backoff_ms = REGISTER_RETRY_MAX_MS;
-	timer_in(d->register_timer, d->register_backoff_ms);
+		log_error("registry rejected the schema", "family=%s subject=%s error=%s",
+		    g->fc->name, g->fc->subject, log_quote(err, q, sizeof(q)));
+	g->backoff_ms = permanent	? REGISTER_RETRY_MAX_MS
+			: g->backoff_ms ? g->backoff_ms * 2
+					: REGISTER_RETRY_MIN_MS;
+	if (g->backoff_ms > REGISTER_RETRY_MAX_MS)
+		g->backoff_ms = REGISTER_RETRY_MAX_MS;
+	timer_in(g->timer, g->backoff_ms);
 }
 
 static void
 on_register_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct daemon *d = arg;
+	struct reg *g = arg;
 
 	(void)fd;
 	(void)what;
-	if (registry_register(d->registry, d->cfg->registry_subject, "PROTOBUF", d->family->proto,
-		on_registered, d) == -1)
-		on_registered(d, REGISTRY_UNAVAILABLE, 0, "cannot start the registration request");
+	if (registry_register(g->d->registry, g->fc->subject, "PROTOBUF", g->fc->family->proto,
+		on_registered, g) == -1)
+		on_registered(g, REGISTRY_UNAVAILABLE, 0, "cannot start the registration request");
+}
+
+/* The PostgreSQL sink of the served families: [pg] sql_dir's files, then
+ * each family's, and one table each, in served order. */
+static struct pg_sink *
+pg_start(struct daemon *d, char *err, size_t errlen)
+{
+	const char *dirs[1 + 16];
+	struct pgsql_table tables[16];
+	struct pgsql_column cols[16][CODEC_ROW_MAX];
+	const struct config_family *fc;
+	size_t n = 0;
+
+	dirs[0] = d->cfg->pg_sql_dir;
+	for (; (fc = family_served(d->cfg, n)) != NULL; n++) {
+		if (n == 16) {
+			snprintf(err, errlen, "more than 16 families served");
+			return NULL;
+		}
+		dirs[1 + n] = fc->sql_dir;
+		family_pg_table(fc->family, &tables[n], cols[n]);
+	}
+	return pg_sink_new(d->base, d->cfg->pg_conninfo, dirs, 1 + n, tables, n, NULL, err, errlen);
 }
 
 static bool
@@ -308,9 +362,7 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 	if (d->registry == NULL)
 		return -1;
 	if (d->cfg->role_enrich) {
-		d->pg = pg_sink_new(
-		    d->base, d->cfg->pg_conninfo, d->cfg->pg_sql_dir, NULL, err, errlen);
-		if (d->pg == NULL)
+		if ((d->pg = pg_start(d, err, errlen)) == NULL)
 			return -1;
 		d->consumer = consumer_new(d->base, d->cfg, &d->family->codec, d->producer,
 		    d->registry, d->s3, d->pg, err, errlen);
@@ -318,31 +370,45 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 			return -1;
 	}
 	if (d->cfg->role_collect) {
-		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3, d->family);
+		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3);
 		if (d->collect == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
 	}
 	fit_fd_limit(d->cfg);
-	if ((d->http = http_new(d->base, d->cfg, d->collect, d->family, err, errlen)) == NULL)
+	if ((d->http = http_new(d->base, d->cfg, d->collect, err, errlen)) == NULL)
 		return -1;
 
 	d->check_timer = evtimer_new(d->base, on_check, d);
-	d->register_timer = evtimer_new(d->base, on_register_timer, d);
 	d->stop_timer = evtimer_new(d->base, on_stop_timer, d);
+	while (d->collect != NULL && family_served(d->cfg, d->nregs) != NULL)
+		d->nregs++;
+	if (d->nregs > 0 && (d->regs = calloc(d->nregs, sizeof(*d->regs))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < d->nregs; i++) {
+		struct reg *g = &d->regs[i];
+
+		*g = (struct reg){.d = d, .fc = family_served(d->cfg, i)};
+		snprintf(g->error, sizeof(g->error), "%s: not registered yet", g->fc->subject);
+		if ((g->timer = evtimer_new(d->base, on_register_timer, g)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		timer_in(g->timer, 0);
+	}
 	d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->sighup = evsignal_new(d->base, SIGHUP, on_signal, d);
-	if (!d->check_timer || !d->register_timer || !d->stop_timer || !d->sigterm || !d->sigint ||
-	    !d->sighup || evsignal_add(d->sigterm, NULL) || evsignal_add(d->sigint, NULL) ||
+	if (!d->check_timer || !d->stop_timer || !d->sigterm || !d->sigint || !d->sighup ||
+	    evsignal_add(d->sigterm, NULL) || evsignal_add(d->sigint, NULL) ||
 	    evsignal_add(d->sighup, NULL)) {
 		snprintf(err, errlen, "cannot set up timers and signals");
 		return -1;
 	}
 	timer_in(d->check_timer, 0);
-	if (d->collect != NULL)
-		timer_in(d->register_timer, 0);
 	return 0;
 }
 
@@ -362,8 +428,10 @@ daemon_free(struct daemon *d)
 	collect_free(d->collect);
 	if (d->check_timer)
 		event_free(d->check_timer);
-	if (d->register_timer)
-		event_free(d->register_timer);
+	for (size_t i = 0; i < d->nregs; i++)
+		if (d->regs[i].timer != NULL)
+			event_free(d->regs[i].timer);
+	free(d->regs);
 	if (d->stop_timer)
 		event_free(d->stop_timer);
 	if (d->sigterm)

@@ -1,12 +1,14 @@
 /* family.c: the table of event families. */
 #include "family.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "families/families.h"
+#include "pgsql.h"
 
 /* The first is POST /collect's. */
 static const struct family *const families[] = {
@@ -51,40 +53,205 @@ settle(char **field, const char *section, const char *def)
 	return config_default_str(field, def);
 }
 
+/* Whether NAME is in LIST (comma or space separated). */
+static bool
+listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; *p != '\0';) {
+		size_t len = strcspn(p, ", ");
+
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return false;
+}
+
+/* Every name of [server] families must be a family: 0, or -1 with ERR. */
+static int
+check_list(const char *list, char *err, size_t errlen)
+{
+	for (const char *p = list + strspn(list, ", "); *p != '\0';) {
+		size_t len = strcspn(p, ", ");
+		char name[64];
+
+		snprintf(name, sizeof(name), "%.*s", (int)(len < 63 ? len : 63), p);
+		if (len >= 63 || family_find(name) == NULL) {
+			snprintf(
+			    err, errlen, "[server] families: no such event family \"%s\"", name);
+			return -1;
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+/* schemas/NAME/sql beside the directory [pg] sql_dir names: the layout of
+ * both the source tree and $(datadir)/collectord. */
+static int
+default_sql_dir(const struct config *cfg, struct config_family *sec)
+{
+	const char *dir = cfg->pg_sql_dir;
+	size_t len = strlen(dir);
+	size_t size;
+	char *v;
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	while (len > 0 && dir[len - 1] != '/')
+		len--;
+	size = len + strlen(sec->name) + sizeof("schemas//sql");
+	if ((v = malloc(size)) == NULL)
+		return -1;
+	snprintf(v, size, "%.*sschemas/%s/sql", (int)len, dir, sec->name);
+	free(sec->sql_dir);
+	sec->sql_dir = v;
+	return 0;
+}
+
 int
 family_config_defaults(struct config *cfg, char *err, size_t errlen)
 {
-	const struct config_family *sec;
-	const struct family *f;
+	bool all = cfg->serve_families[strspn(cfg->serve_families, ", ")] == '\0';
+	const struct family *f, *def;
+	size_t i;
 
-	for (size_t i = 0; i < cfg->nfamilies; i++) {
+	for (i = 0; i < cfg->nfamilies; i++) {
 		if (family_find(cfg->families[i].name) == NULL) {
 			snprintf(err, errlen, "[family.%s]: no such event family",
 			    cfg->families[i].name);
 			return -1;
 		}
 	}
-	if ((f = family_default(cfg)) == NULL) {
+	if (check_list(cfg->serve_families, err, errlen) == -1)
+		return -1;
+	if ((def = family_default(cfg)) == NULL) {
 		snprintf(err, errlen, "[server] default_family: no such event family \"%s\"",
 		    cfg->default_family);
 		return -1;
 	}
-	for (size_t i = 0; i < cfg->nfamilies; i++) {
-		if (cfg->families[i].port != 0 && strcmp(cfg->families[i].name, f->name) != 0) {
-			snprintf(err, errlen,
-			    "[family.%s] port: this process serves only its default family (%s)",
-			    cfg->families[i].name, f->name);
+	if (*cfg->default_family == '\0' && !all) {
+		/* no default named: the first served one, in table order */
+		for (i = 0; (f = family_at(i)) != NULL && !listed(cfg->serve_families, f->name);
+		     i++)
+			;
+		def = f;
+	}
+	if (!all && !listed(cfg->serve_families, def->name)) {
+		snprintf(err, errlen,
+		    "[server] default_family: %s is not one of [server] families (%s)", def->name,
+		    cfg->serve_families);
+		return -1;
+	}
+	/* Every served family gets a section, before any pointer into them is
+	 * kept: adding one may move them all. */
+	for (i = 0; (f = family_at(i)) != NULL; i++)
+		if ((all || listed(cfg->serve_families, f->name)) &&
+		    config_family_add(cfg, f->name) == NULL)
+			goto oom;
+	if (config_default_str(&cfg->default_family, def->name) == -1)
+		goto oom;
+	for (i = 0; i < cfg->nfamilies; i++) {
+		struct config_family *sec = &cfg->families[i];
+
+		sec->family = f = family_find(sec->name);
+		sec->served = all || listed(cfg->serve_families, f->name);
+		if (!sec->served) {
+			if (sec->port != 0) {
+				snprintf(err, errlen,
+				    "[family.%s] port: %s is not one of [server] families (%s)",
+				    sec->name, sec->name, cfg->serve_families);
+				return -1;
+			}
+			continue;
+		}
+		if (f == def) {
+			/* [topics] and [registry] name the default family's, as they
+			 * did before there were several; they end up as settled */
+			if (settle(&cfg->topic_raw, sec->raw_topic, f->raw_topic) == -1 ||
+			    settle(&cfg->topic_dead_letter, sec->invalid_topic, f->invalid_topic) ==
+				-1 ||
+			    settle(&cfg->registry_subject, sec->subject, f->subject) == -1 ||
+			    settle(&sec->raw_topic, cfg->topic_raw, NULL) == -1 ||
+			    settle(&sec->invalid_topic, cfg->topic_dead_letter, NULL) == -1 ||
+			    settle(&sec->subject, cfg->registry_subject, NULL) == -1)
+				goto oom;
+		} else if (config_default_str(&sec->raw_topic, f->raw_topic) == -1 ||
+			   config_default_str(&sec->invalid_topic, f->invalid_topic) == -1 ||
+			   config_default_str(&sec->subject, f->subject) == -1) {
+			goto oom;
+		}
+		if (*sec->sql_dir == '\0' && default_sql_dir(cfg, sec) == -1)
+			goto oom;
+		for (size_t j = 0; j < i; j++) {
+			const struct config_family *o = &cfg->families[j];
+
+			if (sec->port != 0 && o->served && o->port == sec->port) {
+				snprintf(err, errlen, "[family.%s] port: %lld is [family.%s]'s too",
+				    sec->name, (long long)sec->port, o->name);
+				return -1;
+			}
+		}
+		if (sec->port != 0 && sec->port == cfg->listen_port) {
+			snprintf(err, errlen, "[family.%s] port: %lld is [server] port too",
+			    sec->name, (long long)sec->port);
 			return -1;
 		}
 	}
-	sec = config_family(cfg, f->name);
-	if (config_default_str(&cfg->default_family, f->name) == -1 ||
-	    settle(&cfg->topic_raw, sec ? sec->raw_topic : NULL, f->raw_topic) == -1 ||
-	    settle(&cfg->topic_dead_letter, sec ? sec->invalid_topic : NULL, f->invalid_topic) ==
-		-1 ||
-	    settle(&cfg->registry_subject, sec ? sec->subject : NULL, f->subject) == -1) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
 	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+const struct config_family *
+family_served(const struct config *cfg, size_t i)
+{
+	for (size_t j = 0; j < cfg->nfamilies; j++)
+		if (cfg->families[j].served && i-- == 0)
+			return &cfg->families[j];
+	return NULL;
+}
+
+const char *
+family_s3_prefix(const struct family *f, char *buf, size_t size)
+{
+	if (f->s3_prefix != NULL)
+		return f->s3_prefix;
+	snprintf(buf, size, "%s/", f->name);
+	return buf;
+}
+
+void
+family_pg_table(const struct family *f, struct pgsql_table *t, struct pgsql_column *cols)
+{
+	const struct codec_schema *s = &f->codec;
+
+	*t = (struct pgsql_table){.name = s->table, .columns = cols, .ncolumns = s->ncolumns};
+	for (size_t i = 0; i < s->ncolumns; i++) {
+		const char *type = "text";
+
+		switch (s->columns[i].kind) {
+		case CODEC_COL_TEXT:
+			type = "text";
+			break;
+		case CODEC_COL_UUID:
+			type = "uuid";
+			break;
+		case CODEC_COL_TIMESTAMPTZ:
+			type = "timestamptz";
+			break;
+		case CODEC_COL_JSONB:
+			type = "jsonb";
+			break;
+		}
+		cols[i] = (struct pgsql_column){.name = s->columns[i].name, .type = type};
+		if (s->partition_column != NULL &&
+		    strcmp(s->columns[i].name, s->partition_column) == 0)
+			t->partition_column = i;
+	}
 }

@@ -24,7 +24,9 @@ struct listener {
 
 struct http {
 	struct collect *collect;
-	struct listener main, own; /* own.srv NULL: no family has a port */
+	struct listener main;
+	struct listener *own; /* the families' own ports */
+	size_t nown;
 };
 
 static void
@@ -142,11 +144,12 @@ on_head(struct httpd_req *r, void *arg)
 }
 
 struct http *
-http_new(struct event_base *base, const struct config *cfg, struct collect *collect,
-    const struct family *family, char *err, size_t errlen)
+http_new(struct event_base *base, const struct config *cfg, struct collect *collect, char *err,
+    size_t errlen)
 {
 	struct http *h = calloc(1, sizeof(*h));
-	const struct config_family *sec = config_family(cfg, family->name);
+	const struct config_family *fc;
+	size_t n = 0;
 	struct httpd_config hc = {
 	    .addr = cfg->listen_addr,
 	    .port = (int)cfg->listen_port,
@@ -165,21 +168,33 @@ http_new(struct event_base *base, const struct config *cfg, struct collect *coll
 		return NULL;
 	}
 	h->collect = collect;
-	h->main = (struct listener){.h = h, .family = family};
+	h->main = (struct listener){.h = h, .family = family_default(cfg)};
 	if ((h->main.srv = httpd_new(base, &hc, on_head, &h->main, err, errlen)) == NULL) {
 		free(h);
 		return NULL;
 	}
-	/* The family's own port (seed 002's API port): the same server, its
-	 * own connections and limits, POST /collect meaning this family. */
-	if (sec != NULL && sec->port != 0) {
-		hc.port = (int)sec->port;
-		hc.name = family->name;
-		h->own = (struct listener){.h = h, .family = family};
-		if ((h->own.srv = httpd_new(base, &hc, on_head, &h->own, err, errlen)) == NULL) {
+	for (size_t i = 0; (fc = family_served(cfg, i)) != NULL; i++)
+		n += fc->port != 0;
+	if (n > 0 && (h->own = calloc(n, sizeof(*h->own))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		http_free(h);
+		return NULL;
+	}
+	/* A family's own port (seed 002's API port): the same server, its own
+	 * connections and limits, POST /collect meaning this family. */
+	for (size_t i = 0; (fc = family_served(cfg, i)) != NULL; i++) {
+		struct listener *l = &h->own[h->nown];
+
+		if (fc->port == 0)
+			continue;
+		hc.port = (int)fc->port;
+		hc.name = fc->name;
+		*l = (struct listener){.h = h, .family = fc->family};
+		if ((l->srv = httpd_new(base, &hc, on_head, l, err, errlen)) == NULL) {
 			http_free(h);
 			return NULL;
 		}
+		h->nown++;
 	}
 	return h;
 }
@@ -194,8 +209,8 @@ void
 http_stop_accepting(struct http *h)
 {
 	httpd_stop_accepting(h->main.srv);
-	if (h->own.srv != NULL)
-		httpd_stop_accepting(h->own.srv);
+	for (size_t i = 0; i < h->nown; i++)
+		httpd_stop_accepting(h->own[i].srv);
 }
 
 void
@@ -203,7 +218,9 @@ http_free(struct http *h)
 {
 	if (h == NULL)
 		return;
-	httpd_free(h->own.srv);
+	for (size_t i = 0; i < h->nown; i++)
+		httpd_free(h->own[i].srv);
+	free(h->own);
 	httpd_free(h->main.srv);
 	free(h);
 }

@@ -7,15 +7,15 @@
 
 struct config;
 struct collect;
-struct family;
 struct http;
 
-/* Listen on [server] listen:port, and on [family.NAME] port for the
- * process's FAMILY when it has one.  COLLECT (borrowed, may be NULL when
- * the collect role is off) handles /collect, which means FAMILY on both.
- * NULL with ERR on failure. */
+/* Listen on [server] listen:port, where POST /collect is the default
+ * family, and on [family.NAME] port for every served family that has one,
+ * where it is that family; POST /collect/<family> works on all of them.
+ * COLLECT (borrowed, may be NULL when the collect role is off) handles
+ * them.  NULL with ERR on failure. */
 struct http *http_new(struct event_base *base, const struct config *cfg, struct collect *collect,
-    const struct family *family, char *err, size_t errlen) __attribute__((warn_unused_result));
+    char *err, size_t errlen) __attribute__((warn_unused_result));
 /* The port actually bound (useful with port = 0). */
 int http_port(const struct http *h);
 /* Stop accepting connections (shutdown); open ones are served. */

@@ -2,11 +2,11 @@
  * pg_sink.c: batches of event rows into PostgreSQL, one transaction each,
  * retried until committed, reported in submission order.
  *
- * A batch is built once, at pg_sink_write: eight array literals, one per
- * column, for the prepared unnest() INSERT (pgsql.h), plus the distinct UTC
- * days it touches.  Sending it queues, in one pipeline segment, an
- * events_ensure_partition() call for each day this session has not ensured
- * yet, the INSERT, and a sync; everything up to a sync runs as one
+ * A batch is built once, at pg_sink_write: one array literal per column of
+ * its table, for that table's prepared unnest() INSERT (pgsql.h), plus the
+ * distinct UTC days it touches.  Sending it queues, in one pipeline
+ * segment, a <table>_ensure_partition() call for each day of that table
+ * this session has not ensured yet, the INSERT, and a sync; everything up to a sync runs as one
  * transaction, so a failed batch leaves nothing behind, not even a
  * partition.  Explicit BEGIN/COMMIT is avoided on purpose: an explicit block
  * that fails stays open (aborted) after the sync and would fail every batch
@@ -34,7 +34,8 @@
 #include "pgsql.h"
 
 #define ERR_SIZE 512
-#define INSERT_NAME "collectord_insert_events"
+/* Prepared statement of table I: INSERT_NAME followed by I. */
+#define INSERT_NAME "collectord_insert_"
 /*
  * Put in front of every schema file: a file sent as one simple query runs
  * as one transaction, so enrichers starting together apply files one at a
@@ -56,8 +57,9 @@ struct batch {
 	char *err; /* why it was rejected */
 	pg_sink_done_cb *cb;
 	void *arg;
+	size_t table; /* index into the sink's tables */
 	size_t nrows;
-	char *params[PGSQL_NCOLS];
+	char *params[PGSQL_MAX_COLUMNS];
 	int64_t *days;
 	size_t ndays;
 	bool skipped_days; /* last attempt relied on days ensured earlier */
@@ -66,8 +68,22 @@ struct batch {
 };
 
 struct sql_file {
-	char *name;
+	char *name; /* DIR/FILE, for logs */
 	char *text;
+};
+
+/* A table and the statements built for it once. */
+struct table {
+	struct pgsql_table t;
+	struct pgsql_column columns[PGSQL_MAX_COLUMNS];
+	char *insert; /* prepared as INSERT_NAME<i> */
+	char *ensure; /* <table>_ensure_partition($1) */
+};
+
+/* A partition ensured (or being ensured) on this session. */
+struct day {
+	size_t table;
+	int64_t day;
 };
 
 struct pg_sink {
@@ -76,6 +92,8 @@ struct pg_sink {
 	struct pg_sink_opts opts;
 	struct sql_file *files;
 	size_t nfiles;
+	struct table *tables;
+	size_t ntables;
 
 	size_t setup_step; /* 0..nfiles-1 files, nfiles prepare */
 	bool ready;	   /* setup done on the current session */
@@ -84,7 +102,7 @@ struct pg_sink {
 	size_t pending_rows;
 	unsigned in_flight;
 
-	int64_t days[DAYS_MAX]; /* partitions ensured (or being ensured) this session */
+	struct day days[DAYS_MAX];
 	size_t ndays;
 
 	struct event *ev_hold; /* backoff after a failure */
@@ -100,6 +118,7 @@ struct pg_sink {
 };
 
 static void pump(struct pg_sink *s);
+static void free_tables(struct table *t, size_t n);
 
 /* event_free() does not accept NULL. */
 static void
@@ -171,13 +190,14 @@ free_files(struct sql_file *files, size_t n)
 	free(files);
 }
 
-/* All DIR/ *.sql, sorted by name, read into memory. */
+/* All DIR/ *.sql, sorted by name, read into memory after the files of
+ * the directories loaded before. */
 static int
 load_files(struct pg_sink *s, const char *dir, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	size_t cap = 0;
+	size_t first = s->nfiles, cap = s->nfiles;
 
 	if (d == NULL) {
 		snprintf(err, errlen, "sql dir %s: %s", dir, strerror(errno));
@@ -196,8 +216,13 @@ load_files(struct pg_sink *s, const char *dir, char *err, size_t errlen)
 				goto oom;
 			s->files = f;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		s->files[s->nfiles].name = strdup(de->d_name);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    sizeof(path)) {
+			snprintf(err, errlen, "sql dir %s: path too long", dir);
+			closedir(d);
+			return -1;
+		}
+		s->files[s->nfiles].name = strdup(path);
 		if (s->files[s->nfiles].name == NULL)
 			goto oom;
 		s->files[s->nfiles].text = read_file(path, err, errlen);
@@ -209,8 +234,8 @@ load_files(struct pg_sink *s, const char *dir, char *err, size_t errlen)
 		s->nfiles++;
 	}
 	closedir(d);
-	if (s->nfiles > 0)
-		qsort(s->files, s->nfiles, sizeof(*s->files), cmp_files);
+	if (s->nfiles > first)
+		qsort(s->files + first, s->nfiles - first, sizeof(*s->files), cmp_files);
 	return 0;
 oom:
 	closedir(d);
@@ -225,67 +250,40 @@ batch_free(struct batch *b)
 {
 	if (b == NULL)
 		return;
-	for (int i = 0; i < PGSQL_NCOLS; i++)
+	for (int i = 0; i < PGSQL_MAX_COLUMNS; i++)
 		free(b->params[i]);
 	free(b->days);
 	free(b->err);
 	free(b);
 }
 
-static const char *
-row_field(const struct pg_row *r, int col)
-{
-	switch (col) {
-	case 1:
-		return r->message_id_stamp;
-	case 2:
-		return r->correlation_id;
-	case 3:
-		return r->type;
-	case 4:
-		return r->target_subscription;
-	case 5:
-		return r->new_context_account_id;
-	case 6:
-		return r->new_context_user_id;
-	default:
-		return r->data;
-	}
-}
-
-static const char *const col_names[PGSQL_NCOLS] = {"timestamp_stamp", "message_id_stamp",
-    "correlation_id", "type", "target_subscription", "new_context_account_id",
-    "new_context_user_id", "data"};
-
-/* Copy ROWS into a new batch's parameters; NULL with ERR on a bad row or OOM. */
+/* Copy ROWS of table T (index TI) into a new batch's parameters; NULL
+ * with ERR on a bad row or OOM. */
 static struct batch *
-batch_build(const struct pg_row *rows, size_t n, char *err, size_t errlen)
+batch_build(const struct pgsql_table *t, size_t ti, const struct pg_row *rows, size_t n, char *err,
+    size_t errlen)
 {
 	struct batch *b = calloc(1, sizeof(*b));
-	size_t sizes[PGSQL_NCOLS] = {0};
+	size_t sizes[PGSQL_MAX_COLUMNS] = {0};
 	struct pgsql_array *a = NULL;
 	char ts[PGSQL_TIMESTAMP_SIZE];
+	size_t pc = t->partition_column;
 
 	if (b == NULL || (n > 0 && (b->days = malloc(n * sizeof(*b->days))) == NULL))
 		goto oom;
+	b->table = ti;
 	b->nrows = n;
 	for (size_t i = 0; i < n; i++) {
-		int64_t day = pgsql_day(rows[i].timestamp_us);
+		int64_t day = pgsql_day(rows[i].partition_us);
 		size_t d;
 
-		if (pgsql_timestamp(rows[i].timestamp_us, ts, sizeof(ts)) == -1) {
-			snprintf(err, errlen, "row %zu: timestamp_stamp out of range", i);
+		if (pgsql_timestamp(rows[i].partition_us, ts, sizeof(ts)) == -1) {
+			snprintf(err, errlen, "row %zu: %s out of range", i, t->columns[pc].name);
 			goto fail;
 		}
-		for (int c = 1; c < PGSQL_NCOLS; c++) {
-			const char *v = row_field(&rows[i], c);
-
-			if (v == NULL) {
-				snprintf(err, errlen, "row %zu: %s is NULL", i, col_names[c]);
-				goto fail;
-			}
-			sizes[c] += strlen(v) + 3;
-		}
+		for (size_t c = 0; c < t->ncolumns; c++)
+			if (c != pc && rows[i].values[c] != NULL)
+				sizes[c] += strlen(rows[i].values[c]) + 3;
 		for (d = 0; d < b->ndays && b->days[d] != day; d++)
 			;
 		if (d == b->ndays)
@@ -293,18 +291,18 @@ batch_build(const struct pg_row *rows, size_t n, char *err, size_t errlen)
 	}
 	if (n == 0)
 		return b;
-	for (int c = 0; c < PGSQL_NCOLS; c++) {
-		a = pgsql_array_new(c == 0 ? n * PGSQL_TIMESTAMP_SIZE : sizes[c]);
+	for (size_t c = 0; c < t->ncolumns; c++) {
+		a = pgsql_array_new(c == pc ? n * PGSQL_TIMESTAMP_SIZE : sizes[c] + n * 5);
 		if (a == NULL)
 			goto oom;
 		for (size_t i = 0; i < n; i++) {
 			const char *v = ts;
 
-			if (c == 0) {
-				if (pgsql_timestamp(rows[i].timestamp_us, ts, sizeof(ts)) == -1)
+			if (c == pc) {
+				if (pgsql_timestamp(rows[i].partition_us, ts, sizeof(ts)) == -1)
 					goto oom; /* checked above */
 			} else {
-				v = row_field(&rows[i], c);
+				v = rows[i].values[c];
 			}
 			if (pgsql_array_add(a, v) == -1)
 				goto oom;
@@ -326,20 +324,20 @@ fail:
 /* ---------------------------------------------------------------- days */
 
 static bool
-day_known(const struct pg_sink *s, int64_t day)
+day_known(const struct pg_sink *s, size_t table, int64_t day)
 {
 	for (size_t i = 0; i < s->ndays; i++)
-		if (s->days[i] == day)
+		if (s->days[i].day == day && s->days[i].table == table)
 			return true;
 	return false;
 }
 
 static void
-day_add(struct pg_sink *s, int64_t day)
+day_add(struct pg_sink *s, size_t table, int64_t day)
 {
 	if (s->ndays == DAYS_MAX)
 		s->ndays = 0;
-	s->days[s->ndays++] = day;
+	s->days[s->ndays++] = (struct day){table, day};
 }
 
 /* ---------------------------------------------------------------- delivery */
@@ -382,6 +380,7 @@ destroy(struct pg_sink *s)
 	ev_free(s->ev_hold);
 	ev_free(s->ev_deliver);
 	free_files(s->files, s->nfiles);
+	free_tables(s->tables, s->ntables);
 	free(s);
 }
 
@@ -523,23 +522,24 @@ on_batch(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 static int
 send_batch(struct pg_sink *s, struct batch *b)
 {
-	char err[ERR_SIZE], ts[PGSQL_TIMESTAMP_SIZE];
+	char err[ERR_SIZE], ts[PGSQL_TIMESTAMP_SIZE], name[sizeof(INSERT_NAME) + 24];
 	const char *param[1] = {ts};
+	const struct table *t = &s->tables[b->table];
 
 	b->skipped_days = false;
 	for (size_t i = 0; i < b->ndays; i++) {
-		if (day_known(s, b->days[i])) {
+		if (day_known(s, b->table, b->days[i])) {
 			b->skipped_days = true;
 			continue;
 		}
 		if (pgsql_timestamp(b->days[i] * US_PER_DAY, ts, sizeof(ts)) == -1)
 			snprintf(ts, sizeof(ts), "infinity"); /* cannot happen: rows were checked */
-		if (pg_conn_query(s->conn, PGSQL_ENSURE_PARTITION, 1, param, NULL, NULL, err,
-			sizeof(err)) == -1)
+		if (pg_conn_query(s->conn, t->ensure, 1, param, NULL, NULL, err, sizeof(err)) == -1)
 			goto fail;
-		day_add(s, b->days[i]);
+		day_add(s, b->table, b->days[i]);
 	}
-	if (pg_conn_query_prepared(s->conn, INSERT_NAME, PGSQL_NCOLS,
+	snprintf(name, sizeof(name), INSERT_NAME "%zu", b->table);
+	if (pg_conn_query_prepared(s->conn, name, (int)t->t.ncolumns,
 		(const char *const *)b->params, on_insert, b, err, sizeof(err)) == -1 ||
 	    pg_conn_sync(s->conn, on_batch, b, err, sizeof(err)) == -1)
 		goto fail;
@@ -571,12 +571,14 @@ pump(struct pg_sink *s)
 
 /* ---------------------------------------------------------------- setup */
 
+/* Setup on each new session: the files (steps 0 .. nfiles-1), then one
+ * step preparing every table's INSERT. */
 static void setup_next(struct pg_sink *s);
 
 static const char *
 setup_step_name(const struct pg_sink *s)
 {
-	return s->setup_step < s->nfiles ? s->files[s->setup_step].name : "prepare insert";
+	return s->setup_step < s->nfiles ? s->files[s->setup_step].name : "prepare inserts";
 }
 
 static void
@@ -617,9 +619,18 @@ setup_next(struct pg_sink *s)
 	if (s->setup_step < s->nfiles)
 		r = pg_conn_simple(
 		    s->conn, s->files[s->setup_step].text, on_setup, s, err, sizeof(err));
-	else if ((r = pg_conn_prepare(s->conn, INSERT_NAME, PGSQL_INSERT_UNNEST, PGSQL_NCOLS, NULL,
-		      NULL, err, sizeof(err))) == 0)
-		r = pg_conn_sync(s->conn, on_setup, s, err, sizeof(err));
+	else {
+		r = 0;
+		for (size_t i = 0; i < s->ntables && r == 0; i++) {
+			char name[sizeof(INSERT_NAME) + 24];
+
+			snprintf(name, sizeof(name), INSERT_NAME "%zu", i);
+			r = pg_conn_prepare(s->conn, name, s->tables[i].insert,
+			    (int)s->tables[i].t.ncolumns, NULL, NULL, err, sizeof(err));
+		}
+		if (r == 0)
+			r = pg_conn_sync(s->conn, on_setup, s, err, sizeof(err));
+	}
 	if (r == -1) {
 		snprintf(s->err, sizeof(s->err), "setup %s: %s", setup_step_name(s), err);
 		pg_conn_reset(s->conn, s->err);
@@ -644,8 +655,46 @@ on_conn_state(struct pg_conn *conn, void *arg, enum pg_conn_state state, const c
 
 /* ---------------------------------------------------------------- API */
 
+static void
+free_tables(struct table *t, size_t n)
+{
+	for (size_t i = 0; i < n && t != NULL; i++) {
+		free(t[i].insert);
+		free(t[i].ensure);
+	}
+	free(t);
+}
+
+/* Check and copy TABLES (names are borrowed: static descriptors) and build
+ * their statements. */
+static int
+load_tables(struct pg_sink *s, const struct pgsql_table *tables, size_t n, char *err, size_t errlen)
+{
+	if (n > 0 && (s->tables = calloc(n, sizeof(*s->tables))) == NULL)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		struct table *t = &s->tables[i];
+
+		if (pgsql_table_check(&tables[i], err, errlen) == -1)
+			return -1;
+		t->t = tables[i];
+		memcpy(t->columns, tables[i].columns, tables[i].ncolumns * sizeof(*t->columns));
+		t->t.columns = t->columns;
+		s->ntables++;
+		t->insert = pgsql_insert_unnest_sql(&t->t);
+		t->ensure = pgsql_ensure_partition_sql(&t->t);
+		if (t->insert == NULL || t->ensure == NULL)
+			goto oom;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
 struct pg_sink *
-pg_sink_new(struct event_base *base, const char *conninfo, const char *sql_dir,
+pg_sink_new(struct event_base *base, const char *conninfo, const char *const *sql_dirs,
+    size_t nsql_dirs, const struct pgsql_table *tables, size_t ntables,
     const struct pg_sink_opts *opts, char *err, size_t errlen)
 {
 	struct pg_sink *s = calloc(1, sizeof(*s));
@@ -666,7 +715,10 @@ pg_sink_new(struct event_base *base, const char *conninfo, const char *sql_dir,
 		s->opts.backoff_max_ms = 10000;
 	if (s->opts.backoff_max_ms < s->opts.backoff_min_ms)
 		s->opts.backoff_max_ms = s->opts.backoff_min_ms;
-	if (sql_dir != NULL && load_files(s, sql_dir, err, errlen) == -1)
+	for (size_t i = 0; i < nsql_dirs; i++)
+		if (load_files(s, sql_dirs[i], err, errlen) == -1)
+			goto fail;
+	if (load_tables(s, tables, ntables, err, errlen) == -1)
 		goto fail;
 	s->ev_hold = evtimer_new(base, on_hold, s);
 	s->ev_deliver = event_new(base, -1, 0, on_deliver, s);
@@ -686,6 +738,7 @@ fail:
 	ev_free(s->ev_hold);
 	ev_free(s->ev_deliver);
 	free_files(s->files, s->nfiles);
+	free_tables(s->tables, s->ntables);
 	free(s);
 	return NULL;
 }
@@ -703,8 +756,8 @@ pg_sink_free(struct pg_sink *s)
 }
 
 int
-pg_sink_write(struct pg_sink *s, const struct pg_row *rows, size_t n, pg_sink_done_cb *cb,
-    void *arg, char *err, size_t errlen)
+pg_sink_write(struct pg_sink *s, size_t table, const struct pg_row *rows, size_t n,
+    pg_sink_done_cb *cb, void *arg, char *err, size_t errlen)
 {
 	struct batch *b;
 
@@ -712,7 +765,11 @@ pg_sink_write(struct pg_sink *s, const struct pg_row *rows, size_t n, pg_sink_do
 		snprintf(err, errlen, "postgres sink is shutting down");
 		return -1;
 	}
-	b = batch_build(rows, n, err, errlen);
+	if (table >= s->ntables) {
+		snprintf(err, errlen, "no table %zu", table);
+		return -1;
+	}
+	b = batch_build(&s->tables[table].t, table, rows, n, err, errlen);
 	if (b == NULL)
 		return -1;
 	/* From here the batch is the sink's; the caller's rows are not used. */

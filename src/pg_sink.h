@@ -1,10 +1,10 @@
 /*
  * pg_sink.h: the PostgreSQL sink of enriched events.
  *
- * Batches of rows go into the partitioned events table, each batch as one
- * transaction: the daily partitions it needs are created on demand, then
- * one parameterised INSERT ... ON CONFLICT DO NOTHING, so a replayed batch
- * inserts nothing twice.  The sink owns its connection (pg_conn): at every
+ * Batches of rows go into the families' partitioned tables (pgsql.h: a
+ * table descriptor each), each batch into one table as one transaction: the daily partitions it
+ * needs are created on demand, then one parameterised INSERT ... ON CONFLICT DO NOTHING, so a
+ * replayed batch inserts nothing twice.  The sink owns its connection (pg_conn): at every
  * (re)connect it applies the schema files before taking work, and it retries
  * a batch that failed for reasons other than its data, with backoff, until
  * it commits.  Completion callbacks fire in submission order.
@@ -21,13 +21,16 @@
 struct event_base;
 struct pg_sink;
 
-/* One row of the events table.  Strings are borrowed by pg_sink_write,
- * which copies them; uuid columns take any text PostgreSQL reads as uuid. */
+#include "pgsql.h"
+
+/* One row of a table: VALUES[i] is the text of column i (cast by
+ * PostgreSQL to the column's type), NULL for SQL NULL; the partition
+ * column's value is PARTITION_US (microseconds since the epoch, UTC) and
+ * its VALUES entry is not read.  Borrowed by pg_sink_write, which copies
+ * them. */
 struct pg_row {
-	int64_t timestamp_us; /* timestamp_stamp, microseconds since epoch UTC */
-	const char *message_id_stamp, *correlation_id, *type, *target_subscription,
-	    *new_context_account_id, *new_context_user_id; /* canonical UUID strings / text */
-	const char *data;				   /* the enriched event JSON */
+	int64_t partition_us;
+	const char *const *values;
 };
 
 struct pg_sink_opts {
@@ -71,9 +74,12 @@ typedef void pg_sink_done_cb(
     struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const char *err);
 
 /*
- * Create the sink and start connecting to CONNINFO.  SQL_DIR (may be NULL:
- * no setup) is read now: its *.sql files, applied in name order on every
- * new session before any write.  Each file is sent as one simple query
+ * Create the sink and start connecting to CONNINFO.  The NSQL_DIRS
+ * directories of SQL_DIRS are read now: their *.sql files, applied on
+ * every new session before any write, directory by directory, each in name
+ * order.  TABLES (NTABLES; each must pass pgsql_table_check(), names
+ * borrowed for the sink's life) are the tables pg_sink_write can be given,
+ * by index; their INSERTs are prepared after the files.  Each file is sent as one simple query
  * under a transaction-scoped advisory lock, so it applies whole or not at
  * all and enrichers starting together do not race on DDL.  Files must be
  * idempotent and must not use transaction control (nor commands that refuse
@@ -81,7 +87,8 @@ typedef void pg_sink_done_cb(
  * NULL with ERR when the directory cannot be read or CONNINFO is malformed;
  * an unreachable server is not an error (the sink keeps trying).
  */
-struct pg_sink *pg_sink_new(struct event_base *base, const char *conninfo, const char *sql_dir,
+struct pg_sink *pg_sink_new(struct event_base *base, const char *conninfo,
+    const char *const *sql_dirs, size_t nsql_dirs, const struct pgsql_table *tables, size_t ntables,
     const struct pg_sink_opts *opts, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
@@ -93,15 +100,17 @@ struct pg_sink *pg_sink_new(struct event_base *base, const char *conninfo, const
 void pg_sink_free(struct pg_sink *sink);
 
 /*
- * Queue N rows as one transaction; the sink copies them before returning.
- * CB (not NULL) and ARG report the outcome later, see pg_sink_done_cb.
- * Returns -1 with ERR, without queuing and without calling CB, when a row
- * is unusable before any server could see it (a NULL string, a timestamp
- * outside years 1..9999), when out of memory, or while the sink is being
- * freed.  N == 0 is a valid, empty batch.
+ * Queue N rows of table TABLE (an index into pg_sink_new's TABLES) as one
+ * transaction; the sink copies them before returning.  CB (not NULL) and
+ * ARG report the outcome later, see pg_sink_done_cb.  Returns -1 with ERR,
+ * without queuing and without calling CB, when a row is unusable before
+ * any server could see it (a partition instant outside years 1..9999), for
+ * an unknown table, when out of memory, or while the sink is being freed.
+ * A NULL value is SQL NULL: a NOT NULL column refuses it as data
+ * (PG_SINK_REJECTED).  N == 0 is a valid, empty batch.
  */
-int pg_sink_write(struct pg_sink *sink, const struct pg_row *rows, size_t n, pg_sink_done_cb *cb,
-    void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
+int pg_sink_write(struct pg_sink *sink, size_t table, const struct pg_row *rows, size_t n,
+    pg_sink_done_cb *cb, void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Rows written whose callback has not fired yet: the back-pressure gauge. */
 size_t pg_sink_pending(const struct pg_sink *sink);

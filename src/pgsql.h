@@ -1,7 +1,8 @@
 /*
- * pgsql.h: SQL text and parameters for the events table, built without any
- * I/O so they can be unit tested alone (t/pgsql.c).  pg_sink sends what is
- * built here; the files under sql/ define what it is sent to.
+ * pgsql.h: SQL text and parameters for the families' tables, built without
+ * any I/O so they can be unit tested alone (t/pgsql.c).  pg_sink sends what
+ * is built here; each family's schemas/<family>/sql/ defines what it is
+ * sent to.
  */
 #ifndef COLLECTORD_PGSQL_H
 #define COLLECTORD_PGSQL_H
@@ -12,41 +13,68 @@
 
 #define PGSQL_WUR __attribute__((warn_unused_result))
 
-/* The columns of events, in the order every statement below binds them. */
-#define PGSQL_EVENTS_COLUMNS                                                                       \
-	"timestamp_stamp, message_id_stamp, correlation_id, type, "                                \
-	"target_subscription, new_context_account_id, new_context_user_id, data"
-#define PGSQL_NCOLS 8
+/*
+ * One table the sink writes into: a family's table, partitioned by day on
+ * one timestamptz column.  The SQL of the family (schemas/<family>/sql/)
+ * defines it, with <name>_ensure_partition(timestamptz) creating the day's
+ * partition <name>_YYYYMMDD, and a unique index that makes a replayed row a
+ * conflict.
+ */
+struct pgsql_column {
+	const char *name;
+	const char *type; /* SQL type the text is cast to: "uuid", "jsonb", ... */
+};
 
-/* $1 is any timestamptz of the day; creates events_YYYYMMDD if missing
- * (sql/002_partitions.sql) and returns its name. */
-#define PGSQL_ENSURE_PARTITION "SELECT events_ensure_partition($1::timestamptz)"
+struct pgsql_table {
+	const char *name;
+	const struct pgsql_column *columns; /* in the order rows give values */
+	size_t ncolumns;		    /* 1 .. PGSQL_MAX_COLUMNS */
+	size_t partition_column;	    /* index of the timestamptz partition key */
+};
+
+#define PGSQL_MAX_COLUMNS 32
+/* Longest table name: PostgreSQL's 63 bytes, less "_YYYYMMDD". */
+#define PGSQL_MAX_TABLE_NAME 54
 
 /*
- * Insert any number of rows with one statement of fixed text: $1..$8 are
- * array literals (one per column, in PGSQL_EVENTS_COLUMNS order, built with
- * pgsql_array_*) that unnest() zips back into rows.  Fixed text means it is
- * prepared once per session; the row count is not bounded by the protocol's
- * 65535 parameters.  Rows already present (same correlation_id and
- * timestamp_stamp) are skipped.
+ * Whether T can be used: a plain lower-case SQL name (letters, digits, '_',
+ * not starting with a digit) of at most PGSQL_MAX_TABLE_NAME bytes, the
+ * same for every column, 1 .. PGSQL_MAX_COLUMNS columns, a type name of
+ * letters, digits, '_' and "[]", a partition column in range of type
+ * timestamptz.  Names are pasted into SQL text, so nothing else gets in.
+ * 0, or -1 with ERR.
  */
-#define PGSQL_INSERT_UNNEST                                                                        \
-	"INSERT INTO events (" PGSQL_EVENTS_COLUMNS ") "                                           \
-	"SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], "                         \
-	"$4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::jsonb[]) "                            \
-	"ON CONFLICT DO NOTHING"
+int pgsql_table_check(const struct pgsql_table *t, char *err, size_t errlen) PGSQL_WUR;
 
-/* Most rows pgsql_insert_values_sql() takes: 65535 parameters / 8 columns. */
-#define PGSQL_VALUES_MAX_ROWS 8191
+/*
+ * Insert any number of rows with one statement of fixed text: $1..$N are
+ * array literals (one per column, in T's order, built with pgsql_array_*)
+ * that unnest() zips back into rows:
+ *   INSERT INTO t (a, b) SELECT * FROM unnest($1::ta[], $2::tb[])
+ *   ON CONFLICT DO NOTHING
+ * Fixed text means it is prepared once per session; the row count is not
+ * bounded by the protocol's 65535 parameters.  Rows already present are
+ * skipped.  T must pass pgsql_table_check().  Malloc'd; NULL when out of
+ * memory.
+ */
+char *pgsql_insert_unnest_sql(const struct pgsql_table *t) PGSQL_WUR;
+
+/* "SELECT t_ensure_partition($1::timestamptz)": $1 is any instant of the
+ * day; creates t_YYYYMMDD if missing and returns its name.  Malloc'd. */
+char *pgsql_ensure_partition_sql(const struct pgsql_table *t) PGSQL_WUR;
+
+/* Most rows pgsql_insert_values_sql() takes for T: 65535 parameters /
+ * T's columns. */
+size_t pgsql_values_max_rows(const struct pgsql_table *t);
 
 /*
  * The multi-row VALUES form of the same insert for NROWS rows (1 ..
- * PGSQL_VALUES_MAX_ROWS): "INSERT INTO events (...) VALUES ($1, ..., $8),
- * ($9, ...) ON CONFLICT DO NOTHING", parameters row by row.  Kept for the
- * measurement against PGSQL_INSERT_UNNEST.  Returns a malloc'd string the
+ * pgsql_values_max_rows(T)): "INSERT INTO t (...) VALUES ($1, ..., $N),
+ * ($N+1, ...) ON CONFLICT DO NOTHING", parameters row by row.  Kept for the
+ * measurement against the unnest() form.  Returns a malloc'd string the
  * caller frees; NULL on a bad count or out of memory.
  */
-char *pgsql_insert_values_sql(size_t nrows) PGSQL_WUR;
+char *pgsql_insert_values_sql(const struct pgsql_table *t, size_t nrows) PGSQL_WUR;
 
 /* Bytes pgsql_timestamp() needs, NUL included. */
 #define PGSQL_TIMESTAMP_SIZE 30
@@ -61,8 +89,8 @@ int pgsql_timestamp(int64_t us, char *buf, size_t size) PGSQL_WUR;
 /* The UTC day US falls in, as days since 1970-01-01 (rounded down). */
 int64_t pgsql_day(int64_t us);
 
-/* "events_YYYYMMDD": the daily partition holding US (UTC).  0 or -1. */
-int pgsql_partition_name(int64_t us, char *buf, size_t size) PGSQL_WUR;
+/* "<TABLE>_YYYYMMDD": the daily partition holding US (UTC).  0 or -1. */
+int pgsql_partition_name(const char *table, int64_t us, char *buf, size_t size) PGSQL_WUR;
 
 /* Bounds [FROM, TO) of that partition, as "YYYY-MM-DD 00:00:00+00" (each
  * buffer SIZE bytes, PGSQL_TIMESTAMP_SIZE is enough).  0 or -1. */
@@ -78,7 +106,8 @@ struct pgsql_array;
 
 /* SIZE_HINT: expected bytes of all elements (0 if unknown).  NULL on OOM. */
 struct pgsql_array *pgsql_array_new(size_t size_hint) PGSQL_WUR;
-/* Append ELEM (a NUL-terminated string, not NULL).  0 or -1 (OOM). */
+/* Append ELEM, a NUL-terminated string, or SQL NULL when ELEM is NULL.
+ * 0 or -1 (OOM). */
 int pgsql_array_add(struct pgsql_array *a, const char *elem) PGSQL_WUR;
 /* Close the literal and hand its text to the caller (malloc'd, caller
  * frees); A is freed either way.  NULL if any step ran out of memory. */

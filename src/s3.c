@@ -84,15 +84,26 @@ s3_key_dead_letter(char *buf, size_t size, int64_t received_ms, const char *corr
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+/* A key prefix: empty, or parts that key_part_ok() takes, each ending in '/'. */
+static bool
+prefix_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || (*s == '/' && s[1] == '/'))
+			return false;
+	return true;
+}
+
 int
-s3_key_dead_letters(char *buf, size_t size, int64_t received_ms, const char *batch_id)
+s3_key_dead_letters(
+    char *buf, size_t size, const char *prefix, int64_t received_ms, const char *batch_id)
 {
 	char date[16];
 	int n;
 
-	if (!key_part_ok(batch_id) || !utc_date(date, received_ms))
+	if (!prefix_ok(prefix) || !key_part_ok(batch_id) || !utc_date(date, received_ms))
 		return -1;
-	n = snprintf(buf, size, "dead-letter/date=%s/%s.jsonl", date, batch_id);
+	n = snprintf(buf, size, "%sdead-letter/date=%s/%s.jsonl", prefix, date, batch_id);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 

@@ -62,11 +62,13 @@ int s3_get(struct s3 *s3, const char *key, s3_get_cb cb, void *arg)
 int s3_key_dead_letter(char *buf, size_t size, int64_t received_ms, const char *correlation_id)
     __attribute__((warn_unused_result));
 /*
- * "dead-letter/date=YYYY-MM-DD/<batchId>.jsonl": the one object holding
- * every dead letter of one request, a line each.  -1 as above.
+ * "<prefix>dead-letter/date=YYYY-MM-DD/<batchId>.jsonl": the one object
+ * holding every dead letter of one request, a line each.  PREFIX is the
+ * family's ("" or "name/", see family_s3_prefix()).  -1 as above, or when
+ * PREFIX holds control characters.
  */
-int s3_key_dead_letters(char *buf, size_t size, int64_t received_ms, const char *batch_id)
-    __attribute__((warn_unused_result));
+int s3_key_dead_letters(char *buf, size_t size, const char *prefix, int64_t received_ms,
+    const char *batch_id) __attribute__((warn_unused_result));
 /*
  * "enriched/date=YYYY-MM-DD/<topic>+<partition>+<firstOffset>.jsonl", the
  * date being FIRST_MS_FOR_DATE's UTC day.  Deterministic, so a replay of

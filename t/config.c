@@ -170,6 +170,37 @@ test_families(void)
 	is_str(err, "[server] default_family: no such event family \"nope\"", "and says which");
 	config_free(cfg);
 
+	/* Which families are served, and what each one's section ends up with. */
+	cfg = parse("[pg]\nsql_dir = /usr/share/collectord/sql/\n", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == 0,
+	    "no [server] families: every family is served");
+	f = cfg ? family_served(cfg, 0) : NULL;
+	ok(f != NULL && f->served && f->family == family_find("holded"),
+	    "the table's first is served first");
+	is_str(f ? f->sql_dir : NULL, "/usr/share/collectord/schemas/holded/sql",
+	    "a family's SQL sits beside [pg] sql_dir, in schemas/NAME/sql");
+	is_str(f ? f->raw_topic : NULL, "events.raw", "its section holds the settled topic");
+	is_str(f ? f->subject : NULL, "events.raw-value", "and subject");
+	config_free(cfg);
+	cfg =
+	    parse("[server]\nfamilies = holded\n[family.holded]\nsql_dir = /x\n", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == 0,
+	    "[server] families = holded");
+	ok(cfg && family_served(cfg, 0) != NULL && family_served(cfg, 1) == NULL,
+	    "serves that one only");
+	is_str(cfg ? family_served(cfg, 0)->sql_dir : NULL, "/x", "[family.NAME] sql_dir wins");
+	config_free(cfg);
+	cfg = parse("[server]\nfamilies = holded, nope\n", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == -1,
+	    "an unknown name in [server] families is refused");
+	is_str(err, "[server] families: no such event family \"nope\"", "and says which");
+	config_free(cfg);
+	cfg = parse("[server]\nport = 8000\n[family.holded]\nport = 8000\n", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == -1,
+	    "a family port equal to [server] port is refused");
+	is_str(err, "[family.holded] port: 8000 is [server] port too", "and says which");
+	config_free(cfg);
+
 	setenv("COLLECTORD_FAMILY_HOLDED_PORT", "9002", 1);
 	setenv("COLLECTORD_FAMILY_OTHER_1_INVALID_TOPIC", "o.invalid", 1);
 	cfg = config_parse("[family.holded]\nport = 9001\n", "env.conf", true, err, sizeof(err));

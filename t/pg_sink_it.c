@@ -6,7 +6,9 @@
  *
  * Environment:
  *   COLLECTORD_PG_CONNINFO   the server (required; all tests skip without it)
- *   COLLECTORD_SQL_DIR       schema files (default $top_srcdir/sql, else sql)
+ *   COLLECTORD_SQL_DIR       shared schema files (default $top_srcdir/sql, else
+ *                            sql); the Holded family's are schemas/holded/sql
+ *                            beside it, and its table is the one written
  *   COLLECTORD_PG_STOP_CMD   shell command stopping that server, e.g.
  *                            "pg_ctl -D DATA -w -m fast stop"
  *   COLLECTORD_PG_START_CMD  shell command starting it again, e.g.
@@ -41,6 +43,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "family.h"
 #include "log.h"
 #include "pg_sink.h"
 #include "pgsql.h"
@@ -59,7 +62,25 @@
 static struct event_base *base;
 static PGconn *admin;
 static const char *conninfo;
-static char sql_dir[4096];
+static char sql_dir[4096], family_dir[4096 + 32];
+static const char *dirs[2] = {sql_dir, family_dir};
+/* The Holded family's table, as the daemon hands it to the sink. */
+static struct pgsql_table table;
+static struct pgsql_column table_cols[CODEC_ROW_MAX];
+
+#define SINK_NEW(ci, opts, err)                                                                    \
+	pg_sink_new(base, (ci), dirs, 2, &table, 1, (opts), (err), sizeof(err))
+
+/* The index of column NAME of the table; aborts the run when it has none. */
+static size_t
+col(const char *name)
+{
+	for (size_t i = 0; i < table.ncolumns; i++)
+		if (strcmp(table.columns[i].name, name) == 0)
+			return i;
+	printf("Bail out! the table has no column %s\n", name);
+	exit(1);
+}
 static int name_lookups; /* getaddrinfo() calls for a name, not a literal */
 
 /* Replaces libc's for the whole process, libpq included. */
@@ -84,6 +105,7 @@ getaddrinfo(
 
 struct trow {
 	struct pg_row row;
+	const char *v[CODEC_ROW_MAX];
 	char corr[40], msg[40], data[1024];
 };
 
@@ -106,14 +128,14 @@ trow_init(struct trow *t, int64_t ts, unsigned req, uint32_t idx)
 	    "\"metadata\": {\"correlationId\": \"%s\", \"publishTime\": "
 	    "\"2026-11-20T09:15:02.913Z\", \"schemaId\": 1}}",
 	    req, idx, when, t->msg, t->corr);
-	t->row = (struct pg_row){.timestamp_us = ts,
-	    .message_id_stamp = t->msg,
-	    .correlation_id = t->corr,
-	    .type = TYPE,
-	    .target_subscription = "Wallet",
-	    .new_context_account_id = ACCOUNT,
-	    .new_context_user_id = USER,
-	    .data = t->data};
+	t->v[col("message_id_stamp")] = t->msg;
+	t->v[col("correlation_id")] = t->corr;
+	t->v[col("type")] = TYPE;
+	t->v[col("target_subscription")] = "Wallet";
+	t->v[col("new_context_account_id")] = ACCOUNT;
+	t->v[col("new_context_user_id")] = USER;
+	t->v[col("data")] = t->data;
+	t->row = (struct pg_row){.partition_us = ts, .values = t->v};
 }
 
 /* ---------------------------------------------------------------- admin */
@@ -215,10 +237,12 @@ write_rows(struct pg_sink *s, const struct trow *t, size_t n, struct done *d)
 	char err[256];
 	int r;
 
-	for (size_t i = 0; i < n && i < MAXROWS; i++)
+	for (size_t i = 0; i < n && i < MAXROWS; i++) {
 		rows[i] = t[i].row;
+		rows[i].values = t[i].v; /* the copy's own, not the original's */
+	}
 	in_write = true;
-	r = pg_sink_write(s, rows, n, on_done, d, err, sizeof(err));
+	r = pg_sink_write(s, 0, rows, n, on_done, d, err, sizeof(err));
 	in_write = false;
 	if (r == -1)
 		printf("# pg_sink_write: %s\n", err);
@@ -556,7 +580,7 @@ test_partitions_and_replay(struct pg_sink *sink)
 	    "partition bounds are the UTC day");
 	free(s);
 	s = scalar("SELECT events_ensure_partition('2100-01-01 00:00:00+00')");
-	ok(pgsql_partition_name(DAY2_FIRST, name, sizeof(name)) == 0, "C partition name");
+	ok(pgsql_partition_name("events", DAY2_FIRST, name, sizeof(name)) == 0, "C partition name");
 	is_str(s, name, "SQL and C agree on the partition name");
 	free(s);
 
@@ -629,14 +653,12 @@ test_order_and_validation(struct pg_sink *sink)
 	    "empty batch completes from the loop");
 	is_int(request_rows(0xe573), 3, "their rows are in");
 
+	ok(pg_sink_write(sink, 1, &t[0].row, 1, on_done, &d[0], err, sizeof(err)) == -1 &&
+		strcmp(err, "no table 1") == 0,
+	    "a table the sink was not given refused synchronously");
 	bad = t[0].row;
-	bad.new_context_user_id = NULL;
-	ok(pg_sink_write(sink, &bad, 1, on_done, &d[0], err, sizeof(err)) == -1 &&
-		strstr(err, "new_context_user_id") != NULL,
-	    "NULL column refused synchronously, naming it");
-	bad = t[0].row;
-	bad.timestamp_us = US(253402300800);
-	ok(pg_sink_write(sink, &bad, 1, on_done, &d[0], err, sizeof(err)) == -1 &&
+	bad.partition_us = US(253402300800);
+	ok(pg_sink_write(sink, 0, &bad, 1, on_done, &d[0], err, sizeof(err)) == -1 &&
 		strstr(err, "timestamp") != NULL,
 	    "timestamp past 9999 refused synchronously");
 	is_int(d[0].fired, 1, "refused writes never call back");
@@ -645,18 +667,24 @@ test_order_and_validation(struct pg_sink *sink)
 static void
 test_rejected(struct pg_sink *sink)
 {
-	struct trow t[3];
-	struct done bad = {0}, good = {0};
-	const struct done *all[] = {&bad, &good, NULL};
+	struct trow t[4];
+	struct done bad = {0}, good = {0}, null = {0};
+	const struct done *all[] = {&bad, &good, &null, NULL};
 	char *s;
 
 	trow_init(&t[0], DAY3_NOON, 0xe574, 0);
 	trow_init(&t[1], DAY3_NOON + 1, 0xe574, 1);
-	t[1].row.message_id_stamp = "not-a-uuid";
+	t[1].v[col("message_id_stamp")] = "not-a-uuid";
+	trow_init(&t[3], DAY3_NOON + 2, 0xe574, 2);
+	t[3].v[col("new_context_user_id")] = NULL;
 	trow_init(&t[2], DAY1_LAST - 100, 0xe575, 0);
-	ok(write_rows(sink, t, 2, &bad) == 0 && write_rows(sink, &t[2], 1, &good) == 0,
-	    "a batch with an invalid uuid, and a good one behind it");
-	ok(run_until(all_fired, all), "both complete");
+	ok(write_rows(sink, t, 2, &bad) == 0 && write_rows(sink, &t[2], 1, &good) == 0 &&
+		write_rows(sink, &t[3], 1, &null) == 0,
+	    "a batch with an invalid uuid, a good one behind it, one with a NULL");
+	ok(run_until(all_fired, all), "all three complete");
+	ok(null.fired == 1 && null.outcome == PG_SINK_REJECTED &&
+		strstr(null.err, "new_context_user_id") != NULL,
+	    "a NULL in a NOT NULL column is SQL NULL, rejected as data naming it: %s", null.err);
 	ok(bad.fired == 1 && bad.outcome == PG_SINK_REJECTED &&
 		strstr(bad.err, "invalid input syntax for type uuid") != NULL,
 	    "bad batch reported once as PG_SINK_REJECTED with the server's reason");
@@ -728,7 +756,7 @@ test_restart(struct pg_sink *sink, const char *stop_cmd, const char *start_cmd)
 	is_int((long long)pg_sink_pending(sink), (d1.fired ? 0 : 3) + 3,
 	    "rows still pending while down");
 
-	doomed = pg_sink_new(base, conninfo, sql_dir, NULL, err, sizeof(err));
+	doomed = SINK_NEW(conninfo, NULL, err);
 	ok(doomed != NULL, "a sink can be created while the server is down");
 	if (doomed != NULL) {
 		ok(write_rows(doomed, b1, 1, &d3) == 0, "and take a write");
@@ -759,7 +787,7 @@ test_concurrent_setup(void)
 	int n = 0;
 
 	for (int i = 0; i < 4; i++) {
-		s[i] = pg_sink_new(base, conninfo, sql_dir, NULL, err, sizeof(err));
+		s[i] = SINK_NEW(conninfo, NULL, err);
 		up[i] = (struct want_state){s[i], PG_CONN_UP, ""};
 	}
 	for (int i = 0; i < 4; i++)
@@ -789,7 +817,11 @@ test_bad_setup(void)
 		fputs("SELEC 1;\n", f);
 		fclose(f);
 	}
-	bad = pg_sink_new(base, conninfo, dir, NULL, err, sizeof(err));
+	{
+		const char *one[] = {dir};
+
+		bad = pg_sink_new(base, conninfo, one, 1, &table, 1, NULL, err, sizeof(err));
+	}
 	ok(bad != NULL, "sink with a broken schema file is created");
 	if (bad != NULL) {
 		down.sink = bad;
@@ -837,6 +869,7 @@ struct bench {
 	struct trow *rows;
 	PGconn *pg;
 	unsigned run;
+	char *ensure; /* the table's ensure-partition call */
 };
 
 static void
@@ -864,7 +897,7 @@ bench_ok(PGresult *res)
 static double
 bench_plain(struct bench *b, size_t batch, bool unnest, bool full)
 {
-	static const char *params[8 * 1000];
+	static const char *params[PGSQL_MAX_COLUMNS * 1000];
 	char ts[PGSQL_TIMESTAMP_SIZE];
 	const char *ensure[1] = {ts};
 	double t0;
@@ -877,55 +910,50 @@ bench_plain(struct bench *b, size_t batch, bool unnest, bool full)
 		size_t n = b->nrows - at < batch ? b->nrows - at : batch;
 		PGresult *res;
 
-		if (full && (!bench_ok(PQexec(b->pg, "BEGIN")) ||
-				!bench_ok(PQexecParams(b->pg, PGSQL_ENSURE_PARTITION, 1, NULL,
-				    ensure, NULL, NULL, 0))))
+		if (full &&
+		    (!bench_ok(PQexec(b->pg, "BEGIN")) ||
+			!bench_ok(PQexecParams(b->pg, b->ensure, 1, NULL, ensure, NULL, NULL, 0))))
 			return 0;
 		if (unnest) {
-			char *arrays[PGSQL_NCOLS] = {0};
+			char *arrays[PGSQL_MAX_COLUMNS] = {0};
 
-			for (int c = 0; c < PGSQL_NCOLS; c++) {
+			for (size_t c = 0; c < table.ncolumns; c++) {
 				struct pgsql_array *a = pgsql_array_new(n * 64);
 
 				for (size_t i = 0; i < n; i++) {
-					const struct pg_row *r = &b->rows[at + i].row;
-					const char *v[PGSQL_NCOLS] = {ts, r->message_id_stamp,
-					    r->correlation_id, r->type, r->target_subscription,
-					    r->new_context_account_id, r->new_context_user_id,
-					    r->data};
+					const struct trow *r = &b->rows[at + i];
 					char rts[PGSQL_TIMESTAMP_SIZE];
+					const char *v = r->v[c];
 
-					if (c == 0 &&
-					    pgsql_timestamp(r->timestamp_us, rts, sizeof(rts)) == 0)
-						v[0] = rts;
-					if (pgsql_array_add(a, v[c]) == -1)
+					if (c == table.partition_column &&
+					    pgsql_timestamp(
+						r->row.partition_us, rts, sizeof(rts)) == 0)
+						v = rts;
+					if (pgsql_array_add(a, v) == -1)
 						break;
 				}
 				arrays[c] = pgsql_array_finish(a);
 			}
-			res = PQexecPrepared(b->pg, "bench_unnest", PGSQL_NCOLS,
+			res = PQexecPrepared(b->pg, "bench_unnest", (int)table.ncolumns,
 			    (const char *const *)arrays, NULL, NULL, 0);
-			for (int c = 0; c < PGSQL_NCOLS; c++)
+			for (size_t c = 0; c < table.ncolumns; c++)
 				free(arrays[c]);
 		} else {
-			char *sql = pgsql_insert_values_sql(n);
+			char *sql = pgsql_insert_values_sql(&table, n);
 			char(*tss)[PGSQL_TIMESTAMP_SIZE] = malloc(n * sizeof(*tss));
+			size_t nc = table.ncolumns;
 
 			for (size_t i = 0; i < n; i++) {
-				const struct pg_row *r = &b->rows[at + i].row;
+				const struct trow *r = &b->rows[at + i];
 
-				if (pgsql_timestamp(r->timestamp_us, tss[i], sizeof(tss[i])) == -1)
+				if (pgsql_timestamp(r->row.partition_us, tss[i], sizeof(tss[i])) ==
+				    -1)
 					tss[i][0] = '\0';
-				params[i * 8 + 0] = tss[i];
-				params[i * 8 + 1] = r->message_id_stamp;
-				params[i * 8 + 2] = r->correlation_id;
-				params[i * 8 + 3] = r->type;
-				params[i * 8 + 4] = r->target_subscription;
-				params[i * 8 + 5] = r->new_context_account_id;
-				params[i * 8 + 6] = r->new_context_user_id;
-				params[i * 8 + 7] = r->data;
+				for (size_t c = 0; c < nc; c++)
+					params[i * nc + c] =
+					    c == table.partition_column ? tss[i] : r->v[c];
 			}
-			res = PQexecParams(b->pg, sql, (int)n * 8, NULL, params, NULL, NULL, 0);
+			res = PQexecParams(b->pg, sql, (int)(n * nc), NULL, params, NULL, NULL, 0);
 			free(sql);
 			free(tss);
 		}
@@ -973,7 +1001,7 @@ bench_feed(struct bench_sink *bs)
 
 		for (size_t i = 0; i < n; i++)
 			rows[i] = bs->b->rows[bs->next + i].row;
-		if (pg_sink_write(bs->sink, rows, n, bench_done, bs, err, sizeof(err)) == -1) {
+		if (pg_sink_write(bs->sink, 0, rows, n, bench_done, bs, err, sizeof(err)) == -1) {
 			printf("# bench: %s\n", err);
 			bs->failed = true;
 			return;
@@ -1001,7 +1029,7 @@ bench_sink(struct bench *b, size_t batch, unsigned window)
 	double t0;
 
 	bench_rows(b);
-	bs.sink = pg_sink_new(base, conninfo, sql_dir, &opts, err, sizeof(err));
+	bs.sink = SINK_NEW(conninfo, &opts, err);
 	if (bs.sink == NULL)
 		return 0;
 	up.sink = bs.sink;
@@ -1028,7 +1056,13 @@ bench_main(size_t nrows)
 	}
 	PQclear(PQexec(b.pg, "SET client_min_messages = warning"));
 	PQclear(PQexec(b.pg, "SELECT events_ensure_partition('2098-06-01 12:00Z')"));
-	PQclear(PQprepare(b.pg, "bench_unnest", PGSQL_INSERT_UNNEST, PGSQL_NCOLS, NULL));
+	{
+		char *insert = pgsql_insert_unnest_sql(&table);
+
+		b.ensure = pgsql_ensure_partition_sql(&table);
+		PQclear(PQprepare(b.pg, "bench_unnest", insert, (int)table.ncolumns, NULL));
+		free(insert);
+	}
 	printf("# rows/s, %zu rows per run, server %d, partition events_20980601\n", nrows,
 	    PQserverVersion(b.pg));
 	printf("# %-6s %12s %12s %12s %12s %12s %12s\n", "batch", "plain4-vals", "plain4-unn",
@@ -1050,6 +1084,7 @@ bench_main(size_t nrows)
 	PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
 	PQfinish(b.pg);
 	free(b.rows);
+	free(b.ensure);
 	return 0;
 }
 
@@ -1077,6 +1112,8 @@ main(int argc, char **argv)
 		snprintf(sql_dir, sizeof(sql_dir), "%s/sql", top);
 	else
 		snprintf(sql_dir, sizeof(sql_dir), "sql");
+	snprintf(family_dir, sizeof(family_dir), "%s/../schemas/holded/sql", sql_dir);
+	family_pg_table(family_find("holded"), &table, table_cols);
 	signal(SIGPIPE, SIG_IGN);
 	/* a hang guard, not a timing assertion: a stuck loop fails the run */
 	alarm(600);
@@ -1084,7 +1121,7 @@ main(int argc, char **argv)
 	base = event_base_new();
 
 	if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
-		sink = pg_sink_new(base, conninfo, sql_dir, NULL, err, sizeof(err));
+		sink = SINK_NEW(conninfo, NULL, err);
 		up.sink = sink;
 		if (sink == NULL || !run_until(state_is, &up)) {
 			printf("bench: schema setup failed: %s\n", sink ? up.err : err);
@@ -1096,8 +1133,8 @@ main(int argc, char **argv)
 		return rc;
 	}
 
-	ok(pg_sink_new(base, "nonsense", sql_dir, NULL, err, sizeof(err)) == NULL,
-	    "malformed conninfo refused at creation: %s", err);
+	ok(SINK_NEW("nonsense", NULL, err) == NULL, "malformed conninfo refused at creation: %s",
+	    err);
 	/* libpq's reason quotes what it stumbled on: here part of a password */
 	ok(pg_conn_new(base, "host=db password=se cret", NULL, NULL, NULL, err, sizeof(err)) ==
 		    NULL &&
@@ -1107,8 +1144,16 @@ main(int argc, char **argv)
 	       sizeof(err)) == NULL &&
 		strstr(err, "hun") == NULL,
 	    "nor a URI libpq cannot parse: %s", err);
-	ok(pg_sink_new(base, conninfo, "/nonexistent", NULL, err, sizeof(err)) == NULL,
-	    "unreadable sql dir refused at creation: %s", err);
+	{
+		const char *none[] = {sql_dir, "/nonexistent"};
+		struct pgsql_table odd = table;
+
+		ok(pg_sink_new(base, conninfo, none, 2, &table, 1, NULL, err, sizeof(err)) == NULL,
+		    "unreadable sql dir refused at creation: %s", err);
+		odd.name = "events; DROP TABLE events";
+		ok(pg_sink_new(base, conninfo, dirs, 2, &odd, 1, NULL, err, sizeof(err)) == NULL,
+		    "a table name that is not a plain SQL name refused at creation: %s", err);
+	}
 
 	test_pg_conn();
 	test_pg_conn_names();
@@ -1116,7 +1161,7 @@ main(int argc, char **argv)
 	/* The server may already have these from an earlier run. */
 	exec("DROP TABLE IF EXISTS events_20991231, events_21000101, events_21000102, "
 	     "events_21000103");
-	sink = pg_sink_new(base, conninfo, sql_dir, NULL, err, sizeof(err));
+	sink = SINK_NEW(conninfo, NULL, err);
 	if (!ok(sink != NULL, "pg_sink_new")) {
 		printf("# %s\n", err);
 		return tap_done();

@@ -42,13 +42,13 @@ test_partitions(void)
 	is_int(pgsql_day(-1), -1, "day before the epoch rounds down");
 	is_int(pgsql_day(US(86400)), 1, "day 1 starts at midnight");
 	is_int(pgsql_day(last) + 1, pgsql_day(first), "midnight changes the day");
-	ok(pgsql_partition_name(last, name, sizeof(name)) == 0, "partition name");
+	ok(pgsql_partition_name("events", last, name, sizeof(name)) == 0, "partition name");
 	is_str(name, "events_20310314", "last microsecond of the day");
-	ok(pgsql_partition_name(first, name, sizeof(name)) == 0, "next partition name");
+	ok(pgsql_partition_name("events", first, name, sizeof(name)) == 0, "next partition name");
 	is_str(name, "events_20310315", "midnight belongs to the next day");
-	ok(pgsql_partition_name(-1, name, sizeof(name)) == 0, "pre-epoch name");
+	ok(pgsql_partition_name("events", -1, name, sizeof(name)) == 0, "pre-epoch name");
 	is_str(name, "events_19691231", "pre-epoch partition");
-	ok(pgsql_partition_name(last, name, 15) == -1, "short name buffer refused");
+	ok(pgsql_partition_name("events", last, name, 15) == -1, "short name buffer refused");
 	ok(pgsql_partition_bounds(last, from, to, sizeof(from)) == 0, "bounds");
 	is_str(from, "2031-03-14 00:00:00+00", "lower bound inclusive at midnight UTC");
 	is_str(to, "2031-03-15 00:00:00+00", "upper bound exclusive next midnight");
@@ -56,31 +56,90 @@ test_partitions(void)
 	is_str(to, "2024-03-01 00:00:00+00", "2024-02-29 ends on March 1st");
 }
 
+/* A table of three columns, partitioned on the second. */
+static const struct pgsql_column cols3[] = {
+    {"id", "uuid"},
+    {"at", "timestamptz"},
+    {"data", "jsonb"},
+};
+static const struct pgsql_table table3 = {"things", cols3, 3, 1};
+
+static void
+test_tables(void)
+{
+	static const struct pgsql_column bad_name[] = {
+	    {"id; DROP TABLE x", "uuid"}, {"at", "timestamptz"}};
+	static const struct pgsql_column bad_type[] = {{"id", "uuid) --"}, {"at", "timestamptz"}};
+	static const struct pgsql_column arr[] = {{"tags", "text[]"}, {"at", "timestamptz"}};
+	struct pgsql_table t = table3;
+	char err[256], long_name[56];
+
+	ok(pgsql_table_check(&table3, err, sizeof(err)) == 0, "a plain table passes: %s", err);
+	t.name = "Things";
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1, "upper-case table name refused");
+	is_str(err, "table \"Things\": not a lower-case SQL name of at most 54 bytes",
+	    "and the error says why");
+	memset(long_name, 'a', 55);
+	long_name[55] = '\0';
+	t.name = long_name;
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1,
+	    "55 bytes leave no room for _YYYYMMDD within 63");
+	long_name[54] = '\0';
+	ok(pgsql_table_check(&t, err, sizeof(err)) == 0, "54 bytes do");
+	t.name = "1things";
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1, "a name starting with a digit refused");
+	t = (struct pgsql_table){"things", bad_name, 2, 1};
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1, "SQL in a column name refused");
+	is_str(err, "table things: column 0 (id; DROP TABLE x uuid): not a SQL name and type",
+	    "and the column is named");
+	t = (struct pgsql_table){"things", bad_type, 2, 1};
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1, "SQL in a type refused");
+	t = (struct pgsql_table){"things", arr, 2, 1};
+	ok(pgsql_table_check(&t, err, sizeof(err)) == 0, "an array type passes");
+	t = (struct pgsql_table){"things", cols3, 3, 0};
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1, "a partition column of uuid refused");
+	is_str(err, "table things: the partition column is not a timestamptz column", "why");
+	t = (struct pgsql_table){"things", cols3, 3, 3};
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1, "a partition column out of range");
+	t = (struct pgsql_table){"things", cols3, 0, 0};
+	ok(pgsql_table_check(&t, err, sizeof(err)) == -1, "no columns refused");
+}
+
+static void
+test_statements(void)
+{
+	char *sql = pgsql_insert_unnest_sql(&table3);
+
+	is_str(sql,
+	    "INSERT INTO things (id, at, data) SELECT * FROM unnest($1::uuid[], "
+	    "$2::timestamptz[], $3::jsonb[]) ON CONFLICT DO NOTHING",
+	    "unnest insert binds one array per column, cast to its type");
+	free(sql);
+	sql = pgsql_ensure_partition_sql(&table3);
+	is_str(sql, "SELECT things_ensure_partition($1::timestamptz)", "the table's ensure call");
+	free(sql);
+}
+
 static void
 test_values(void)
 {
-	char *sql = pgsql_insert_values_sql(1);
+	char *sql = pgsql_insert_values_sql(&table3, 1);
 
-	is_str(sql,
-	    "INSERT INTO events (" PGSQL_EVENTS_COLUMNS ") VALUES "
-	    "($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+	is_str(sql, "INSERT INTO things (id, at, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 	    "one row");
 	free(sql);
-	sql = pgsql_insert_values_sql(2);
-	ok(sql != NULL &&
-		strstr(sql, "($1, $2, $3, $4, $5, $6, $7, $8), "
-			    "($9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT") != NULL,
-	    "second row numbered from $9");
+	sql = pgsql_insert_values_sql(&table3, 2);
+	ok(sql != NULL && strstr(sql, "($1, $2, $3), ($4, $5, $6) ON CONFLICT") != NULL,
+	    "second row numbered from $4");
 	free(sql);
-	sql = pgsql_insert_values_sql(PGSQL_VALUES_MAX_ROWS);
-	ok(sql != NULL && strstr(sql, "$65528) ON CONFLICT DO NOTHING") != NULL,
-	    "largest statement ends with $65528");
+	is_int((long long)pgsql_values_max_rows(&table3), 21845, "65535 parameters / 3 columns");
+	sql = pgsql_insert_values_sql(&table3, pgsql_values_max_rows(&table3));
+	ok(sql != NULL && strstr(sql, "$65535) ON CONFLICT DO NOTHING") != NULL,
+	    "largest statement ends with $65535");
 	free(sql);
-	ok(pgsql_insert_values_sql(0) == NULL, "zero rows refused");
-	ok(pgsql_insert_values_sql(PGSQL_VALUES_MAX_ROWS + 1) == NULL, "too many rows refused");
-	ok(strstr(PGSQL_INSERT_UNNEST, "unnest($1::timestamptz[]") != NULL &&
-		strstr(PGSQL_INSERT_UNNEST, "$8::jsonb[]) ON CONFLICT DO NOTHING") != NULL,
-	    "unnest statement binds eight arrays");
+	ok(pgsql_insert_values_sql(&table3, 0) == NULL, "zero rows refused");
+	ok(pgsql_insert_values_sql(&table3, pgsql_values_max_rows(&table3) + 1) == NULL,
+	    "too many rows refused");
 }
 
 static char *
@@ -112,6 +171,13 @@ test_arrays(void)
 	s = array_of(tricky, 5);
 	is_str(s, "{\"say \\\"hi\\\"\",\"C:\\\\dir\",\"\",\"NULL\",\"{x,y}\"}",
 	    "quotes and backslashes escaped; empty, NULL and braces stay text");
+	free(s);
+	a = pgsql_array_new(0);
+	ok(pgsql_array_add(a, "NULL") == 0 && pgsql_array_add(a, NULL) == 0 &&
+		pgsql_array_add(a, "") == 0,
+	    "text, SQL NULL and empty added");
+	s = pgsql_array_finish(a);
+	is_str(s, "{\"NULL\",NULL,\"\"}", "SQL NULL unquoted; the text NULL stays quoted");
 	free(s);
 	s = array_of(json, 1);
 	is_str(
@@ -154,6 +220,8 @@ main(void)
 {
 	test_timestamp();
 	test_partitions();
+	test_tables();
+	test_statements();
 	test_values();
 	test_arrays();
 	test_classify();

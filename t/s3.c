@@ -28,6 +28,17 @@ test_keys(void)
 {
 	char buf[256];
 
+	ok(s3_key_dead_letters(buf, sizeof(buf), "", T0, "018bd0e4-2d00-7000-8000-000000000003") ==
+		0,
+	    "a request's dead letters, no prefix");
+	is_str(buf, "dead-letter/date=2023-11-14/018bd0e4-2d00-7000-8000-000000000003.jsonl",
+	    "the request's object, as the first family's keys always were");
+	ok(s3_key_dead_letters(buf, sizeof(buf), "retail/", T0, "018b") == 0, "a family's prefix");
+	is_str(buf, "retail/dead-letter/date=2023-11-14/018b.jsonl", "goes in front");
+	ok(s3_key_dead_letters(buf, sizeof(buf), "a//", T0, "018b") == -1,
+	    "an empty key part in the prefix refused");
+	ok(s3_key_dead_letters(buf, sizeof(buf), "a\n/", T0, "018b") == -1,
+	    "a control character in the prefix refused");
 	ok(s3_key_dead_letter(buf, sizeof(buf), T0, "018bd0e4-2d00-7000-8000-000000000003") == 0,
 	    "dead letter key");
 	is_str(buf,

@@ -47,6 +47,8 @@ const struct family family_holded = {
     .subject = "events.raw-value",
     .raw_topic = "events.raw",
     .invalid_topic = "events.dead.letter",
+    /* its keys predate the other families: no prefix */
+    .s3_prefix = "",
     .codec =
 	{
 	    .name = "holded",

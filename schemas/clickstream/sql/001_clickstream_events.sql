@@ -58,7 +58,7 @@ CREATE INDEX IF NOT EXISTS clickstream_events_customer_id_idx
 -- it, inside the batch's transaction and before the batch's INSERT, for
 -- every day of the batch it has not ensured yet on its connection.
 --
--- Concurrency, exactly as events_ensure_partition (sql/002_partitions.sql):
+-- Concurrency, exactly as events_ensure_partition (schemas/holded/sql/002_partitions.sql):
 -- several enrichers may race to create the same day.  The common case
 -- (partition exists) takes no lock at all (to_regclass).  A loser of the
 -- race either finds the table through IF NOT EXISTS once the winner

@@ -188,7 +188,7 @@ $$;
 -- UTC day of TS, bounds [day 00:00 UTC, next day 00:00 UTC).  The sink calls
 -- it, inside the batch's transaction and before the batch's INSERT, for
 -- every day of the batch it has not ensured yet on its connection, exactly
--- as events_ensure_partition() (sql/002_partitions.sql), and the same race
+-- as events_ensure_partition() (schemas/holded/sql/002_partitions.sql), and the same race
 -- between enrichers is handled the same way: no lock when both exist
 -- (to_regclass), and a loser of a concurrent CREATE returns normally.  The
 -- transactions' partition is made first, then the lines', in every caller:

@@ -1,4 +1,4 @@
--- rejections.sql: the events collectord refused, for every family, so that
+-- 001_rejections.sql: the events collectord refused, for every family, so that
 -- "what was refused and why" is one SQL query (issue 8, "Rejection reasons
 -- queryable").  A proposal for sql/ (it names no family): the enricher
 -- consumes every family's dead-letter topic (events.dead.letter,
@@ -65,14 +65,14 @@ CREATE INDEX IF NOT EXISTS rejections_family_received_at_idx
 CREATE INDEX IF NOT EXISTS rejections_family_rule_received_at_idx
 	ON rejections (family, rule, received_at);
 -- The refusals of one request: correlationIds of a request are one uuid
--- range (see sql/003_requests.sql).
+-- range (see schemas/holded/sql/003_requests.sql).
 CREATE INDEX IF NOT EXISTS rejections_correlation_id_idx
 	ON rejections (correlation_id)
 	WHERE correlation_id IS NOT NULL;
 
 -- rejections_ensure_partition(ts): the daily partition rejections_YYYYMMDD
 -- holding TS (UTC day), created on demand and race-safe exactly as
--- events_ensure_partition() in sql/002_partitions.sql; called before the
+-- events_ensure_partition() in schemas/holded/sql/002_partitions.sql; called before the
 -- INSERT in the same transaction.
 CREATE OR REPLACE FUNCTION rejections_ensure_partition(ts timestamptz)
 RETURNS text
