@@ -37,7 +37,9 @@ RUN apt-get update \
 COPY --from=build /out/ /
 USER collectord
 ENV COLLECTORD_SERVER_LISTEN=0.0.0.0
-EXPOSE 8000
+# 60000: the clickstream family's own listener, when [family.clickstream]
+# port (COLLECTORD_FAMILY_CLICKSTREAM_PORT) sets it, as compose.yml does.
+EXPOSE 8000 60000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 	CMD curl -fsS -o /dev/null http://127.0.0.1:8000/healthz || exit 1
 ENTRYPOINT ["/usr/bin/collectord"]
