@@ -26,13 +26,13 @@
  * complete whatever was killed where; rows and dead letters are at least
  * once.  N = 1 gives one object per event.
  *
- * Per partition the records wait in one array, in offset order:
- *   [0, nconf)       confirmed, kept only for their lines: the block's next
- *                    flush rewrites them
- *   [nconf, nflush)  in the flush in flight (one at a time per partition,
+ * Per partition the records wait in one cursor (cursor.h), in offset order:
+ *   confirmed        kept only for their lines: the block's next flush
+ *                    rewrites them
+ *   flushed          in the flush in flight (one at a time per partition,
  *                    so two PUTs of one key never race)
- *   [nflush, nproc)  enriched or dead-lettered, waiting for a flush
- *   [nproc, n)       not processed yet: held, in order, while the registry
+ *   processed        enriched or dead-lettered, waiting for a flush
+ *   received         not processed yet: held, in order, while the registry
  *                    is asked about a schema id
  * A partition holding more than max_pending unconfirmed records is paused
  * until it is back under half: a sink that is down stops the partitions
@@ -47,8 +47,10 @@
  * consumer: their reports may arrive from producer_free or pg_sink_free
  * after consumer_free, and then only free the ticket.
  *
- * This file is the Kafka side; consumer_flush.c is the sink side (flushes,
- * S3, PostgreSQL, dead letters, stored offsets, back-pressure).
+ * This file is the Kafka side: partitions and their cursors, records,
+ * the registry, when to flush, stored offsets and back-pressure.  It calls
+ * consumer_flush.c (the sinks), which answers through c->hooks only; see
+ * consumer_int.h for the graph.
  */
 #include "consumer.h"
 #include "consumer_int.h"
@@ -75,25 +77,36 @@
 
 static void part_process(struct part *p);
 static void on_reg_timer(evutil_socket_t fd, short what, void *arg);
+static void stop_progress(struct consumer *c);
+static void on_flush_timer(evutil_socket_t fd, short what, void *arg);
 
 /* ---------------------------------------------------------------- pure */
 
 int64_t
 consumer_block_first(int64_t offset, int64_t n)
 {
-	return offset - offset % n;
+	return cursor_block_first(offset, n);
 }
 
 int64_t
 consumer_block_last(int64_t offset, int64_t n)
 {
-	return consumer_block_first(offset, n) + n - 1;
+	return cursor_block_last(offset, n);
+}
+
+bool
+consumer_should_pause(bool paused, size_t buffered, size_t max_pending)
+{
+	if (!paused)
+		return buffered > max_pending;
+	/* "below half", so max_pending 1 resumes at 0 */
+	return buffered * 2 >= max_pending;
 }
 
 /* ---------------------------------------------------------------- helpers */
 
 /* One-element list for the per-partition librdkafka calls; NULL on OOM. */
-rd_kafka_topic_partition_list_t *
+static rd_kafka_topic_partition_list_t *
 part_list(const struct part *p, int64_t offset)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -105,16 +118,13 @@ part_list(const struct part *p, int64_t offset)
 
 /* ---------------------------------------------------------------- records */
 
-void
-rec_free(struct rec *r)
+/* The cursor's release: ITEM (a struct rec) leaves its window. */
+static void
+rec_free(void *item)
 {
-	if (r->dl != NULL) {
-		/* A dead letter in the producer or in an S3 PUT outlives its
-		 * record: its report finds r == NULL and only frees it. */
-		r->dl->r = NULL;
-		if (!r->dl->in_producer && !r->dl->in_s3)
-			dl_free(r->dl);
-	}
+	struct rec *r = item;
+
+	dl_orphan(r);
 	if (r->headers != NULL)
 		rd_kafka_headers_destroy(r->headers);
 	free(r->key);
@@ -125,76 +135,41 @@ rec_free(struct rec *r)
 	free(r);
 }
 
-static bool
-part_push(struct part *p, struct rec *r)
-{
-	if (p->vbase + p->n == p->vcap) {
-		if (p->vbase > 0 && p->vbase >= p->vcap / 2) {
-			memmove(p->v, p->v + p->vbase, p->n * sizeof(*p->v));
-			p->vbase = 0;
-		} else {
-			size_t cap = p->vcap ? p->vcap * 2 : 64;
-			struct rec **v = realloc(p->v, cap * sizeof(*v));
-
-			if (v == NULL)
-				return false;
-			p->v = v;
-			p->vcap = cap;
-		}
-	}
-	p->v[p->vbase + p->n++] = r;
-	return true;
-}
-
-/* Free records [FROM, n): they were never confirmed, so whoever owns the
- * partition next reads them again from the committed offset. */
+/* A confirmed record is kept only for its line (the block's next PUT). */
 static void
-part_drop_tail(struct part *p, size_t from)
+rec_trim(struct rec *r)
 {
-	for (size_t i = from; i < p->n; i++)
-		rec_free(REC(p, i));
-	p->n = from;
-	if (p->nproc > from)
-		p->nproc = from;
-	if (p->nflush > from)
-		p->nflush = from;
-	if (p->nconf > from)
-		p->nconf = from;
-	if (p->n == 0)
-		p->vbase = 0;
+	free(r->key);
+	free(r->value);
+	free(r->error);
+	codec_row_free(&r->row);
+	if (r->headers != NULL)
+		rd_kafka_headers_destroy(r->headers);
+	r->key = NULL;
+	r->value = NULL;
+	r->error = NULL;
+	r->headers = NULL;
 }
 
 /* ---------------------------------------------------------------- partitions */
-
-struct part *
-part_find(struct consumer *c, const char *topic, int32_t partition)
-{
-	struct part *p;
-
-	LIST_FOREACH(p, &c->parts, link)
-	if (p->partition == partition && strcmp(p->topic, topic) == 0)
-		return p;
-	return NULL;
-}
 
 /* Free P whatever its references (the caller unlinked it). */
 static void
 part_free(struct part *p)
 {
-	part_drop_tail(p, 0);
-	flush_free(p->c, p->flush);
+	cursor_free(p->cur);
+	flush_free(p);
 	if (p->flush_timer != NULL)
 		event_free(p->flush_timer);
 	if (p->s3_timer != NULL)
 		event_free(p->s3_timer);
 	if (p->reg_timer != NULL)
 		event_free(p->reg_timer);
-	free(p->v);
 	free(p->topic);
 	free(p);
 }
 
-void
+static void
 part_unref(struct part *p)
 {
 	if (--p->refs > 0)
@@ -213,12 +188,14 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 	p->c = c;
 	p->partition = partition;
 	p->next_offset = -1;
+	p->object_block = -1;
 	p->refs = 1; /* the assignment's */
 	p->topic = strdup(topic);
+	p->cur = cursor_new(c->block, rec_free);
 	p->flush_timer = evtimer_new(c->base, on_flush_timer, p);
 	p->s3_timer = evtimer_new(c->base, on_s3_timer, p);
 	p->reg_timer = evtimer_new(c->base, on_reg_timer, p);
-	if (p->topic == NULL || p->flush_timer == NULL || p->s3_timer == NULL ||
+	if (p->topic == NULL || p->cur == NULL || p->flush_timer == NULL || p->s3_timer == NULL ||
 	    p->reg_timer == NULL) {
 		part_free(p);
 		return NULL;
@@ -250,6 +227,165 @@ part_seek(struct part *p, int64_t offset)
 		rd_kafka_error_destroy(e);
 	rd_kafka_topic_partition_list_destroy(l);
 	return ok;
+}
+
+/* Pause or resume P; false when librdkafka refused (tried again later). */
+static bool
+part_set_paused(struct part *p, bool pause)
+{
+	struct consumer *c = p->c;
+	rd_kafka_topic_partition_list_t *l = part_list(p, RD_KAFKA_OFFSET_INVALID);
+	rd_kafka_resp_err_t e;
+
+	if (l == NULL)
+		return false;
+	e = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		e = l->elems[0].err;
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_warn(pause ? "cannot pause partition" : "cannot resume partition",
+		    "topic=%s partition=%d error=\"%s\"", p->topic, (int)p->partition,
+		    rd_kafka_err2str(e));
+		return false;
+	}
+	if (p->paused != pause)
+		c->npaused += pause ? 1 : -1;
+	p->paused = pause;
+	metrics_set("collectord_enrich_paused_partitions", "", c->npaused);
+	return true;
+}
+
+/* Back-pressure: records received but not confirmed decide. */
+static void
+part_pressure(struct part *p)
+{
+	struct consumer *c = p->c;
+	size_t buffered = cursor_received(p->cur) - cursor_confirmed(p->cur);
+	bool want;
+
+	if (p->revoked || c->stopping)
+		return;
+	want = consumer_should_pause(p->paused, buffered, (size_t)c->max_pending);
+	if (want == p->paused || !part_set_paused(p, want))
+		return;
+	log_info(want ? "partition paused, sinks behind" : "partition resumed",
+	    "topic=%s partition=%d buffered=%zu", p->topic, (int)p->partition, buffered);
+}
+
+/* ---------------------------------------------------------------- flushes */
+
+static void
+part_store(struct part *p, int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_resp_err_t e;
+
+	if (offset < 0 || (l = part_list(p, offset)) == NULL)
+		return;
+	e = rd_kafka_offsets_store(p->c->rk, l);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		e = l->elems[0].err;
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warn("cannot store offset", "topic=%s partition=%d offset=%lld error=\"%s\"",
+		    p->topic, (int)p->partition, (long long)offset, rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* When every sink confirmed the flush: store, keep or drop the block. */
+static bool
+part_confirm(struct part *p)
+{
+	struct flush *f = p->flush;
+
+	if (!flush_settled(p))
+		return false;
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++)
+		rec_trim(part_rec(p, i));
+	if (!cursor_confirm(p->cur, f->first_off, f->last_off)) {
+		/* Not reached: the flush in flight is the cursor's. */
+		log_error("flush does not match its partition's window, dropped",
+		    "topic=%s partition=%d first=%lld last=%lld", p->topic, (int)p->partition,
+		    (long long)f->first_off, (long long)f->last_off);
+		flush_free(p);
+		return false;
+	}
+	/* Below the offset we started from would move the commit back: the
+	 * cursor answers -1 then. */
+	part_store(p, cursor_store_offset(p->cur));
+	flush_free(p);
+	part_pressure(p);
+	return true;
+}
+
+/* Start flushes while one is due; a loop, not recursion, because flushes
+ * with nothing left to wait for complete at once. */
+static void
+part_schedule(struct part *p)
+{
+	struct consumer *c = p->c;
+
+	for (;;) {
+		struct cursor_block b;
+		struct flush *f;
+		int64_t now, due;
+
+		if (p->revoked || p->flush != NULL)
+			return;
+		if (cursor_flushed(p->cur) >= cursor_processed(p->cur)) {
+			evtimer_del(p->flush_timer);
+			return;
+		}
+		if (!cursor_block_closed(p->cur) && !c->stopping) {
+			now = now_ms();
+			due = part_rec(p, cursor_flushed(p->cur))->arrived_ms + c->flush_ms;
+			if (now < due) {
+				if (!evtimer_pending(p->flush_timer, NULL))
+					timer_in(p->flush_timer, (long)(due - now));
+				return;
+			}
+		}
+		if ((f = flush_new(p)) == NULL) {
+			log_error("out of memory for a flush", "topic=%s partition=%d", p->topic,
+			    (int)p->partition);
+			timer_in(p->flush_timer, RETRY_MIN_MS);
+			return;
+		}
+		if (!cursor_flush_begin(p->cur, &b)) {
+			/* Not reached: nothing is in flight and records wait. */
+			free(f);
+			return;
+		}
+		evtimer_del(p->flush_timer);
+		flush_start(p, f, &b);
+		if (!part_confirm(p))
+			return;
+	}
+}
+
+static void
+on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	part_schedule(arg);
+}
+
+/* c->hooks.settled: the sinks confirmed P's flush after it started. */
+static void
+on_flush_settled(struct part *p)
+{
+	if (part_confirm(p)) {
+		part_schedule(p);
+		stop_progress(p->c);
+	}
+}
+
+/* c->hooks.unref */
+static void
+on_flush_unref(struct part *p)
+{
+	part_unref(p);
 }
 
 /* ---------------------------------------------------------------- registry */
@@ -414,10 +550,10 @@ part_process(struct part *p)
 {
 	if (p->revoked || p->c->stopping)
 		return;
-	while (p->nproc < p->n && !p->reg_wait) {
-		if (!rec_process(p, REC(p, p->nproc)))
+	while (cursor_processed(p->cur) < cursor_received(p->cur) && !p->reg_wait) {
+		if (!rec_process(p, part_rec(p, cursor_processed(p->cur))) ||
+		    !cursor_process(p->cur))
 			break;
-		p->nproc++;
 	}
 	part_schedule(p);
 }
@@ -428,7 +564,6 @@ static void
 part_revoke(struct part *p)
 {
 	struct consumer *c = p->c;
-	struct flush *f = p->flush;
 
 	p->revoked = true;
 	LIST_REMOVE(p, link);
@@ -440,17 +575,11 @@ part_revoke(struct part *p)
 		c->npaused--;
 	p->paused = false;
 	evtimer_del(p->flush_timer);
-	evtimer_del(p->s3_timer);
 	evtimer_del(p->reg_timer);
-	if (f != NULL)
-		flush_orphan_writes(c, f);
+	flush_revoke(p);
 	/* Nothing of it is stored from now on: the next owner reads it all
 	 * again from the committed offset. */
-	part_drop_tail(p, 0);
-	if (f != NULL && !f->s3_busy) {
-		flush_free(c, f);
-		p->flush = NULL;
-	}
+	cursor_drop_all(p->cur);
 	part_unref(p); /* the assignment's */
 }
 
@@ -546,7 +675,9 @@ on_message(struct consumer *c, const rd_kafka_message_t *m)
 		return;
 	if (!p->started) {
 		p->started = true;
-		p->floor = off;
+		if (!cursor_set_floor(p->cur, off))
+			log_error("partition started twice", "topic=%s partition=%d offset=%lld",
+			    p->topic, (int)p->partition, (long long)off);
 		first = consumer_block_first(off, c->block);
 		if (first != off && part_seek(p, first)) {
 			log_info("rebuilding the block from its start",
@@ -575,7 +706,7 @@ on_message(struct consumer *c, const rd_kafka_message_t *m)
 	    (m->key != NULL && (r->key = malloc(m->key_len + 1)) == NULL) ||
 	    (m->len > 0 && (r->value = malloc(m->len)) == NULL) ||
 	    (hdrs != NULL && (r->headers = rd_kafka_headers_copy(hdrs)) == NULL) ||
-	    !part_push(p, r)) {
+	    !cursor_push(p->cur, off, r)) {
 		/* Never skip a record: read it again. */
 		if (r != NULL)
 			rec_free(r);
@@ -667,7 +798,7 @@ on_event(void *arg, rd_kafka_event_t *ev)
 
 /* While stopping: once nothing is left to flush, commit and leave the
  * group; then wait for librdkafka to say it is closed. */
-void
+static void
 stop_progress(struct consumer *c)
 {
 	struct part *p;
@@ -684,10 +815,10 @@ stop_progress(struct consumer *c)
 		return;
 	}
 	LIST_FOREACH(p, &c->parts, link)
-	if (p->flush != NULL || p->nflush < p->nproc)
+	if (p->flush != NULL || cursor_flushed(p->cur) < cursor_processed(p->cur))
 		return;
 	LIST_FOREACH(p, &c->zombies, link)
-	if (p->flush != NULL && p->flush->s3_busy)
+	if (flush_put_busy(p))
 		return;
 	e = rd_kafka_commit(c->rk, NULL, 1);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -716,7 +847,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	LIST_FOREACH(p, &c->parts, link)
 	{
-		buffered += p->n - p->nconf;
+		buffered += cursor_received(p->cur) - cursor_confirmed(p->cur);
 		/* Cached watermarks from fetch responses: no broker round trip. */
 		if (p->next_offset >= 0 &&
 		    rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) ==
@@ -765,7 +896,7 @@ consumer_stop(struct consumer *c)
 		n++;
 		evtimer_del(p->reg_timer);
 		p->reg_wait = false;
-		part_drop_tail(p, p->nproc);
+		cursor_drop_unprocessed(p->cur);
 		part_schedule(p);
 	}
 	log_info("enrich stopping", "partitions=%d", n);
@@ -798,6 +929,8 @@ consumer_new(struct event_base *base, const struct config *cfg, const struct cod
 		goto fail;
 	}
 	c->base = base;
+	c->hooks.settled = on_flush_settled;
+	c->hooks.unref = on_flush_unref;
 	c->cfg = cfg;
 	c->schema = schema;
 	c->producer = producer;
@@ -881,8 +1014,6 @@ void
 consumer_free(struct consumer *c)
 {
 	struct part *p;
-	struct dl *d;
-	struct pgw *w;
 
 	if (c == NULL)
 		return;
@@ -896,21 +1027,7 @@ consumer_free(struct consumer *c)
 		LIST_REMOVE(p, link);
 		part_free(p);
 	}
-	/* Dead letters still in the producer: their reports (producer_free's
-	 * flush) free them.  Those with an S3 PUT in flight go now: s3_free
-	 * cancels the PUT before the loop runs again. */
-	while ((d = LIST_FIRST(&c->dls)) != NULL) {
-		LIST_REMOVE(d, link);
-		d->c = NULL;
-		d->r = NULL;
-		if (d->timer != NULL)
-			event_free(d->timer);
-		d->timer = NULL;
-		if (!d->in_producer)
-			free(d);
-	}
-	while ((w = LIST_FIRST(&c->pgws)) != NULL)
-		pgw_orphan(w);
+	flush_orphan_all(c);
 	if (c->tick != NULL)
 		event_free(c->tick);
 	if (c->queue != NULL)

@@ -1,4 +1,10 @@
-/* consumer_flush.c: enrich sink side: block flushes to S3 and PostgreSQL, dead letters, offsets. */
+/*
+ * consumer_flush.c: the enricher's sink side: a flush's block to S3 and its
+ * rows to PostgreSQL, dead letters to Kafka (or to S3 when Kafka refuses
+ * them for good), and when a flush has settled.  Called by consumer.c
+ * only; it reads the partition's cursor and reports through
+ * c->hooks (see consumer_int.h), so it never calls into consumer.c.
+ */
 #include "consumer.h"
 #include "consumer_int.h"
 
@@ -33,17 +39,6 @@ count_flush(const char *sink, bool ok)
 
 	snprintf(labels, sizeof(labels), "sink=\"%s\",result=\"%s\"", sink, ok ? "ok" : "error");
 	metrics_add("collectord_enrich_flushes_total", labels, 1);
-}
-
-/* ---------------------------------------------------------------- back-pressure */
-
-bool
-consumer_should_pause(bool paused, size_t buffered, size_t max_pending)
-{
-	if (!paused)
-		return buffered > max_pending;
-	/* "below half", so max_pending 1 resumes at 0 */
-	return buffered * 2 >= max_pending;
 }
 
 /* ---------------------------------------------------------------- refused dead letters, pure */
@@ -147,87 +142,17 @@ consumer_refused_json(const struct consumer_refused *r, size_t *len)
 	return out;
 }
 
-/* Pause or resume P; false when librdkafka refused (tried again later). */
-bool
-part_set_paused(struct part *p, bool pause)
-{
-	struct consumer *c = p->c;
-	rd_kafka_topic_partition_list_t *l = part_list(p, RD_KAFKA_OFFSET_INVALID);
-	rd_kafka_resp_err_t e;
-
-	if (l == NULL)
-		return false;
-	e = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		e = l->elems[0].err;
-	rd_kafka_topic_partition_list_destroy(l);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		log_warn(pause ? "cannot pause partition" : "cannot resume partition",
-		    "topic=%s partition=%d error=\"%s\"", p->topic, (int)p->partition,
-		    rd_kafka_err2str(e));
-		return false;
-	}
-	if (p->paused != pause)
-		c->npaused += pause ? 1 : -1;
-	p->paused = pause;
-	metrics_set("collectord_enrich_paused_partitions", "", c->npaused);
-	return true;
-}
-
-/* Back-pressure: records received but not confirmed decide. */
-void
-part_pressure(struct part *p)
-{
-	struct consumer *c = p->c;
-	size_t buffered = p->n - p->nconf;
-	bool want;
-
-	if (p->revoked || c->stopping)
-		return;
-	want = consumer_should_pause(p->paused, buffered, (size_t)c->max_pending);
-	if (want == p->paused || !part_set_paused(p, want))
-		return;
-	log_info(want ? "partition paused, sinks behind" : "partition resumed",
-	    "topic=%s partition=%d buffered=%zu", p->topic, (int)p->partition, buffered);
-}
-
-/* ---------------------------------------------------------------- records */
-
-/* A confirmed record is kept only for its line (the block's next PUT). */
+/* P's flush may have settled: tell the Kafka side. */
 static void
-rec_trim(struct rec *r)
+part_progress(struct part *p)
 {
-	free(r->key);
-	free(r->value);
-	free(r->error);
-	codec_row_free(&r->row);
-	if (r->headers != NULL)
-		rd_kafka_headers_destroy(r->headers);
-	r->key = NULL;
-	r->value = NULL;
-	r->error = NULL;
-	r->headers = NULL;
-}
-
-/* Free the first K records (K <= nconf: a finished block). */
-static void
-part_drop_front(struct part *p, size_t k)
-{
-	for (size_t i = 0; i < k; i++)
-		rec_free(REC(p, i));
-	p->vbase += k;
-	p->n -= k;
-	p->nproc -= k;
-	p->nflush -= k;
-	p->nconf -= k;
-	if (p->n == 0)
-		p->vbase = 0;
-	p->block_has_object = false;
+	if (flush_settled(p))
+		p->c->hooks.settled(p);
 }
 
 /* ---------------------------------------------------------------- dead letters */
 
-void
+static void
 dl_free(struct dl *d)
 {
 	if (d->c != NULL && d->c->dl_alone == d)
@@ -237,6 +162,19 @@ dl_free(struct dl *d)
 	if (d->timer != NULL)
 		event_free(d->timer);
 	free(d);
+}
+
+void
+dl_orphan(struct rec *r)
+{
+	if (r->dl == NULL)
+		return;
+	/* A dead letter in the producer or in an S3 PUT outlives its record:
+	 * its report finds r == NULL and only frees it. */
+	r->dl->r = NULL;
+	if (!r->dl->in_producer && !r->dl->in_s3)
+		dl_free(r->dl);
+	r->dl = NULL;
 }
 
 static void
@@ -510,26 +448,25 @@ zombie_busy(struct consumer *c, const struct part *p)
 	struct part *z;
 
 	LIST_FOREACH(z, &c->zombies, link)
-	if (z->partition == p->partition && strcmp(z->topic, p->topic) == 0 && z->flush != NULL &&
-	    z->flush->s3_busy)
+	if (z->partition == p->partition && strcmp(z->topic, p->topic) == 0 && flush_put_busy(z))
 		return true;
 	return false;
 }
 
-/* The block's lines up to the flush's end: [0, nflush) is one block. */
+/* The block's lines up to the flush's end: [0, flushed) is one block. */
 static bool
 build_body(struct part *p, struct flush *f)
 {
-	size_t len = 0, at = 0;
+	size_t len = 0, at = 0, end = cursor_flushed(p->cur);
 	char *body;
 
-	for (size_t i = 0; i < p->nflush; i++)
-		if (REC(p, i)->line != NULL)
-			len += REC(p, i)->linelen + 1;
+	for (size_t i = 0; i < end; i++)
+		if (part_rec(p, i)->line != NULL)
+			len += part_rec(p, i)->linelen + 1;
 	if ((body = malloc(len + 1)) == NULL)
 		return false;
-	for (size_t i = 0; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
+	for (size_t i = 0; i < end; i++) {
+		struct rec *r = part_rec(p, i);
 
 		if (r->line == NULL)
 			continue;
@@ -571,7 +508,7 @@ on_s3_done(void *arg, bool ok, const char *err)
 		 * now may write the key. */
 		count_flush("s3", ok);
 		live = part_find(c, p->topic, p->partition);
-		part_unref(p);
+		c->hooks.unref(p);
 		if (live != NULL)
 			s3_kick(live);
 		return;
@@ -584,7 +521,7 @@ on_s3_done(void *arg, bool ok, const char *err)
 		s3_kick(p); /* lines removed meanwhile: PUT again */
 		part_progress(p);
 	}
-	part_unref(p); /* the PUT's; the assignment's remains */
+	c->hooks.unref(p); /* the PUT's; the assignment's remains */
 }
 
 static void
@@ -592,6 +529,7 @@ s3_kick(struct part *p)
 {
 	struct consumer *c = p->c;
 	struct flush *f = p->flush;
+	int64_t block;
 
 	if (f == NULL || !f->s3_need || f->s3_busy || evtimer_pending(p->s3_timer, NULL) ||
 	    zombie_busy(c, p))
@@ -601,8 +539,9 @@ s3_kick(struct part *p)
 		return;
 	}
 	f->s3_need = false;
+	block = cursor_block_first(f->first_off, c->block);
 	/* Nothing to say: the block has no line and no object yet. */
-	if (!f->have_key || (f->body_len == 0 && !p->block_has_object))
+	if (!f->have_key || (f->body_len == 0 && p->object_block != block))
 		return;
 	/* s3_put copies the body; ours stays for the retries. */
 	if (s3_put(c->s3, f->key, f->body, f->body_len, CONTENT_TYPE, on_s3_done, p) == -1) {
@@ -610,8 +549,8 @@ s3_kick(struct part *p)
 		return;
 	}
 	f->s3_busy = true;
-	p->block_has_object = true;
-	p->refs++;
+	p->object_block = block;
+	p->refs++; /* the PUT's: on_s3_done drops it through c->hooks.unref */
 }
 
 void
@@ -624,7 +563,7 @@ on_s3_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- PostgreSQL */
 
-void
+static void
 pgw_orphan(struct pgw *w)
 {
 	LIST_REMOVE(w, link);
@@ -633,7 +572,7 @@ pgw_orphan(struct pgw *w)
 }
 
 /* Writes of F still out will report to nobody. */
-void
+static void
 flush_orphan_writes(struct consumer *c, struct flush *f)
 {
 	struct pgw *w, *next;
@@ -647,13 +586,55 @@ flush_orphan_writes(struct consumer *c, struct flush *f)
 }
 
 void
-flush_free(struct consumer *c, struct flush *f)
+flush_free(struct part *p)
 {
+	struct flush *f = p->flush;
+
 	if (f == NULL)
 		return;
-	flush_orphan_writes(c, f);
+	flush_orphan_writes(p->c, f);
 	free(f->body);
 	free(f);
+	p->flush = NULL;
+}
+
+bool
+flush_put_busy(const struct part *p)
+{
+	return p->flush != NULL && p->flush->s3_busy;
+}
+
+void
+flush_revoke(struct part *p)
+{
+	evtimer_del(p->s3_timer);
+	if (p->flush == NULL)
+		return;
+	flush_orphan_writes(p->c, p->flush);
+	if (!p->flush->s3_busy)
+		flush_free(p);
+}
+
+void
+flush_orphan_all(struct consumer *c)
+{
+	struct dl *d;
+
+	/* Dead letters still in the producer: their reports (producer_free's
+	 * flush) free them.  Those with an S3 PUT in flight go now: s3_free
+	 * cancels the PUT before the loop runs again. */
+	while ((d = LIST_FIRST(&c->dls)) != NULL) {
+		LIST_REMOVE(d, link);
+		d->c = NULL;
+		d->r = NULL;
+		if (d->timer != NULL)
+			event_free(d->timer);
+		d->timer = NULL;
+		if (!d->in_producer)
+			free(d);
+	}
+	while (!LIST_EMPTY(&c->pgws))
+		pgw_orphan(LIST_FIRST(&c->pgws));
 }
 
 static void pg_write(struct part *p, int64_t lo, int64_t hi);
@@ -681,8 +662,8 @@ pg_reject_rec(struct part *p, struct rec *r, const char *err)
 static void
 pg_rejected(struct part *p, int64_t lo, int64_t hi, size_t nrows, const char *err)
 {
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
+		struct rec *r = part_rec(p, i);
 
 		if (r->line == NULL || r->offset < lo || r->offset > hi)
 			continue;
@@ -744,8 +725,8 @@ pg_write(struct part *p, int64_t lo, int64_t hi)
 	size_t n = 0;
 	char err[512];
 
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
+		struct rec *r = part_rec(p, i);
 
 		if (r->line != NULL && r->offset >= lo && r->offset <= hi)
 			n++;
@@ -759,8 +740,8 @@ pg_write(struct part *p, int64_t lo, int64_t hi)
 		goto refused;
 	}
 	n = 0;
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
+		struct rec *r = part_rec(p, i);
 		struct pg_row *row = &rows[n];
 
 		if (r->line == NULL || r->offset < lo || r->offset > hi)
@@ -792,149 +773,48 @@ refused:
 
 /* ---------------------------------------------------------------- flushes */
 
-static void
-flush_start(struct part *p)
+struct flush *
+flush_new(struct part *p)
 {
-	struct consumer *c = p->c;
-	struct flush *f;
-	struct rec *first;
-	int64_t b_last;
-	size_t end;
+	struct flush *f = calloc(1, sizeof(*f));
 
-	/* The retained block ended without a final flush (a later block's
-	 * record showed up after it): its object is complete already. */
-	if (p->nconf > 0 && consumer_block_first(REC(p, p->nconf)->offset, c->block) !=
-				consumer_block_first(REC(p, 0)->offset, c->block))
-		part_drop_front(p, p->nconf);
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		log_error("out of memory for a flush", "topic=%s partition=%d", p->topic,
-		    (int)p->partition);
-		timer_in(p->flush_timer, RETRY_MIN_MS);
-		return;
-	}
-	f->p = p;
-	b_last = consumer_block_last(REC(p, p->nconf)->offset, c->block);
-	for (end = p->nconf; end + 1 < p->nproc && REC(p, end + 1)->offset <= b_last; end++)
-		;
-	f->first_off = REC(p, p->nconf)->offset;
-	f->last_off = REC(p, end)->offset;
-	f->final = f->last_off == b_last || (end + 1 < p->n && REC(p, end + 1)->offset > b_last);
-	p->nflush = end + 1;
+	if (f != NULL)
+		f->p = p;
+	return f;
+}
+
+void
+flush_start(struct part *p, struct flush *f, const struct cursor_block *b)
+{
+	struct rec *first = part_rec(p, 0);
+
+	f->first_off = b->first_off;
+	f->last_off = b->last_off;
+	f->final = b->final;
 	p->flush = f;
-	first = REC(p, 0);
+	/* Named after the block's first record held, whichever flush this is. */
 	f->have_key = s3_key_enriched(f->key, sizeof(f->key), first->ts_ms < 0 ? 0 : first->ts_ms,
 			  p->topic, p->partition, first->offset) == 0;
 	if (!f->have_key)
 		log_error("no S3 key for this topic, skipping S3", "topic=%s partition=%d",
 		    p->topic, (int)p->partition);
-	for (size_t i = p->nconf; i < p->nflush; i++) {
-		struct rec *r = REC(p, i);
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
+		struct rec *r = part_rec(p, i);
 
 		if (r->line != NULL)
 			f->s3_need = f->body_stale = true;
 		else if (r->dead && !r->dl_acked)
 			f->dl_wait++;
 	}
-	evtimer_del(p->flush_timer);
 	pg_write(p, f->first_off, f->last_off);
 	s3_kick(p);
 }
 
-static void
-part_store(struct part *p, int64_t offset)
+bool
+flush_settled(const struct part *p)
 {
-	rd_kafka_topic_partition_list_t *l;
-	rd_kafka_resp_err_t e;
+	const struct flush *f = p->flush;
 
-	/* Below the offset we started from would move the commit back. */
-	if (offset <= p->floor || (l = part_list(p, offset)) == NULL)
-		return;
-	e = rd_kafka_offsets_store(p->c->rk, l);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		e = l->elems[0].err;
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_warn("cannot store offset", "topic=%s partition=%d offset=%lld error=\"%s\"",
-		    p->topic, (int)p->partition, (long long)offset, rd_kafka_err2str(e));
-	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* When every sink confirmed the flush: store, keep or drop the block. */
-static bool
-flush_try_complete(struct part *p)
-{
-	struct consumer *c = p->c;
-	struct flush *f = p->flush;
-	bool final;
-
-	if (f == NULL || f->s3_need || f->s3_busy || evtimer_pending(p->s3_timer, NULL) ||
-	    f->pg_pending > 0 || f->dl_wait > 0 || f->aborted)
-		return false;
-	part_store(p, f->last_off + 1);
-	for (size_t i = p->nconf; i < p->nflush; i++)
-		rec_trim(REC(p, i));
-	p->nconf = p->nflush;
-	p->flush = NULL;
-	final = f->final;
-	flush_free(c, f);
-	if (final || (p->nconf < p->n && consumer_block_first(REC(p, p->nconf)->offset, c->block) !=
-					     consumer_block_first(REC(p, 0)->offset, c->block)))
-		part_drop_front(p, p->nconf);
-	part_pressure(p);
-	return true;
-}
-
-/* Start flushes while one is due; a loop, not recursion, because flushes
- * with nothing left to wait for complete at once. */
-void
-part_schedule(struct part *p)
-{
-	struct consumer *c = p->c;
-
-	for (;;) {
-		struct rec *r;
-		int64_t b_last, now, due;
-		bool complete;
-
-		if (p->revoked || p->flush != NULL)
-			return;
-		if (p->nflush >= p->nproc) {
-			evtimer_del(p->flush_timer);
-			return;
-		}
-		r = REC(p, p->nflush);
-		b_last = consumer_block_last(r->offset, c->block);
-		/* Complete once a record at or past its end was processed, or a
-		 * later block's record waits behind it. */
-		complete = REC(p, p->nproc - 1)->offset >= b_last ||
-			   (p->nproc < p->n && REC(p, p->nproc)->offset > b_last);
-		if (!complete && !c->stopping) {
-			now = now_ms();
-			due = r->arrived_ms + c->flush_ms;
-			if (now < due) {
-				if (!evtimer_pending(p->flush_timer, NULL))
-					timer_in(p->flush_timer, (long)(due - now));
-				return;
-			}
-		}
-		flush_start(p);
-		if (p->flush == NULL || !flush_try_complete(p))
-			return;
-	}
-}
-
-static void
-part_progress(struct part *p)
-{
-	if (flush_try_complete(p)) {
-		part_schedule(p);
-		stop_progress(p->c);
-	}
-}
-
-void
-on_flush_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	part_schedule(arg);
+	return f != NULL && !f->s3_need && !f->s3_busy && !evtimer_pending(p->s3_timer, NULL) &&
+	       f->pg_pending == 0 && f->dl_wait == 0 && !f->aborted;
 }

@@ -1,4 +1,32 @@
-/* consumer_int.h: private to consumer.c and consumer_flush.c: shared structs and prototypes. */
+/*
+ * consumer_int.h: private to the enricher: the structs consumer.c and
+ * consumer_flush.c share, and the one-way seam between them.
+ *
+ * Who calls whom (an arrow is a call; the sink side answers only through
+ * the hooks consumer.c sets in struct consumer):
+ *
+ *   consumer.c ----------------------> consumer_flush.c
+ *     Kafka: subscribe, rebalance,       sinks: a flush's S3 PUT and its
+ *     poll, registry, decode/enrich,     PostgreSQL writes, dead letters,
+ *     when to flush, offsets, pause      whether a flush has settled
+ *      |    ^                              |      |
+ *      |    +---- c->hooks.settled --------+      |
+ *      |          c->hooks.unref                  |
+ *      v                                          v
+ *   cursor.c: one partition's record window, pure (no I/O); changed by
+ *   consumer.c only, read by consumer_flush.c
+ *
+ * Below the two .c files: codec, s3, pg_sink, producer, registry, log,
+ * metrics.
+ * The functions of consumer.h are each used in the file defining them
+ * (and by the tests), never across.
+ *
+ * consumer.c owns the partitions, their cursors, their records and their
+ * references; consumer_flush.c reads the cursor (never changes it) and
+ * owns struct flush, struct dl and struct pgw.  A partition's per-family
+ * settings will hang off struct part (its family) and struct consumer (the
+ * table of them); nothing here assumes there is only one.
+ */
 #ifndef COLLECTORD_CONSUMER_INT_H
 #define COLLECTORD_CONSUMER_INT_H
 
@@ -7,10 +35,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/queue.h>
 #include <time.h>
 
 #include "codec.h"
+#include "cursor.h"
 #include "producer.h"
 #include "registry.h"
 
@@ -92,14 +122,11 @@ struct part {
 	int32_t partition;
 	int refs;
 	bool revoked, started, seeking, paused;
-	int64_t seek_from;   /* while seeking, records above this are stale */
-	int64_t floor;	     /* first offset seen: storing at or below it is moot */
-	int64_t next_offset; /* -1 before the first record */
-	struct rec **v;	     /* records, v[vbase] first */
-	size_t vbase, vcap;
-	size_t n, nproc, nflush, nconf;
-	bool block_has_object; /* a PUT of the current block was attempted */
-	struct flush *flush;
+	int64_t seek_from;    /* while seeking, records above this are stale */
+	int64_t next_offset;  /* -1 before the first record */
+	struct cursor *cur;   /* its records (struct rec *), in offset order */
+	int64_t object_block; /* first offset of the block a PUT was tried for */
+	struct flush *flush;  /* the one in flight, consumer_flush.c's */
 	struct event *flush_timer, *s3_timer, *reg_timer;
 	bool reg_wait; /* processing held for the registry */
 	bool reg_call; /* registry_check_id in flight */
@@ -109,8 +136,18 @@ struct part {
 	enum registry_result ans_res;
 };
 
+/* How consumer_flush.c reports to consumer.c without calling into it. */
+struct flush_hooks {
+	/* Every sink confirmed P's flush in flight (flush_settled(P)). */
+	void (*settled)(struct part *p);
+	/* Drop a reference taken on P with p->refs++ (an S3 PUT's); may free
+	 * P, so P is not touched after it. */
+	void (*unref)(struct part *p);
+};
+
 struct consumer {
 	struct event_base *base;
+	struct flush_hooks hooks;
 	const struct config *cfg;
 	const struct codec_schema *schema;
 	struct producer *producer;
@@ -134,7 +171,24 @@ struct consumer {
 	bool stopping, closing, closed;
 };
 
-#define REC(p, i) ((p)->v[(p)->vbase + (i)])
+/* Record I of P's window (0: the oldest held). */
+static inline struct rec *
+part_rec(const struct part *p, size_t i)
+{
+	return cursor_item(p->cur, i);
+}
+
+/* The live (assigned) partition TOPIC/PARTITION, or NULL. */
+static inline struct part *
+part_find(struct consumer *c, const char *topic, int32_t partition)
+{
+	struct part *p;
+
+	LIST_FOREACH(p, &c->parts, link)
+	if (p->partition == partition && strcmp(p->topic, topic) == 0)
+		return p;
+	return NULL;
+}
 
 /* Time and retry helpers of both sides. */
 static inline int64_t
@@ -162,23 +216,31 @@ backoff_next(long cur, long max)
 	return next > max ? max : next;
 }
 
-/* consumer.c */
-rd_kafka_topic_partition_list_t *part_list(const struct part *p, int64_t offset);
-void rec_free(struct rec *r);
-struct part *part_find(struct consumer *c, const char *topic, int32_t partition);
-void part_unref(struct part *p);
-void stop_progress(struct consumer *c);
+/* consumer_flush.c, called by consumer.c only. */
 
-/* consumer_flush.c */
-bool part_set_paused(struct part *p, bool pause);
-void part_pressure(struct part *p);
-void dl_free(struct dl *d);
+/* R is a dead letter for WHY: send it to the dead-letter topic. */
 void rec_dead(struct part *p, struct rec *r, const char *why);
-void pgw_orphan(struct pgw *w);
-void flush_orphan_writes(struct consumer *c, struct flush *f);
-void flush_free(struct consumer *c, struct flush *f);
+/* R goes away: its dead letter, if any, is freed or left to its report. */
+void dl_orphan(struct rec *r);
+/* A new flush for P, NULL when out of memory; flush_start() installs it. */
+struct flush *flush_new(struct part *p) __attribute__((warn_unused_result));
+/* Write F, the block B cursor_flush_begin() just marked flushed, to the
+ * sinks; F becomes P's flush in flight.  Reports come through
+ * c->hooks.settled once flush_settled(P) turns true, unless it is at once:
+ * the caller checks. */
+void flush_start(struct part *p, struct flush *f, const struct cursor_block *b);
+/* Whether P has a flush in flight that every sink confirmed. */
+bool flush_settled(const struct part *p);
+/* Whether P's flush has an S3 PUT in flight. */
+bool flush_put_busy(const struct part *p);
+/* Free P's flush (NULL-safe): writes still out report to nobody. */
+void flush_free(struct part *p);
+/* P was revoked: stop its retries and orphan its writes; its flush stays
+ * only while its PUT is in flight (that PUT's reference keeps P). */
+void flush_revoke(struct part *p);
+/* consumer_free: every dead letter and write still out reports to nobody. */
+void flush_orphan_all(struct consumer *c);
+/* The S3 retry timer of a partition (ARG: the part). */
 void on_s3_timer(evutil_socket_t fd, short what, void *arg);
-void part_schedule(struct part *p);
-void on_flush_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif
