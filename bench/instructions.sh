@@ -36,7 +36,7 @@ run() {
 	local n=$1 port out
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	out=$TMP/callgrind.$n
-	COLLECTORD_SERVER_PORT=$port COLLECTORD_SERVER_ROLES=collect COLLECTORD_TOPICS_RAW=$P.raw \
+	COLLECTORD_SERVER_PORT=$port COLLECTORD_SERVER_FAMILIES=holded COLLECTORD_SERVER_ROLES=collect COLLECTORD_TOPICS_RAW=$P.raw \
 		COLLECTORD_TOPICS_DEAD_LETTER=$P.dlq COLLECTORD_SERVER_LOG_LEVEL=warn \
 		valgrind --tool=callgrind --callgrind-out-file="$out" "$BUILD/collectord" \
 		2>"$TMP/log.$n" &

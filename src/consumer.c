@@ -64,6 +64,7 @@
 #include "codec.h"
 #include "config.h"
 #include "ids.h"
+#include "family.h"
 #include "kafka_conf.h"
 #include "log.h"
 #include "metrics.h"
@@ -186,6 +187,9 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 	if (p == NULL)
 		return NULL;
 	p->c = c;
+	for (size_t i = 0; i < c->nfams && p->fam == NULL; i++)
+		if (strcmp(c->fams[i].fc->raw_topic, topic) == 0)
+			p->fam = &c->fams[i];
 	p->partition = partition;
 	p->next_offset = -1;
 	p->object_block = -1;
@@ -195,6 +199,12 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 	p->flush_timer = evtimer_new(c->base, on_flush_timer, p);
 	p->s3_timer = evtimer_new(c->base, on_s3_timer, p);
 	p->reg_timer = evtimer_new(c->base, on_reg_timer, p);
+	if (p->fam == NULL) {
+		/* subscribed to the raw topics only: cannot happen */
+		log_error("assigned a partition of no served family", "topic=%s", topic);
+		part_free(p);
+		return NULL;
+	}
 	if (p->topic == NULL || p->cur == NULL || p->flush_timer == NULL || p->s3_timer == NULL ||
 	    p->reg_timer == NULL) {
 		part_free(p);
@@ -444,15 +454,15 @@ registry_lookup(struct part *p, int32_t id, enum registry_result *res)
 		return true;
 	}
 	p->ans_valid = false;
-	if (registry_check_id_cached(c->registry, id, c->cfg->registry_subject, SCHEMA_TYPE, res) &&
+	if (registry_check_id_cached(c->registry, id, p->fam->fc->subject, SCHEMA_TYPE, res) &&
 	    (*res == REGISTRY_OK || registry_result_permanent(*res)))
 		return true;
 	if (p->reg_wait)
 		return false;
 	p->reg_wait = true;
 	p->reg_id = id;
-	if (registry_check_id(
-		c->registry, id, c->cfg->registry_subject, SCHEMA_TYPE, on_reg_done, p) == -1) {
+	if (registry_check_id(c->registry, id, p->fam->fc->subject, SCHEMA_TYPE, on_reg_done, p) ==
+	    -1) {
 		p->reg_backoff = backoff_next(p->reg_backoff, c->retry_max_ms);
 		timer_in(p->reg_timer, p->reg_backoff);
 		return false;
@@ -481,7 +491,6 @@ registry_reason(enum registry_result res)
 static bool
 rec_process(struct part *p, struct rec *r)
 {
-	struct consumer *c = p->c;
 	char err[512], why[700];
 	const uint8_t *payload;
 	size_t plen;
@@ -511,7 +520,7 @@ rec_process(struct part *p, struct rec *r)
 		return false;
 	if (res == REGISTRY_WRONG_SUBJECT) {
 		snprintf(why, sizeof(why), "schema id %d: not registered under subject %s",
-		    (int)sid, c->cfg->registry_subject);
+		    (int)sid, p->fam->fc->subject);
 		rec_dead(p, r, why);
 		return true;
 	}
@@ -521,23 +530,21 @@ rec_process(struct part *p, struct rec *r)
 		return true;
 	}
 	line = codec_enrich(
-	    c->schema, payload, plen, r->key, r->ts_ms, sid, &r->row, err, sizeof(err));
+	    p->fam->schema, payload, plen, r->key, r->ts_ms, sid, &r->row, err, sizeof(err));
 	if (line == NULL) {
 		rec_dead(p, r, err);
 		return true;
 	}
-	/* The family's columns are all NOT NULL: a record lacking one is a
-	 * dead letter before it reaches a sink. */
-	for (size_t i = 0; i < c->schema->ncolumns; i++) {
-		const char *col = c->schema->columns[i].name;
-
-		if (codec_row_value(c->schema, &r->row, col) == NULL) {
-			snprintf(why, sizeof(why), "row: %s: missing", col);
-			free(line);
-			codec_row_free(&r->row);
-			rec_dead(p, r, why);
-			return true;
-		}
+	/* Without its partition column a row has no table to go to: a dead
+	 * letter before it reaches a sink.  Other columns may be NULL where the
+	 * family's table allows it; where it does not, PostgreSQL refuses the
+	 * row as data and it is dead-lettered alone. */
+	if (codec_row_value(p->fam->schema, &r->row, p->fam->schema->partition_column) == NULL) {
+		snprintf(why, sizeof(why), "row: %s: missing", p->fam->schema->partition_column);
+		free(line);
+		codec_row_free(&r->row);
+		rec_dead(p, r, why);
+		return true;
 	}
 	r->line = line;
 	r->linelen = strlen(line);
@@ -914,10 +921,10 @@ consumer_stopped(const struct consumer *c)
 /* ---------------------------------------------------------------- life */
 
 struct consumer *
-consumer_new(struct event_base *base, const struct config *cfg, const struct codec_schema *schema,
-    struct producer *producer, struct registry *registry, struct s3 *s3, struct pg_sink *pg,
-    char *err, size_t errlen)
+consumer_new(struct event_base *base, const struct config *cfg, struct producer *producer,
+    struct registry *registry, struct s3 *s3, struct pg_sink *pg, char *err, size_t errlen)
 {
+	const struct config_family *fc;
 	struct consumer *c = calloc(1, sizeof(*c));
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_topic_partition_list_t *topics;
@@ -932,7 +939,23 @@ consumer_new(struct event_base *base, const struct config *cfg, const struct cod
 	c->hooks.settled = on_flush_settled;
 	c->hooks.unref = on_flush_unref;
 	c->cfg = cfg;
-	c->schema = schema;
+	while (family_served(cfg, c->nfams) != NULL)
+		c->nfams++;
+	if ((c->fams = calloc(c->nfams ? c->nfams : 1, sizeof(*c->fams))) == NULL) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; (fc = family_served(cfg, i)) != NULL; i++) {
+		struct fam *f = &c->fams[i];
+		char buf[sizeof(f->s3_prefix)];
+
+		f->fc = fc;
+		f->schema = &fc->family->codec;
+		f->table = i; /* the daemon gives the sink the served families' tables first */
+		snprintf(f->s3_prefix, sizeof(f->s3_prefix), "%s",
+		    family_s3_prefix(fc->family, buf, sizeof(buf)));
+	}
 	c->producer = producer;
 	c->registry = registry;
 	c->s3 = s3;
@@ -987,21 +1010,27 @@ consumer_new(struct event_base *base, const struct config *cfg, const struct cod
 	c->loop = rdk_loop_new(base, c->queue, on_event, c, err, errlen);
 	if (c->loop == NULL)
 		goto fail;
-	if ((topics = rd_kafka_topic_partition_list_new(1)) == NULL) {
+	if ((topics = rd_kafka_topic_partition_list_new((int)c->nfams)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	rd_kafka_topic_partition_list_add(topics, cfg->topic_raw, RD_KAFKA_PARTITION_UA);
+	/* Every served family's raw topic, one group: partitions of all of
+	 * them are shared out among the group's processes. */
+	for (size_t i = 0; i < c->nfams; i++)
+		rd_kafka_topic_partition_list_add(
+		    topics, c->fams[i].fc->raw_topic, RD_KAFKA_PARTITION_UA);
 	e = rd_kafka_subscribe(c->rk, topics);
 	rd_kafka_topic_partition_list_destroy(topics);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(
-		    err, errlen, "kafka subscribe %s: %s", cfg->topic_raw, rd_kafka_err2str(e));
+		snprintf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(e));
 		goto fail;
 	}
 	timer_in(c->tick, TICK_MS);
-	log_info("enrich consumer started", "topic=%s group=%s block=%lld flush_ms=%lld",
-	    cfg->topic_raw, cfg->enrich_group_id, (long long)c->block, (long long)c->flush_ms);
+	for (size_t i = 0; i < c->nfams; i++)
+		log_info("enrich consumer started",
+		    "family=%s topic=%s group=%s block=%lld flush_ms=%lld", c->fams[i].fc->name,
+		    c->fams[i].fc->raw_topic, cfg->enrich_group_id, (long long)c->block,
+		    (long long)c->flush_ms);
 	return c;
 fail:
 	if (conf != NULL)
@@ -1039,5 +1068,6 @@ consumer_free(struct consumer *c)
 			/* Emergency: leaving the group would wait on brokers. */
 			rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	}
+	free(c->fams);
 	free(c);
 }

@@ -30,9 +30,8 @@ struct consumer;
  * PG_SINK_ABORTED from pg_sink_free) are absorbed and free what they hold.
  */
 struct consumer *consumer_new(struct event_base *base, const struct config *cfg,
-    const struct codec_schema *schema, struct producer *producer, struct registry *registry,
-    struct s3 *s3, struct pg_sink *pg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+    struct producer *producer, struct registry *registry, struct s3 *s3, struct pg_sink *pg,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Begin a graceful stop: flush what is buffered, wait for the sinks, commit,
  * leave the group.  consumer_stopped() turns true when that is over. */
 void consumer_stop(struct consumer *c);

@@ -246,7 +246,7 @@ dl_s3_try(struct dl *d)
 	struct consumer_refused doc = {
 	    .error = r->error,
 	    .kafka_err = d->refused,
-	    .dead_letter_topic = c->cfg->topic_dead_letter,
+	    .dead_letter_topic = p->fam->fc->invalid_topic,
 	    .topic = p->topic,
 	    .partition = p->partition,
 	    .offset = r->offset,
@@ -333,7 +333,7 @@ dl_try(struct dl *d)
 	rd_kafka_header_add(h, "source-offset", -1, off, -1);
 	/* On success the producer owns H; on failure it stays ours. */
 	e = producer_send(
-	    c->producer, c->cfg->topic_dead_letter, r->key, r->keylen, r->value, r->len, h, &d->w);
+	    c->producer, p->fam->fc->invalid_topic, r->key, r->keylen, r->value, r->len, h, &d->w);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_headers_destroy(h);
 		/* Judged on its own, whatever else is queued. */
@@ -757,7 +757,7 @@ pg_write(struct part *p, int64_t lo, int64_t hi)
 	w->hi = hi;
 	w->nrows = n;
 	/* pg_sink copies the rows before returning. */
-	if (pg_sink_write(c->pg, 0, rows, n, on_pg_done, w, err, sizeof(err)) == -1)
+	if (pg_sink_write(c->pg, p->fam->table, rows, n, on_pg_done, w, err, sizeof(err)) == -1)
 		goto refused;
 	free(rows);
 	LIST_INSERT_HEAD(&c->pgws, w, link);

@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "config.h"
 #include "cursor.h"
 #include "producer.h"
 #include "registry.h"
@@ -115,9 +116,18 @@ struct flush {
 	bool aborted;	   /* the PostgreSQL sink went away first */
 };
 
+/* One served family as the enricher sees it. */
+struct fam {
+	const struct config_family *fc; /* topics, subject */
+	const struct codec_schema *schema;
+	size_t table; /* its index among the PostgreSQL sink's tables */
+	char s3_prefix[72];
+};
+
 struct part {
 	LIST_ENTRY(part) link; /* c->parts, or c->zombies once revoked */
 	struct consumer *c;
+	const struct fam *fam; /* the family whose raw topic this is */
 	char *topic;
 	int32_t partition;
 	int refs;
@@ -149,7 +159,8 @@ struct consumer {
 	struct event_base *base;
 	struct flush_hooks hooks;
 	const struct config *cfg;
-	const struct codec_schema *schema;
+	struct fam *fams; /* one per served family, in served order */
+	size_t nfams;
 	struct producer *producer;
 	struct registry *registry;
 	struct s3 *s3;

@@ -364,8 +364,8 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 	if (d->cfg->role_enrich) {
 		if ((d->pg = pg_start(d, err, errlen)) == NULL)
 			return -1;
-		d->consumer = consumer_new(d->base, d->cfg, &d->family->codec, d->producer,
-		    d->registry, d->s3, d->pg, err, errlen);
+		d->consumer = consumer_new(
+		    d->base, d->cfg, d->producer, d->registry, d->s3, d->pg, err, errlen);
 		if (d->consumer == NULL)
 			return -1;
 	}

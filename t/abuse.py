@@ -451,6 +451,7 @@ class Daemon:
         env.update(LIMITS)
         env.update(self.env)
         env["COLLECTORD_SERVER_PORT"] = str(self.port)
+        env["COLLECTORD_SERVER_FAMILIES"] = "holded"
         env.pop("COLLECTORD_ABUSE", None)
         lim = self.limit_nofile
 

@@ -127,7 +127,7 @@ is "$(grep -c '^ok - \|^not ok - ' "$T_DIR/http.tap")" 16 "every check of the cl
 # --- so_reuseport: two processes on one port; without it the second fails
 RP=$(free_port)
 run_on_rp() {	# run_on_rp NAME REUSEPORT: a collect daemon on $RP, pid in RP_PID
-	env COLLECTORD_SERVER_PORT="$RP" COLLECTORD_SERVER_SO_REUSEPORT="$2" \
+	env COLLECTORD_SERVER_PORT="$RP" COLLECTORD_SERVER_SO_REUSEPORT="$2" COLLECTORD_SERVER_FAMILIES=holded \
 		COLLECTORD_SERVER_ROLES=collect COLLECTORD_TOPICS_RAW="$P.raw" \
 		COLLECTORD_TOPICS_DEAD_LETTER="$P.dlq" "$top_builddir/collectord" >>"$T_DIR/$1.log" 2>&1 &
 	RP_PID=$!

@@ -68,7 +68,9 @@ make_topics() {
 }
 
 # start_daemon NAME [ENV=VALUE ...]: collectord with its own port; sets
-# URL and DAEMON_PID.  Extra settings come as COLLECTORD_* variables.
+# URL and DAEMON_PID.  Extra settings come as COLLECTORD_* variables.  It
+# serves the Holded family only, on the test's own topics, unless the
+# settings say otherwise (COLLECTORD_SERVER_FAMILIES=...).
 start_daemon() {
 	local name=$1
 	shift
@@ -76,6 +78,7 @@ start_daemon() {
 	URL="http://127.0.0.1:$PORT"
 	env COLLECTORD_SERVER_PORT="$PORT" \
 		COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" \
+		COLLECTORD_SERVER_FAMILIES=holded \
 		"$@" "$top_builddir/collectord" >>"$T_DIR/$name.log" 2>&1 &
 	DAEMON_PID=$!
 	T_PIDS="$T_PIDS $DAEMON_PID"
