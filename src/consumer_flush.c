@@ -260,8 +260,8 @@ dl_s3_try(struct dl *d)
 	char key[S3_KEY_SIZE], *body;
 	size_t len = 0;
 
-	if (s3_key_kafka_refused(key, sizeof(key), r->ts_ms < 0 ? 0 : r->ts_ms, p->topic,
-		p->partition, r->offset) == -1) {
+	if (s3_key_kafka_refused(key, sizeof(key), p->fam->s3_prefix, r->ts_ms < 0 ? 0 : r->ts_ms,
+		p->topic, p->partition, r->offset) == -1) {
 		/* Kafka topic names always fit: not reached in practice. */
 		log_error("no S3 key for a dead letter Kafka refused",
 		    "topic=%s partition=%d offset=%lld", p->topic, (int)p->partition,
@@ -793,8 +793,9 @@ flush_start(struct part *p, struct flush *f, const struct cursor_block *b)
 	f->final = b->final;
 	p->flush = f;
 	/* Named after the block's first record held, whichever flush this is. */
-	f->have_key = s3_key_enriched(f->key, sizeof(f->key), first->ts_ms < 0 ? 0 : first->ts_ms,
-			  p->topic, p->partition, first->offset) == 0;
+	f->have_key =
+	    s3_key_enriched(f->key, sizeof(f->key), p->fam->s3_prefix,
+		first->ts_ms < 0 ? 0 : first->ts_ms, p->topic, p->partition, first->offset) == 0;
 	if (!f->have_key)
 		log_error("no S3 key for this topic, skipping S3", "topic=%s partition=%d",
 		    p->topic, (int)p->partition);

@@ -108,31 +108,32 @@ s3_key_dead_letters(
 }
 
 int
-s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date, const char *topic,
-    int32_t partition, int64_t first_offset)
+s3_key_enriched(char *buf, size_t size, const char *prefix, int64_t first_ms_for_date,
+    const char *topic, int32_t partition, int64_t first_offset)
 {
 	char date[16];
 	int n;
 
-	if (!key_part_ok(topic) || partition < 0 || first_offset < 0 ||
+	if (!prefix_ok(prefix) || !key_part_ok(topic) || partition < 0 || first_offset < 0 ||
 	    !utc_date(date, first_ms_for_date))
 		return -1;
-	n = snprintf(buf, size, "enriched/date=%s/%s+%d+%lld.jsonl", date, topic, (int)partition,
-	    (long long)first_offset);
+	n = snprintf(buf, size, "%senriched/date=%s/%s+%d+%lld.jsonl", prefix, date, topic,
+	    (int)partition, (long long)first_offset);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 int
-s3_key_kafka_refused(char *buf, size_t size, int64_t ms_for_date, const char *topic,
-    int32_t partition, int64_t offset)
+s3_key_kafka_refused(char *buf, size_t size, const char *prefix, int64_t ms_for_date,
+    const char *topic, int32_t partition, int64_t offset)
 {
 	char date[16];
 	int n;
 
-	if (!key_part_ok(topic) || partition < 0 || offset < 0 || !utc_date(date, ms_for_date))
+	if (!prefix_ok(prefix) || !key_part_ok(topic) || partition < 0 || offset < 0 ||
+	    !utc_date(date, ms_for_date))
 		return -1;
-	n = snprintf(buf, size, "dead-letter/kafka-refused/date=%s/%s+%d+%lld.json", date, topic,
-	    (int)partition, (long long)offset);
+	n = snprintf(buf, size, "%sdead-letter/kafka-refused/date=%s/%s+%d+%lld.json", prefix, date,
+	    topic, (int)partition, (long long)offset);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 

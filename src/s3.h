@@ -70,23 +70,24 @@ int s3_key_dead_letter(char *buf, size_t size, int64_t received_ms, const char *
 int s3_key_dead_letters(char *buf, size_t size, const char *prefix, int64_t received_ms,
     const char *batch_id) __attribute__((warn_unused_result));
 /*
- * "enriched/date=YYYY-MM-DD/<topic>+<partition>+<firstOffset>.jsonl", the
- * date being FIRST_MS_FOR_DATE's UTC day.  Deterministic, so a replay of
- * the same records overwrites the same object.  -1 as above, or for a
- * negative partition or offset.
+ * "<prefix>enriched/date=YYYY-MM-DD/<topic>+<partition>+<firstOffset>.jsonl",
+ * the date being FIRST_MS_FOR_DATE's UTC day, PREFIX the family's as for
+ * s3_key_dead_letters().  Deterministic, so a replay of the same records
+ * overwrites the same object.  -1 as above, or for a negative partition or
+ * offset.
  */
-int s3_key_enriched(char *buf, size_t size, int64_t first_ms_for_date, const char *topic,
-    int32_t partition, int64_t first_offset) __attribute__((warn_unused_result));
+int s3_key_enriched(char *buf, size_t size, const char *prefix, int64_t first_ms_for_date,
+    const char *topic, int32_t partition, int64_t first_offset) __attribute__((warn_unused_result));
 
 /*
- * "dead-letter/kafka-refused/date=YYYY-MM-DD/<topic>+<partition>+<offset>.json":
+ * "<prefix>dead-letter/kafka-refused/date=YYYY-MM-DD/<topic>+<partition>+<offset>.json":
  * where the enrich role keeps a dead letter of record OFFSET of
  * TOPIC/PARTITION that Kafka refused for good, the date being MS_FOR_DATE's
  * UTC day (the record's publishTime).  Deterministic, so a replay
  * overwrites the same object.  -1 as s3_key_enriched().
  */
-int s3_key_kafka_refused(char *buf, size_t size, int64_t ms_for_date, const char *topic,
-    int32_t partition, int64_t offset) __attribute__((warn_unused_result));
+int s3_key_kafka_refused(char *buf, size_t size, const char *prefix, int64_t ms_for_date,
+    const char *topic, int32_t partition, int64_t offset) __attribute__((warn_unused_result));
 
 /*
  * SigV4's URI encoding: every byte but A-Z a-z 0-9 - . _ ~ becomes %XX

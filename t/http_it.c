@@ -256,8 +256,8 @@ test_s3(
 		ok(listed(endpoint, bucket, region, ak, sk, key),
 		    "dead-letter key stored literally (with '=')");
 	}
-	if (s3_key_enriched(key, sizeof(key), now, "it-http.raw", 0, (int64_t)getpid() * 1000) ==
-	    0) {
+	if (s3_key_enriched(
+		key, sizeof(key), "", now, "it-http.raw", 0, (int64_t)getpid() * 1000) == 0) {
 		put_and_get(s3, key, "{\"a\":1}\n{\"a\":2}\n", "application/x-ndjson");
 		ok(listed(endpoint, bucket, region, ak, sk, key),
 		    "enriched key stored literally (with '=' and '+')");

@@ -64,33 +64,41 @@ test_keys(void)
 	    "correlation id with a control character refused");
 	ok(s3_key_dead_letter(buf, 20, T0, "x") == -1, "too small a buffer refused");
 
-	ok(s3_key_enriched(buf, sizeof(buf), T0, "events.raw", 3, 42) == 0, "enriched key");
+	ok(s3_key_enriched(buf, sizeof(buf), "", T0, "events.raw", 3, 42) == 0, "enriched key");
 	is_str(buf, "enriched/date=2023-11-14/events.raw+3+42.jsonl", "enriched key text");
 	ok(s3_key_enriched(
-	       buf, sizeof(buf), MIDNIGHT, "events.raw", 0, INT64_C(9007199254740993)) == 0 &&
+	       buf, sizeof(buf), "", MIDNIGHT, "events.raw", 0, INT64_C(9007199254740993)) == 0 &&
 		strcmp(buf, "enriched/date=2023-11-15/events.raw+0+9007199254740993.jsonl") == 0,
 	    "enriched key with a large offset");
-	ok(s3_key_enriched(buf, sizeof(buf), T0, "", 0, 0) == -1, "empty topic refused");
-	ok(s3_key_enriched(buf, sizeof(buf), T0, "events.raw", -1, 0) == -1 &&
-		s3_key_enriched(buf, sizeof(buf), T0, "events.raw", 0, -1) == -1,
+	ok(s3_key_enriched(buf, sizeof(buf), "", T0, "", 0, 0) == -1, "empty topic refused");
+	ok(s3_key_enriched(buf, sizeof(buf), "", T0, "events.raw", -1, 0) == -1 &&
+		s3_key_enriched(buf, sizeof(buf), "", T0, "events.raw", 0, -1) == -1,
 	    "negative partition or offset refused");
-	ok(s3_key_enriched(buf, 30, T0, "events.raw", 0, 0) == -1,
+	ok(s3_key_enriched(buf, 30, "", T0, "events.raw", 0, 0) == -1,
 	    "enriched: too small a buffer refused");
 
-	ok(s3_key_kafka_refused(buf, sizeof(buf), T0, "events.raw", 3, 42) == 0,
+	ok(s3_key_enriched(buf, sizeof(buf), "clickstream/", T0, "acme.raw", 0, 7) == 0,
+	    "a family's enriched key");
+	is_str(buf, "clickstream/enriched/date=2023-11-14/acme.raw+0+7.jsonl",
+	    "starts with its prefix");
+	ok(s3_key_kafka_refused(buf, sizeof(buf), "clickstream/", T0, "acme.raw", 0, 7) == 0 &&
+		strcmp(buf,
+		    "clickstream/dead-letter/kafka-refused/date=2023-11-14/acme.raw+0+7.json") == 0,
+	    "and its kafka-refused key: %s", buf);
+	ok(s3_key_kafka_refused(buf, sizeof(buf), "", T0, "events.raw", 3, 42) == 0,
 	    "kafka-refused dead letter key");
 	is_str(buf, "dead-letter/kafka-refused/date=2023-11-14/events.raw+3+42.json",
 	    "kafka-refused key text");
-	ok(s3_key_kafka_refused(buf, sizeof(buf), MIDNIGHT, "events.raw", 0, 0) == 0 &&
+	ok(s3_key_kafka_refused(buf, sizeof(buf), "", MIDNIGHT, "events.raw", 0, 0) == 0 &&
 		strcmp(buf, "dead-letter/kafka-refused/date=2023-11-15/events.raw+0+0.json") == 0,
 	    "kafka-refused key: the day of the record's time");
-	ok(s3_key_kafka_refused(buf, sizeof(buf), T0, "a/b", 0, 0) == -1 &&
-		s3_key_kafka_refused(buf, sizeof(buf), T0, "", 0, 0) == -1,
+	ok(s3_key_kafka_refused(buf, sizeof(buf), "", T0, "a/b", 0, 0) == -1 &&
+		s3_key_kafka_refused(buf, sizeof(buf), "", T0, "", 0, 0) == -1,
 	    "kafka-refused key: bad topic refused");
-	ok(s3_key_kafka_refused(buf, sizeof(buf), T0, "events.raw", -1, 0) == -1 &&
-		s3_key_kafka_refused(buf, sizeof(buf), T0, "events.raw", 0, -1) == -1,
+	ok(s3_key_kafka_refused(buf, sizeof(buf), "", T0, "events.raw", -1, 0) == -1 &&
+		s3_key_kafka_refused(buf, sizeof(buf), "", T0, "events.raw", 0, -1) == -1,
 	    "kafka-refused key: negative partition or offset refused");
-	ok(s3_key_kafka_refused(buf, 50, T0, "events.raw", 0, 0) == -1,
+	ok(s3_key_kafka_refused(buf, 50, "", T0, "events.raw", 0, 0) == -1,
 	    "kafka-refused key: too small a buffer refused");
 }
 
