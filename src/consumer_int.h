@@ -39,6 +39,7 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "config.h"
 #include "cursor.h"
@@ -201,16 +202,7 @@ part_find(struct consumer *c, const char *topic, int32_t partition)
 	return NULL;
 }
 
-/* Time and retry helpers of both sides. */
-static inline int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* Retry helpers of both sides (the clock is clock.h's). */
 static inline void
 timer_in(struct event *ev, long ms)
 {

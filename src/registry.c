@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "curl_loop.h"
 #include "log.h"
 #include "redact.h"
@@ -390,14 +391,6 @@ registry_judge_lookup(long status, const char *body, size_t len, int32_t id, con
 
 /* ---------------------------------------------------------------- cache */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 cache_drop(struct registry *reg, size_t i)
