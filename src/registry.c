@@ -391,7 +391,6 @@ registry_judge_lookup(long status, const char *body, size_t len, int32_t id, con
 
 /* ---------------------------------------------------------------- cache */
 
-
 static void
 cache_drop(struct registry *reg, size_t i)
 {
