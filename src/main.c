@@ -15,10 +15,11 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: collectord [--config FILE] [--check-config] [--version]\n"
+	    "usage: collectord [--config FILE] [--check-config] [--families] [--version]\n"
 	    "\n"
 	    "  -c, --config FILE   INI configuration (default %s if it exists)\n"
 	    "  -t, --check-config  parse the configuration, print it, exit 0 or 1\n"
+	    "  -F, --families      print the event families served, one a line, and exit\n"
 	    "  -V, --version       print the version and exit\n"
 	    "  -h, --help          this text\n"
 	    "\n"
@@ -52,11 +53,29 @@ print_config(const struct config *cfg)
 	for (size_t i = 0; i < cfg->nfamilies; i++) {
 		const struct config_family *f = &cfg->families[i];
 
+		if (!f->served)
+			continue;
 		printf("[family.%s] raw_topic = %s\n[family.%s] invalid_topic = %s\n"
-		       "[family.%s] subject = %s\n[family.%s] port = %lld\n",
+		       "[family.%s] subject = %s\n[family.%s] sql_dir = %s\n"
+		       "[family.%s] port = %lld\n",
 		    f->name, f->raw_topic, f->name, f->invalid_topic, f->name, f->subject, f->name,
-		    (long long)f->port);
+		    f->sql_dir, f->name, (long long)f->port);
 	}
+}
+
+/* The served families as a table for scripts (tab-separated, a header
+ * line first): what each one writes where, after the configuration. */
+static void
+print_families(const struct config *cfg)
+{
+	const struct config_family *f;
+	char buf[80];
+
+	printf("family\traw_topic\tinvalid_topic\tsubject\ttable\ts3_prefix\tport\n");
+	for (size_t i = 0; (f = family_served(cfg, i)) != NULL; i++)
+		printf("%s\t%s\t%s\t%s\t%s\t%s\t%lld\n", f->name, f->raw_topic, f->invalid_topic,
+		    f->subject, f->family->codec.table,
+		    family_s3_prefix(f->family, buf, sizeof(buf)), (long long)f->port);
 }
 
 int
@@ -65,6 +84,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"check-config", no_argument, NULL, 't'},
+	    {"families", no_argument, NULL, 'F'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -72,17 +92,20 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	struct config *cfg;
 	enum log_level level = LOG_INFO;
-	bool check = false;
+	bool check = false, families = false;
 	char err[1024];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tFVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			check = true;
+			break;
+		case 'F':
+			families = true;
 			break;
 		case 'V':
 			printf("collectord %s\n", PACKAGE_VERSION);
@@ -116,6 +139,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "collectord: %s\n", err);
 		config_free(cfg);
 		return 1;
+	}
+	if (families) {
+		print_families(cfg);
+		config_free(cfg);
+		return 0;
 	}
 	if (check) {
 		print_config(cfg);
