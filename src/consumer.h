@@ -1,5 +1,6 @@
-/* consumer.h: the enrich role: events.raw → enriched JSON → S3 and PostgreSQL,
- * offsets stored only after both sinks confirmed. */
+/* consumer.h: the enrich role: every served family's raw topic → enriched
+ * JSON → S3 and the family's PostgreSQL table, offsets stored only after
+ * both sinks confirmed. */
 #ifndef COLLECTORD_CONSUMER_H
 #define COLLECTORD_CONSUMER_H
 
@@ -10,7 +11,6 @@
 #include <stdint.h>
 
 struct config;
-struct codec_schema;
 struct producer;
 struct registry;
 struct s3;
@@ -18,9 +18,10 @@ struct pg_sink;
 struct consumer;
 
 /*
- * Join the consumer group [enrich] group_id on [topics] raw.  Every module
- * passed is borrowed and must outlive the consumer; PRODUCER carries the
- * dead letters.  NULL with ERR on failure.
+ * Join the consumer group [enrich] group_id on the raw topic of every
+ * family CFG serves (family_served()); PG's tables are those families',
+ * in served order.  Every module passed is borrowed and must outlive the
+ * consumer; PRODUCER carries the dead letters.  NULL with ERR on failure.
  *
  * Teardown order: the consumer's requests to S3 and the registry cannot be
  * cancelled one by one, so after consumer_free() the S3 client and the
