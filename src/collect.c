@@ -78,32 +78,6 @@ struct batch {
 	char *parse_error; /* set for a body answered 400 */
 };
 
-/* The rules an event can break, as codec.c words them: the only values the
- * rejection metric's label takes, whatever the client sent.  A rule is the
- * text after the last ": " of a rejection, matched by prefix. */
-static const char *const rules[] = {
-    "duplicate key",
-    "nested deeper than",
-    "number out of range",
-    "reserved key",
-    "unknown key",
-    "empty",
-    "given twice (long and short key)",
-    "missing",
-    "not a UUID, ULID or ObjectId",
-    "not a boolean",
-    "not a non-negative integer",
-    "not a number",
-    "not a string",
-    "not an RFC 3339 timestamp",
-    "not an integer",
-    "not an object",
-    "object without",
-    "out of range",
-    "stamp array must hold exactly one element",
-    "stamp string is not valid JSON",
-};
-
 static double
 elapsed_s(const struct timespec *t0)
 {
@@ -207,18 +181,14 @@ batch_answer_error(
 		reply_error(r, status, code, message, b->id_text, retry_after);
 }
 
-/* The metrics label for a rejection: its rule, from the fixed set. */
+/* The metrics label for a rejection: its rule, one of codec_rules[]
+ * whatever the client sent. */
 static const char *
 rule_label(const char *error)
 {
-	const char *rule = error, *p;
+	struct codec_error ce;
 
-	while ((p = strstr(rule, ": ")) != NULL)
-		rule = p + 2;
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
-		if (strncmp(rule, rules[i], strlen(rules[i])) == 0)
-			return rules[i];
-	return "other";
+	return codec_error_parse(error, &ce) ? ce.rule : "other";
 }
 
 /* A growing text; out of memory is sticky (P goes NULL). */
@@ -632,13 +602,12 @@ batch_validate(struct batch *b)
 		struct item *it = &b->items[i];
 		uint8_t corr[16], *payload = NULL;
 		size_t plen = 0;
-		char err[512];
+		struct codec_error err;
 
 		ids_correlation(corr, b->id, (uint32_t)i++);
 		ids_format(corr, it->corr);
-		if (!codec_event_encode(
-			&b->c->family->codec, ev, &payload, &plen, err, sizeof(err))) {
-			if ((it->error = strdup(err)) == NULL ||
+		if (!codec_event_encode(&b->c->family->codec, ev, &payload, &plen, &err)) {
+			if ((it->error = strdup(err.message)) == NULL ||
 			    (it->json = cJSON_PrintUnformatted(ev)) == NULL ||
 			    (it->headers = rd_kafka_headers_new(2)) == NULL)
 				return false;

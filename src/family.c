@@ -11,6 +11,8 @@
 /* The first is POST /collect's. */
 static const struct family *const families[] = {
     &family_holded,
+    &family_clickstream,
+    &family_retail,
 };
 
 const struct family *
