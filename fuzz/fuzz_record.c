@@ -15,7 +15,11 @@
  * says why; an enriched line is one JSON object whose metadata are the
  * record's; and the row holds only what PostgreSQL's COPY takes (canonical
  * UUIDs, timestamps that parse back to the partition key, JSON for JSONB),
- * since a row it refuses would stop the sink rather than one event. */
+ * since a row it refuses would stop the sink rather than one event.  The
+ * value is decoded as every family of the table would: each decoder must
+ * hold against any bytes. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +28,6 @@
 #include "families/families.h"
 #include "ids.h"
 
-#define S (&family_holded.codec)
 #define NO_KEY 255
 /* First instant past year 9999, in ms: later ones print as wider years
  * that codec_parse_timestamp() rightly refuses. */
@@ -78,15 +81,30 @@ check_line(const char *line, const char *corr, int64_t ts_ms, int32_t sid)
 	cJSON_Delete(root);
 }
 
-static void
-check_row(const struct codec_row *row, const char *corr)
+/* V is what PostgreSQL's bigint takes and the codec's range keeps. */
+static bool
+bigint_ok(const char *v)
 {
-	if (row->ncolumns != S->ncolumns)
+	const char *p = v + (*v == '-');
+	char *end;
+	long long n;
+
+	if (*p == '\0' || strspn(p, "0123456789") != strlen(p) || (p[0] == '0' && p[1] != '\0'))
+		return false;
+	n = strtoll(v, &end, 10);
+	return *end == '\0' && n <= INT64_C(9007199254740991) && n >= -INT64_C(9007199254740991);
+}
+
+static void
+check_row(const struct codec_schema *s, const struct codec_row *row, const char *corr)
+{
+	if (row->ncolumns != s->ncolumns)
 		abort();
-	for (size_t i = 0; i < S->ncolumns; i++) {
-		const struct codec_column *col = &S->columns[i];
+	for (size_t i = 0; i < s->ncolumns; i++) {
+		const struct codec_column *col = &s->columns[i];
 		const char *v = row->values[i];
 		char canon[IDS_TEXT_SIZE], again[CODEC_TIME_SIZE];
+		unsigned char addr[sizeof(struct in6_addr)];
 		uint8_t id[16];
 		int64_t us;
 		cJSON *doc;
@@ -107,8 +125,8 @@ check_row(const struct codec_row *row, const char *corr)
 			codec_format_us(us, again);
 			if (strcmp(v, again) != 0)
 				abort();
-			if (S->partition_column != NULL &&
-			    strcmp(col->name, S->partition_column) == 0 && us != row->partition_us)
+			if (s->partition_column != NULL &&
+			    strcmp(col->name, s->partition_column) == 0 && us != row->partition_us)
 				abort();
 			break;
 		case CODEC_COL_JSONB:
@@ -117,12 +135,20 @@ check_row(const struct codec_row *row, const char *corr)
 				abort();
 			cJSON_Delete(doc);
 			break;
+		case CODEC_COL_BIGINT:
+			if (!bigint_ok(v))
+				abort();
+			break;
+		case CODEC_COL_INET:
+			if (inet_pton(AF_INET, v, addr) != 1 && inet_pton(AF_INET6, v, addr) != 1)
+				abort();
+			break;
 		case CODEC_COL_TEXT:
 			break;
 		}
 	}
 	{
-		const char *c = codec_row_value(S, row, "correlation_id");
+		const char *c = codec_row_value(s, row, "correlation_id");
 
 		if (c != NULL && strcmp(c, corr) != 0)
 			abort();
@@ -141,6 +167,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum ids_form form;
 	uint8_t id[16];
 	struct codec_row row;
+	const struct family *fam;
 
 	if (size < 1)
 		return 0;
@@ -171,20 +198,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (sid < 0 || payload < value || payload + plen != value + vlen)
 		abort();
-	err[0] = '\0';
-	line = codec_enrich(S, payload, plen, key, ts_ms, sid, &row, err, sizeof(err));
-	if (line == NULL) {
-		check_err(err, sizeof(err));
-		/* A failed enrichment leaves the row empty: the consumer
-		 * frees it anyway, and must not find a value in it. */
-		for (size_t i = 0; i < CODEC_ROW_MAX; i++)
-			if (row.values[i] != NULL)
-				abort();
-		return 0;
+	for (size_t f = 0; (fam = family_at(f)) != NULL; f++) {
+		err[0] = '\0';
+		line = codec_enrich(
+		    &fam->codec, payload, plen, key, ts_ms, sid, &row, err, sizeof(err));
+		if (line == NULL) {
+			check_err(err, sizeof(err));
+			/* A failed enrichment leaves the row empty: the consumer
+			 * frees it anyway, and must not find a value in it. */
+			for (size_t i = 0; i < CODEC_ROW_MAX; i++)
+				if (row.values[i] != NULL)
+					abort();
+			continue;
+		}
+		check_line(line, corr, ts_ms, sid);
+		check_row(&fam->codec, &row, corr);
+		codec_row_free(&row);
+		free(line);
 	}
-	check_line(line, corr, ts_ms, sid);
-	check_row(&row, corr);
-	codec_row_free(&row);
-	free(line);
 	return 0;
 }

@@ -1,11 +1,15 @@
 /* codec.c: the schema-driven event codec: events to validated
  * Protobuf and back to enriched JSON, driven by the protobuf-c descriptors
  * plus one rule table per event family (its struct codec_schema, in
- * src/families/), so a family is a table rather than code.  Bodies, gzip,
- * timestamps and dead letters are in codec_body.c. */
+ * src/families/), so a family is a table, with hooks in its own file for
+ * the value rules and cross-field rules no table can say.  Bodies, gzip
+ * and dead letters are in codec_body.c; strict JSON and timestamps below
+ * both, in json_strict.c and timefmt.c. */
 #include "codec.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +27,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-bool
+static bool __attribute__((format(printf, 3, 4)))
 codec_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -35,6 +39,156 @@ codec_fail(char *err, size_t errlen, const char *fmt, ...)
 	}
 	return false;
 }
+
+/* ------------------------------------------------------------ rules */
+
+#define CODEC_STR_(x) #x
+#define CODEC_STR(x) CODEC_STR_(x)
+
+static const char rule_too_deep[] = "nested deeper than " CODEC_STR(CODEC_MAX_DEPTH) " levels";
+
+/* One list for every family, so that a metric label or a rejections.rule
+ * value means the same whichever family it counts.  The codec's own words
+ * first, then those only a family's value or check hook reports. */
+const char *const codec_rules[] = {
+    /* the codec */
+    "not an object",
+    "missing",
+    "not a string",
+    "empty",
+    "not a UUID, ULID or ObjectId",
+    "not an RFC 3339 timestamp",
+    "not an IP address",
+    "not a number",
+    "not an integer",
+    "not a non-negative integer",
+    "out of range",
+    "not a boolean",
+    "not an array",
+    "unknown key",
+    "reserved key",
+    "duplicate key",
+    rule_too_deep,
+    "number out of range",
+    "given twice",
+    "object without",
+    "stamp array must hold exactly one element",
+    "stamp string is not valid JSON",
+    "field type not supported by the codec",
+    "oneof not supported by the codec",
+    "out of memory",
+    /* family value rules */
+    "no UTC offset",
+    "longer than 64 bytes",
+    "not an ISO 3166-1 alpha-2 code",
+    "not an active ISO 4217 code",
+    "not one of cash, debit_card, credit_card, pix, voucher, store_credit",
+    "not one of sale, rental, return",
+    "not one of book, film, series",
+    "not one of hardcover, paperback, dvd, blu_ray",
+    "not a decimal amount",
+    "negative",
+    "not a positive integer",
+    /* family rules across fields */
+    "required for a rental",
+    "required when the total is not zero",
+    "not the currency's number of decimal places",
+    "duplicate line number",
+    "not a format of its kind",
+    "only for a rental",
+    "not after occurredAt",
+    "required for a return",
+    "only for a return",
+    "not the sum of the lines",
+};
+const size_t codec_nrules = sizeof(codec_rules) / sizeof(codec_rules[0]);
+
+const char *
+codec_rule(const char *rule)
+{
+	for (size_t i = 0; i < codec_nrules; i++)
+		if (strcmp(codec_rules[i], rule) == 0)
+			return codec_rules[i];
+	return NULL;
+}
+
+/* ERR = PATH ": " RULE TAIL, cut to fit; RULE taken from the list. */
+static bool
+err_put(struct codec_error *err, const char *path, const char *rule, const char *tail)
+{
+	size_t pl = strlen(path);
+
+	if (err == NULL)
+		return false;
+	snprintf(err->message, sizeof(err->message), "%s: %s%s", path, rule, tail);
+	err->path_len = pl < sizeof(err->message) - 1 ? pl : sizeof(err->message) - 1;
+	err->rule = codec_rule(rule);
+	return false;
+}
+
+bool
+codec_error_set(
+    struct codec_error *err, const char *path, const char *rule, const char *detail_fmt, ...)
+{
+	char detail[CODEC_ERROR_SIZE], tail[CODEC_ERROR_SIZE + 4];
+	va_list ap;
+
+	*tail = '\0';
+	if (detail_fmt != NULL) {
+		va_start(ap, detail_fmt);
+		vsnprintf(detail, sizeof(detail), detail_fmt, ap);
+		va_end(ap);
+		snprintf(tail, sizeof(tail), " (%s)", detail);
+	}
+	return err_put(err, path, rule, tail);
+}
+
+/* True when TEXT is RULE, alone or followed by its detail: " (...)" to the
+ * end, or for the wrapper rule a space and the key. */
+static bool
+rule_ends(const char *text, const char *rule)
+{
+	size_t n = strlen(rule), tl;
+
+	if (strncmp(text, rule, n) != 0)
+		return false;
+	text += n;
+	if (*text == '\0')
+		return true;
+	tl = strlen(text);
+	if (strcmp(rule, "object without") == 0)
+		return *text == ' ';
+	return tl >= 3 && text[0] == ' ' && text[1] == '(' && text[tl - 1] == ')';
+}
+
+bool
+codec_error_parse(const char *message, struct codec_error *err)
+{
+	size_t n;
+
+	/* Split the copy: a longer text from elsewhere is cut to fit. */
+	snprintf(err->message, sizeof(err->message), "%s", message);
+	message = err->message;
+	n = strlen(message);
+	err->path_len = 0;
+	err->rule = NULL;
+	/* The path is the client's and may hold ": " itself; what the codec
+	 * wrote comes last, so the last separator followed by a rule wins. */
+	for (size_t i = n; i-- > 1;) {
+		if (message[i - 1] != ':' || message[i] != ' ')
+			continue;
+		for (size_t r = 0; r < codec_nrules; r++) {
+			if (rule_ends(message + i + 1, codec_rules[r])) {
+				err->path_len = i - 1;
+				err->rule = codec_rules[r];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------ paths */
 
 /* OUT = PARENT "." NAME (NAME alone at the top), cut to PATH_MAX_LEN.
  * On every field of every event: no snprintf. */
@@ -53,6 +207,20 @@ path_join(char *out, const char *parent, const char *name)
 		nl = PATH_MAX_LEN - 1 - o;
 	memcpy(out + o, name, nl);
 	out[o + nl] = '\0';
+}
+
+/* OUT = PARENT "[" I "]", cut to PATH_MAX_LEN. */
+static void
+path_index(char *out, const char *parent, size_t i)
+{
+	char num[24];
+	size_t pl = strlen(parent), nl;
+
+	nl = (size_t)snprintf(num, sizeof(num), "[%zu]", i);
+	if (pl + nl > PATH_MAX_LEN - 1)
+		pl = PATH_MAX_LEN - 1 > nl ? PATH_MAX_LEN - 1 - nl : 0;
+	memmove(out, parent, pl);
+	memcpy(out + pl, num, nl + 1);
 }
 
 /* KEY for an error message: cut at a character boundary so that the
@@ -178,19 +346,38 @@ msg_new(const ProtobufCMessageDescriptor *d)
 static bool
 is_map(const ProtobufCFieldDescriptor *f)
 {
-	return f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE;
+	const ProtobufCMessageDescriptor *d = f->descriptor;
+	size_t n;
+
+	/* protobuf-c marks no map entry as such; protoc names it <Field>Entry
+	 * and gives it exactly key = 1 and value = 2. */
+	if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return false;
+	n = strlen(d->short_name);
+	return n > 5 && strcmp(d->short_name + n - 5, "Entry") == 0 && d->n_fields == 2 &&
+	       d->fields[0].id == 1 && strcmp(d->fields[0].name, "key") == 0 &&
+	       d->fields[1].id == 2 && strcmp(d->fields[1].name, "value") == 0;
+}
+
+/* A repeated message field that is not a map: a JSON array of objects. */
+static bool
+is_list(const ProtobufCFieldDescriptor *f)
+{
+	return f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	       !is_map(f);
 }
 
 enum map_role { MAP_NONE, MAP_EXTRA, MAP_ORIGINALS };
 
+/* RPATH: the field's rule path. */
 static enum map_role
-map_role(const struct codec_schema *s, const ProtobufCFieldDescriptor *f, const char *fpath)
+map_role(const struct codec_schema *s, const ProtobufCFieldDescriptor *f, const char *rpath)
 {
 	if (!is_map(f))
 		return MAP_NONE;
 	if (s->extra_field != NULL && strcmp(f->name, s->extra_field) == 0)
 		return MAP_EXTRA;
-	if (s->original_ids_path != NULL && strcmp(fpath, s->original_ids_path) == 0)
+	if (s->original_ids_path != NULL && strcmp(rpath, s->original_ids_path) == 0)
 		return MAP_ORIGINALS;
 	return MAP_NONE;
 }
@@ -242,17 +429,37 @@ map_add(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *key,
 
 /* ------------------------------------------------------------ encode */
 
+/* Paths go two ways through the encoder: FPATH as the client wrote it
+ * (indexes included: "lines[2].item"), for messages and original-id keys,
+ * and RPATH, the rule path without indexes ("lines.item"), for the
+ * schema's rule table. */
 struct enc {
 	const struct codec_schema *s;
-	char *err;
-	size_t errlen;
+	struct codec_error *err;
 	/* Where converted ids keep their original text, while in scope. */
 	ProtobufCMessage *orig_msg;
 	const ProtobufCFieldDescriptor *orig_field;
 	const char *orig_prefix;
 };
 
-static bool enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *path);
+static bool enc_message(
+    struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *path, const char *rpath);
+
+static bool
+enc_fail(struct enc *e, const char *path, const char *rule)
+{
+	return err_put(e->err, *path ? path : "event", rule, "");
+}
+
+/* The error of key KEY of the object at PATH (user keys cut for show). */
+static bool
+enc_key_fail(struct enc *e, const char *path, const char *key, const char *rule)
+{
+	char show[KEY_SHOW_MAX + 4], kpath[PATH_MAX_LEN + KEY_SHOW_MAX + 8];
+
+	snprintf(kpath, sizeof(kpath), "%s%s%s", path, *path ? "." : "", key_show(key, show));
+	return err_put(e->err, kpath, rule, "");
+}
 
 /* Levels of V, stopping early once past LIMIT.  *FINITE goes false on a
  * number JSON text cannot hold (1e999 parses as infinity and would print
@@ -280,9 +487,17 @@ json_depth(const cJSON *v, int limit, bool *finite)
 static bool
 looks_like_json(const char *s)
 {
-	while (codec_json_space((unsigned char)*s))
+	while (json_strict_space((unsigned char)*s))
 		s++;
 	return *s == '[' || *s == '{';
+}
+
+static bool
+ip_valid(const char *text)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1;
 }
 
 /* True when TEXT passes RULE's kind check as a plain string. */
@@ -296,7 +511,9 @@ plain_ok(const struct codec_field *rule, const char *text)
 	case CODEC_KIND_UUID:
 		return ids_parse(text, id, NULL);
 	case CODEC_KIND_TIMESTAMP:
-		return codec_parse_timestamp(text, &us);
+		return timefmt_parse(text, &us);
+	case CODEC_KIND_IP:
+		return ip_valid(text);
 	case CODEC_KIND_PLAIN:
 		break;
 	}
@@ -319,43 +536,40 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 		const char *why;
 		size_t where;
 
-		*parsed = codec_json_parse_strict(
-		    cur->valuestring, strlen(cur->valuestring), &where, &why);
+		*parsed =
+		    json_strict_parse(cur->valuestring, strlen(cur->valuestring), &where, &why);
 		if (*parsed == NULL) {
 			/* "{6c1f...}" is a braced UUID, not broken JSON. */
 			if (f->type == PROTOBUF_C_TYPE_STRING && plain_ok(rule, cur->valuestring)) {
 				*out = cur;
 				return true;
 			}
-			return codec_fail(
-			    e->err, e->errlen, "%s: stamp string is not valid JSON", fpath);
+			return enc_fail(e, fpath, "stamp string is not valid JSON");
 		}
 		cur = *parsed;
 	}
 	if (cJSON_IsArray(cur)) {
 		if (cur->child == NULL || cur->child->next != NULL)
-			return codec_fail(e->err, e->errlen,
-			    "%s: stamp array must hold exactly one element", fpath);
+			return enc_fail(e, fpath, "stamp array must hold exactly one element");
 		cur = cur->child;
 	}
 	if (f->type != PROTOBUF_C_TYPE_MESSAGE && rule->wrapper != NULL && cJSON_IsObject(cur)) {
 		const cJSON *w = cJSON_GetObjectItemCaseSensitive(cur, rule->wrapper);
-		char show[KEY_SHOW_MAX + 4];
+		char tail[PATH_MAX_LEN];
 		const char *dup;
 
 		if (!find_duplicate(cur, &dup)) {
 			if (dup == NULL)
-				return codec_fail(e->err, e->errlen, "%s: out of memory", fpath);
-			return codec_fail(
-			    e->err, e->errlen, "%s.%s: duplicate key", fpath, key_show(dup, show));
+				return enc_fail(e, fpath, "out of memory");
+			return enc_key_fail(e, fpath, dup, "duplicate key");
 		}
-		if (w == NULL)
-			return codec_fail(
-			    e->err, e->errlen, "%s: object without \"%s\"", fpath, rule->wrapper);
+		if (w == NULL) {
+			snprintf(tail, sizeof(tail), " \"%s\"", rule->wrapper);
+			return err_put(e->err, fpath, "object without", tail);
+		}
 		for (const cJSON *c = cur->child; c != NULL; c = c->next)
 			if (c != w)
-				return codec_fail(e->err, e->errlen, "%s.%s: unknown key", fpath,
-				    key_show(c->string, show));
+				return enc_key_fail(e, fpath, c->string, "unknown key");
 		cur = w;
 	}
 	*out = cur;
@@ -378,72 +592,101 @@ orig_add(struct enc *e, const char *fpath, const char *text, bool *ok)
 		*ok = false;
 }
 
+/* The family's own rule for V, if RULE has one. */
+static bool
+enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const char *fpath)
+{
+	char detail[CODEC_ERROR_SIZE];
+	const char *broken;
+
+	detail[0] = '\0';
+	if (rule == NULL || rule->value == NULL ||
+	    (broken = rule->value(v, detail, sizeof(detail))) == NULL)
+		return true;
+	if (*detail != '\0')
+		return codec_error_set(e->err, fpath, broken, "%s", detail);
+	return err_put(e->err, fpath, broken, "");
+}
+
 static bool
 enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
     const cJSON *v, ProtobufCMessage *m, const char *fpath)
 {
 	const char *text;
 	char canon[IDS_TEXT_SIZE];
+	unsigned flags = rule != NULL ? rule->flags : 0;
 	bool ok = true;
 	int64_t us;
 
 	if (!cJSON_IsString(v))
-		return codec_fail(e->err, e->errlen, "%s: not a string", fpath);
+		return enc_fail(e, fpath, "not a string");
 	text = v->valuestring;
-	if (rule != NULL && (rule->flags & CODEC_F_REQUIRED) && *text == '\0')
-		return codec_fail(e->err, e->errlen, "%s: empty", fpath);
+	if (*text == '\0' && (((flags & CODEC_F_REQUIRED) && !(flags & CODEC_F_MAY_BE_EMPTY)) ||
+				 (flags & CODEC_F_NOT_EMPTY)))
+		return enc_fail(e, fpath, "empty");
 	if (rule != NULL && rule->kind == CODEC_KIND_UUID) {
 		uint8_t id[16];
 
 		if (!ids_parse(text, id, NULL))
-			return codec_fail(
-			    e->err, e->errlen, "%s: not a UUID, ULID or ObjectId", fpath);
+			return enc_fail(e, fpath, "not a UUID, ULID or ObjectId");
 		ids_format(id, canon);
 		if (strcmp(canon, text) != 0)
 			orig_add(e, fpath, text, &ok);
 		text = canon;
 	} else if (rule != NULL && rule->kind == CODEC_KIND_TIMESTAMP) {
-		if (!codec_parse_timestamp(text, &us))
-			return codec_fail(
-			    e->err, e->errlen, "%s: not an RFC 3339 timestamp", fpath);
+		if (!timefmt_parse(text, &us))
+			return enc_fail(e, fpath, "not an RFC 3339 timestamp");
+	} else if (rule != NULL && rule->kind == CODEC_KIND_IP) {
+		if (!ip_valid(text))
+			return enc_fail(e, fpath, "not an IP address");
 	}
+	if (!enc_hook(e, rule, v, fpath))
+		return false;
 	if (ok)
 		ok = (*(char **)field_at(m, f) = strdup(text)) != NULL;
 	if (!ok)
-		return codec_fail(e->err, e->errlen, "%s: out of memory", fpath);
+		return enc_fail(e, fpath, "out of memory");
 	return true;
 }
 
-/* Integral numbers in [LO, HI]; signed types get "not an integer",
- * unsigned ones "not a non-negative integer". */
+/* Integral numbers in [LO, HI].  Unsigned types say "not a non-negative
+ * integer" for a negative number or a fraction, signed ones "not an
+ * integer" for a fraction; CODEC_F_INTEGER_WORDS says "not an integer"
+ * for a non-number and a fraction alike. */
 static bool
-enc_integer(struct enc *e, const cJSON *v, double lo, double hi, double *out, const char *fpath)
+enc_integer(struct enc *e, const struct codec_field *rule, const cJSON *v, double lo, double hi,
+    double *out, const char *fpath)
 {
+	bool words = rule != NULL && (rule->flags & CODEC_F_INTEGER_WORDS);
 	double x;
 
 	if (!cJSON_IsNumber(v))
-		return codec_fail(e->err, e->errlen, "%s: not a number", fpath);
+		return enc_fail(e, fpath, words ? "not an integer" : "not a number");
+	if (!enc_hook(e, rule, v, fpath))
+		return false;
 	x = v->valuedouble;
+	if (words && floor(x) != x)
+		return enc_fail(e, fpath, "not an integer");
 	if (lo >= 0 && (x < 0 || floor(x) != x))
-		return codec_fail(e->err, e->errlen, "%s: not a non-negative integer", fpath);
+		return enc_fail(e, fpath, "not a non-negative integer");
 	if (floor(x) != x)
-		return codec_fail(e->err, e->errlen, "%s: not an integer", fpath);
+		return enc_fail(e, fpath, "not an integer");
 	if (x < lo || x > hi)
-		return codec_fail(e->err, e->errlen, "%s: out of range", fpath);
+		return enc_fail(e, fpath, "out of range");
 	*out = x;
 	return true;
 }
 
 static bool
 enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
-    const cJSON *v, ProtobufCMessage *m, const char *fpath)
+    const cJSON *v, ProtobufCMessage *m, const char *fpath, const char *rpath)
 {
 	void *p = field_at(m, f);
 	double x;
 
 	if (cJSON_IsNull(v)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
-			return codec_fail(e->err, e->errlen, "%s: missing", fpath);
+			return enc_fail(e, fpath, "missing");
 		return true;
 	}
 	switch (f->type) {
@@ -452,11 +695,13 @@ enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_f
 	case PROTOBUF_C_TYPE_DOUBLE:
 	case PROTOBUF_C_TYPE_FLOAT:
 		if (!cJSON_IsNumber(v))
-			return codec_fail(e->err, e->errlen, "%s: not a number", fpath);
+			return enc_fail(e, fpath, "not a number");
+		if (!enc_hook(e, rule, v, fpath))
+			return false;
 		x = v->valuedouble;
 		if (!isfinite(x) ||
 		    (f->type == PROTOBUF_C_TYPE_FLOAT && fabs(x) > 3.4028234663852886e38))
-			return codec_fail(e->err, e->errlen, "%s: out of range", fpath);
+			return enc_fail(e, fpath, "out of range");
 		if (f->type == PROTOBUF_C_TYPE_FLOAT)
 			*(float *)p = (float)x;
 		else
@@ -464,32 +709,34 @@ enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_f
 		break;
 	case PROTOBUF_C_TYPE_BOOL:
 		if (!cJSON_IsBool(v))
-			return codec_fail(e->err, e->errlen, "%s: not a boolean", fpath);
+			return enc_fail(e, fpath, "not a boolean");
+		if (!enc_hook(e, rule, v, fpath))
+			return false;
 		*(protobuf_c_boolean *)p = cJSON_IsTrue(v);
 		break;
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		if (!enc_integer(e, v, INT32_MIN, INT32_MAX, &x, fpath))
+		if (!enc_integer(e, rule, v, INT32_MIN, INT32_MAX, &x, fpath))
 			return false;
 		*(int32_t *)p = (int32_t)x;
 		break;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		if (!enc_integer(e, v, 0, UINT32_MAX, &x, fpath))
+		if (!enc_integer(e, rule, v, 0, UINT32_MAX, &x, fpath))
 			return false;
 		*(uint32_t *)p = (uint32_t)x;
 		break;
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
-		if (!enc_integer(e, v, -MAX_SAFE_INT, MAX_SAFE_INT, &x, fpath))
+		if (!enc_integer(e, rule, v, -MAX_SAFE_INT, MAX_SAFE_INT, &x, fpath))
 			return false;
 		*(int64_t *)p = (int64_t)x;
 		break;
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		if (!enc_integer(e, v, 0, MAX_SAFE_INT, &x, fpath))
+		if (!enc_integer(e, rule, v, 0, MAX_SAFE_INT, &x, fpath))
 			return false;
 		*(uint64_t *)p = (uint64_t)x;
 		break;
@@ -497,27 +744,64 @@ enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_f
 		ProtobufCMessage *sub;
 
 		if (!cJSON_IsObject(v))
-			return codec_fail(e->err, e->errlen, "%s: not an object", fpath);
+			return enc_fail(e, fpath, "not an object");
 		sub = msg_new(f->descriptor);
 		if (sub == NULL)
-			return codec_fail(e->err, e->errlen, "%s: out of memory", fpath);
+			return enc_fail(e, fpath, "out of memory");
 		/* Hooked in first, so that a failure below frees it with M. */
 		*(ProtobufCMessage **)p = sub;
-		return enc_message(e, v, sub, fpath);
+		return enc_message(e, v, sub, fpath, rpath);
 	}
 	default:
-		return codec_fail(
-		    e->err, e->errlen, "%s: field type not supported by the codec", fpath);
+		return enc_fail(e, fpath, "field type not supported by the codec");
 	}
 	set_present(m, f);
 	return true;
 }
 
+/* A repeated message field from the JSON array V: each element an object,
+ * each encoded like a message field of its own, at FPATH[i]. */
+static bool
+enc_list(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
+    const cJSON *v, ProtobufCMessage *m, const char *fpath, const char *rpath)
+{
+	size_t *n = (size_t *)((char *)m + f->quantifier_offset), count = 0;
+	ProtobufCMessage ***arr = field_at(m, f);
+	char ipath[PATH_MAX_LEN];
+	const cJSON *c;
+
+	if (!cJSON_IsArray(v))
+		return enc_fail(e, fpath, "not an array");
+	for (c = v->child; c != NULL; c = c->next)
+		count++;
+	if (count == 0) {
+		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
+			return enc_fail(e, fpath, "empty");
+		return true;
+	}
+	if ((*arr = calloc(count, sizeof(**arr))) == NULL)
+		return enc_fail(e, fpath, "out of memory");
+	for (c = v->child; c != NULL; c = c->next) {
+		ProtobufCMessage *sub;
+
+		path_index(ipath, fpath, *n);
+		if (!cJSON_IsObject(c))
+			return enc_fail(e, ipath, "not an object");
+		if ((sub = msg_new(f->descriptor)) == NULL)
+			return enc_fail(e, ipath, "out of memory");
+		/* Counted first, so that a failure below frees it with M. */
+		(*arr)[(*n)++] = sub;
+		if (!enc_message(e, c, sub, ipath, rpath))
+			return false;
+	}
+	return true;
+}
+
 static bool
 enc_field(struct enc *e, const ProtobufCFieldDescriptor *f, const cJSON *obj, ProtobufCMessage *m,
-    const char *fpath)
+    const char *fpath, const char *rpath)
 {
-	const struct codec_field *rule = rule_find(e->s, fpath);
+	const struct codec_field *rule = rule_find(e->s, rpath);
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name), *lv = NULL;
 	cJSON *parsed = NULL;
 	bool ok;
@@ -525,37 +809,39 @@ enc_field(struct enc *e, const ProtobufCFieldDescriptor *f, const cJSON *obj, Pr
 	if (rule != NULL && rule->long_key != NULL)
 		lv = cJSON_GetObjectItemCaseSensitive(obj, rule->long_key);
 	if (v != NULL && lv != NULL)
-		return codec_fail(e->err, e->errlen, "%s: given twice (long and short key)", fpath);
+		return err_put(e->err, fpath, "given twice", " (long and short key)");
 	if (v == NULL)
 		v = lv;
 	if (v == NULL || cJSON_IsNull(v)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
-			return codec_fail(e->err, e->errlen, "%s: missing", fpath);
+			return enc_fail(e, fpath, "missing");
 		return true;
 	}
+	if (is_list(f))
+		return enc_list(e, f, rule, v, m, fpath, rpath);
 	if (rule != NULL && (rule->flags & CODEC_F_STAMP) &&
 	    !unwrap_stamp(e, f, rule, v, &v, &parsed, fpath)) {
 		cJSON_Delete(parsed);
 		return false;
 	}
-	ok = enc_value(e, f, rule, v, m, fpath);
+	ok = enc_value(e, f, rule, v, m, fpath, rpath);
 	cJSON_Delete(parsed);
 	return ok;
 }
 
-/* The field of D (at PATH) that KEY names, by its short name or its long
- * key, or NULL. */
+/* The field of D (at rule path RPATH) that KEY names, by its short name or
+ * its long key, or NULL. */
 static const ProtobufCFieldDescriptor *
-names_field(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, const char *path,
+names_field(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, const char *rpath,
     const char *key)
 {
-	size_t pl = strlen(path);
+	size_t pl = strlen(rpath);
 
 	for (unsigned i = 0; i < d->n_fields; i++)
 		if (!is_map(&d->fields[i]) && strcmp(key, d->fields[i].name) == 0)
 			return &d->fields[i];
 	/* A long key names the field of the rule that gives it, when that
-	 * rule's path is PATH and one more name: few rules have one. */
+	 * rule's path is RPATH and one more name: few rules have one. */
 	for (size_t i = 0; i < s->nfields; i++) {
 		const struct codec_field *rule = &s->fields[i];
 		const ProtobufCFieldDescriptor *f;
@@ -563,7 +849,7 @@ names_field(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, c
 
 		if (rule->long_key == NULL || strcmp(key, rule->long_key) != 0)
 			continue;
-		if (pl > 0 && (strncmp(rule->path, path, pl) != 0 || rule->path[pl] != '.'))
+		if (pl > 0 && (strncmp(rule->path, rpath, pl) != 0 || rule->path[pl] != '.'))
 			continue;
 		if (strchr(name, '.') != NULL)
 			continue;
@@ -575,14 +861,15 @@ names_field(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, c
 }
 
 static bool
-enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *path)
+enc_message(
+    struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *path, const char *rpath)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const ProtobufCFieldDescriptor *extra = NULL, *reserved = NULL;
 	ProtobufCMessage *saved_msg = e->orig_msg;
 	const ProtobufCFieldDescriptor *saved_field = e->orig_field;
 	const char *saved_prefix = e->orig_prefix;
-	char fpath[PATH_MAX_LEN], show[KEY_SHOW_MAX + 4];
+	char fpath[PATH_MAX_LEN], frpath[PATH_MAX_LEN];
 	const char *dup;
 	bool ok = true;
 
@@ -590,20 +877,19 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *pa
 		const ProtobufCFieldDescriptor *f;
 
 		if (dup == NULL)
-			return codec_fail(
-			    e->err, e->errlen, "%s: out of memory", *path ? path : "event");
+			return enc_fail(e, path, "out of memory");
 		/* Reported under the short name, like every other error. */
-		f = names_field(e->s, d, path, dup);
-		return codec_fail(e->err, e->errlen, "%s%s%s: duplicate key", path,
-		    *path ? "." : "", f != NULL ? f->name : key_show(dup, show));
+		f = names_field(e->s, d, rpath, dup);
+		return enc_key_fail(e, path, f != NULL ? f->name : dup, "duplicate key");
 	}
 	for (unsigned i = 0; ok && i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 
-		if (f->label != PROTOBUF_C_LABEL_REPEATED)
+		if (f->label != PROTOBUF_C_LABEL_REPEATED || is_list(f))
 			continue;
 		path_join(fpath, path, f->name);
-		switch (map_role(e->s, f, fpath)) {
+		path_join(frpath, rpath, f->name);
+		switch (map_role(e->s, f, frpath)) {
 		case MAP_EXTRA:
 			extra = f;
 			break;
@@ -614,48 +900,41 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *pa
 			e->orig_prefix = path;
 			break;
 		case MAP_NONE:
-			ok = codec_fail(
-			    e->err, e->errlen, "%s: field type not supported by the codec", fpath);
+			ok = enc_fail(e, fpath, "field type not supported by the codec");
 			break;
 		}
 	}
 	for (unsigned i = 0; ok && i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 
-		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		if (f->label == PROTOBUF_C_LABEL_REPEATED && !is_list(f))
 			continue;
+		path_join(fpath, path, f->name);
+		path_join(frpath, rpath, f->name);
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			path_join(fpath, path, f->name);
-			ok = codec_fail(
-			    e->err, e->errlen, "%s: oneof not supported by the codec", fpath);
+			ok = enc_fail(e, fpath, "oneof not supported by the codec");
 			break;
 		}
-		path_join(fpath, path, f->name);
-		ok = enc_field(e, f, obj, m, fpath);
+		ok = enc_field(e, f, obj, m, fpath, frpath);
 	}
 	for (const cJSON *c = obj->child; ok && c != NULL; c = c->next) {
 		const char *k = c->string;
 		bool finite = true;
 		char *text;
 
-		if (names_field(e->s, d, path, k) != NULL)
+		if (names_field(e->s, d, rpath, k) != NULL)
 			continue;
 		if (reserved != NULL && strcmp(k, reserved->name) == 0) {
-			ok = codec_fail(
-			    e->err, e->errlen, "%s%s%s: reserved key", path, *path ? "." : "", k);
+			ok = enc_key_fail(e, path, k, "reserved key");
 		} else if (extra == NULL) {
-			ok = codec_fail(e->err, e->errlen, "%s%s%s: unknown key", path,
-			    *path ? "." : "", key_show(k, show));
+			ok = enc_key_fail(e, path, k, "unknown key");
 		} else if (json_depth(c, CODEC_MAX_DEPTH + 1, &finite) > CODEC_MAX_DEPTH) {
-			ok = codec_fail(e->err, e->errlen, "%s%s%s: nested deeper than %d levels",
-			    path, *path ? "." : "", key_show(k, show), CODEC_MAX_DEPTH);
+			ok = enc_key_fail(e, path, k, rule_too_deep);
 		} else if (!finite) {
-			ok = codec_fail(e->err, e->errlen, "%s%s%s: number out of range", path,
-			    *path ? "." : "", key_show(k, show));
+			ok = enc_key_fail(e, path, k, "number out of range");
 		} else if ((text = cJSON_PrintUnformatted(c)) == NULL ||
 			   !map_add(m, extra, k, text)) {
-			ok = codec_fail(
-			    e->err, e->errlen, "%s: out of memory", *path ? path : "event");
+			ok = enc_fail(e, path, "out of memory");
 		}
 	}
 	e->orig_msg = saved_msg;
@@ -666,9 +945,9 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *pa
 
 bool
 codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload, size_t *len,
-    char *err, size_t errlen)
+    struct codec_error *err)
 {
-	struct enc e = {.s = s, .err = err, .errlen = errlen};
+	struct enc e = {.s = s, .err = err};
 	ProtobufCMessage *m;
 	size_t size;
 	bool ok;
@@ -676,17 +955,19 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 	*payload = NULL;
 	*len = 0;
 	if (!cJSON_IsObject(event))
-		return codec_fail(err, errlen, "event: not an object");
+		return enc_fail(&e, "", "not an object");
 	m = msg_new(s->message);
 	if (m == NULL)
-		return codec_fail(err, errlen, "event: out of memory");
-	ok = enc_message(&e, event, m, "");
+		return enc_fail(&e, "", "out of memory");
+	ok = enc_message(&e, event, m, "", "");
+	if (ok && s->check != NULL && !s->check(m, event, err))
+		ok = false;
 	if (ok) {
 		size = protobuf_c_message_get_packed_size(m);
 		/* malloc(0) may return NULL: an empty message still gets a buffer. */
 		*payload = malloc(size > 0 ? size : 1);
 		if (*payload == NULL) {
-			ok = codec_fail(err, errlen, "event: out of memory");
+			ok = enc_fail(&e, "", "out of memory");
 		} else {
 			*len = protobuf_c_message_pack(m, *payload);
 		}
@@ -811,9 +1092,11 @@ dec_string(struct dec *dc, const struct codec_field *rule, const char *text, cJS
 {
 	int64_t us;
 
-	if (!codec_utf8_valid(text, strlen(text)))
+	if (!json_strict_utf8_valid(text, strlen(text)))
 		return dec_fail(dc, "%s: not valid UTF-8", fpath);
-	if (rule != NULL && (rule->flags & CODEC_F_REQUIRED) && *text == '\0')
+	if (rule != NULL && *text == '\0' &&
+	    (((rule->flags & CODEC_F_REQUIRED) && !(rule->flags & CODEC_F_MAY_BE_EMPTY)) ||
+		(rule->flags & CODEC_F_NOT_EMPTY)))
 		return dec_fail(dc, "%s: empty", fpath);
 	if (rule != NULL && rule->kind == CODEC_KIND_UUID) {
 		char canon[IDS_TEXT_SIZE];
@@ -826,44 +1109,22 @@ dec_string(struct dec *dc, const struct codec_field *rule, const char *text, cJS
 		if (strcmp(canon, text) != 0)
 			return dec_fail(dc, "%s: not a canonical UUID", fpath);
 	} else if (rule != NULL && rule->kind == CODEC_KIND_TIMESTAMP) {
-		if (!codec_parse_timestamp(text, &us))
+		if (!timefmt_parse(text, &us))
 			return dec_fail(dc, "%s: not an RFC 3339 timestamp", fpath);
+	} else if (rule != NULL && rule->kind == CODEC_KIND_IP) {
+		if (!ip_valid(text))
+			return dec_fail(dc, "%s: not an IP address", fpath);
 	}
 	*item = cJSON_CreateString(text);
 	return true;
 }
 
-static cJSON *dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path);
-
-/* X as the shortest JSON number that reads back as exactly X.  cJSON's own
- * printer compares with a tolerance and so may print a neighbour:
- * 9007199254740991 as 9.00719925474099e+15, 0.30000000000000004 as 0.3. */
-static cJSON *
-json_double(double x)
-{
-	char buf[40];
-
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, x);
-		if (strtod(buf, NULL) == x)
-			break;
-	}
-	return cJSON_CreateRaw(buf);
-}
-
-/* An integer exactly, as digits. */
-static cJSON *
-json_int(int64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRId64, v);
-	return cJSON_CreateRaw(buf);
-}
+static cJSON *dec_message(
+    struct dec *dc, const ProtobufCMessage *m, const char *path, const char *rpath);
 
 static bool
 dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
-    const ProtobufCMessage *m, cJSON **item, const char *fpath)
+    const ProtobufCMessage *m, cJSON **item, const char *fpath, const char *rpath)
 {
 	const void *p = field_at(m, f);
 	double x;
@@ -876,7 +1137,7 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 		x = f->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)p : *(const double *)p;
 		if (!isfinite(x))
 			return dec_fail(dc, "%s: not a finite number", fpath);
-		*item = json_double(x);
+		*item = json_strict_number(x);
 		return true;
 	case PROTOBUF_C_TYPE_BOOL:
 		*item = cJSON_CreateBool(*(const protobuf_c_boolean *)p);
@@ -884,11 +1145,11 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		*item = json_int(*(const int32_t *)p);
+		*item = json_strict_int(*(const int32_t *)p);
 		return true;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		*item = json_int(*(const uint32_t *)p);
+		*item = json_strict_int(*(const uint32_t *)p);
 		return true;
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
@@ -897,7 +1158,7 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 
 		if (v > (int64_t)MAX_SAFE_INT || v < -(int64_t)MAX_SAFE_INT)
 			return dec_fail(dc, "%s: out of range", fpath);
-		*item = json_int(v);
+		*item = json_strict_int(v);
 		return true;
 	}
 	case PROTOBUF_C_TYPE_UINT64:
@@ -906,11 +1167,11 @@ dec_value(struct dec *dc, const ProtobufCFieldDescriptor *f, const struct codec_
 
 		if (v > (uint64_t)MAX_SAFE_INT)
 			return dec_fail(dc, "%s: out of range", fpath);
-		*item = json_int((int64_t)v);
+		*item = json_strict_int((int64_t)v);
 		return true;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE:
-		*item = dec_message(dc, *(ProtobufCMessage *const *)p, fpath);
+		*item = dec_message(dc, *(ProtobufCMessage *const *)p, fpath, rpath);
 		return *item != NULL;
 	default:
 		return dec_fail(dc, "%s: field type not supported by the codec", fpath);
@@ -930,7 +1191,8 @@ dec_map_entries(struct dec *dc, const ProtobufCMessage *m, const ProtobufCFieldD
 
 		if (k == NULL || v == NULL || *k == NULL || *v == NULL)
 			return dec_fail(dc, "%s: entry without key or value", fpath);
-		if (!codec_utf8_valid(*k, strlen(*k)) || !codec_utf8_valid(*v, strlen(*v)))
+		if (!json_strict_utf8_valid(*k, strlen(*k)) ||
+		    !json_strict_utf8_valid(*v, strlen(*v)))
 			return dec_fail(dc, "%s: entry not valid UTF-8", fpath);
 	}
 	return true;
@@ -976,7 +1238,7 @@ dec_originals(struct dec *dc, cJSON *obj, const ProtobufCMessage *m,
  * original-ids name, or given twice would make the JSON ambiguous. */
 static bool
 dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-    const char *path, const char *fpath)
+    const char *path, const char *rpath, const char *fpath)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	char npath[PATH_MAX_LEN];
@@ -993,7 +1255,7 @@ dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m, const Protobuf
 	if (keys == NULL)
 		return dec_fail(dc, "%s: out of memory", fpath);
 	for (unsigned i = 0; i < d->n_fields; i++) {
-		path_join(npath, path, d->fields[i].name);
+		path_join(npath, rpath, d->fields[i].name);
 		if (!is_map(&d->fields[i]) ||
 		    map_role(dc->s, &d->fields[i], npath) == MAP_ORIGINALS)
 			keys[nkeys++] = d->fields[i].name;
@@ -1012,7 +1274,7 @@ dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m, const Protobuf
 		const char *k = *entry_str(entries[i], "key"), *v = *entry_str(entries[i], "value");
 		const char *why;
 		size_t where;
-		cJSON *item = codec_json_parse_strict(v, strlen(v), &where, &why);
+		cJSON *item = json_strict_parse(v, strlen(v), &where, &why);
 
 		if (item == NULL)
 			return dec_fail(dc, "%s%s%s: extra value is not JSON", path,
@@ -1023,12 +1285,44 @@ dec_extras(struct dec *dc, cJSON *obj, const ProtobufCMessage *m, const Protobuf
 	return true;
 }
 
+/* Repeated message field F of M as a JSON array, elements at FPATH[i]. */
+static bool
+dec_list(struct dec *dc, cJSON *obj, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+    const struct codec_field *rule, const char *fpath, const char *rpath)
+{
+	size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+	ProtobufCMessage *const *elems = *(ProtobufCMessage *const *const *)field_at(m, f);
+	char ipath[PATH_MAX_LEN];
+	cJSON *arr;
+
+	if (n == 0) {
+		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
+			return dec_fail(dc, "%s: missing", fpath);
+		return true;
+	}
+	arr = cJSON_CreateArray();
+	if (!dec_add(dc, obj, f->name, arr, fpath))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *item;
+
+		path_index(ipath, fpath, i);
+		if ((item = dec_message(dc, elems[i], ipath, rpath)) == NULL)
+			return false;
+		if (!cJSON_AddItemToArray(arr, item)) {
+			cJSON_Delete(item);
+			return dec_fail(dc, "%s: out of memory", ipath);
+		}
+	}
+	return true;
+}
+
 static cJSON *
-dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path)
+dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path, const char *rpath)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	cJSON *obj = cJSON_CreateObject();
-	char fpath[PATH_MAX_LEN];
+	char fpath[PATH_MAX_LEN], frpath[PATH_MAX_LEN];
 	bool ok = obj != NULL;
 
 	if (!ok)
@@ -1040,16 +1334,21 @@ dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path)
 		const struct codec_field *rule;
 		cJSON *item = NULL;
 
-		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		if (f->label == PROTOBUF_C_LABEL_REPEATED && !is_list(f))
 			continue;
 		path_join(fpath, path, f->name);
-		rule = rule_find(dc->s, fpath);
+		path_join(frpath, rpath, f->name);
+		rule = rule_find(dc->s, frpath);
+		if (is_list(f)) {
+			ok = dec_list(dc, obj, m, f, rule, fpath, frpath);
+			continue;
+		}
 		if (!field_present(m, f)) {
 			if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
 				ok = dec_fail(dc, "%s: missing", fpath);
 			continue;
 		}
-		ok = dec_value(dc, f, rule, m, &item, fpath) &&
+		ok = dec_value(dc, f, rule, m, &item, fpath, frpath) &&
 		     dec_add(dc, obj, f->name, item, fpath);
 	}
 	for (int pass = MAP_ORIGINALS; ok && pass >= MAP_EXTRA; pass--) {
@@ -1057,10 +1356,11 @@ dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path)
 			const ProtobufCFieldDescriptor *f = &d->fields[i];
 			enum map_role role;
 
-			if (f->label != PROTOBUF_C_LABEL_REPEATED)
+			if (f->label != PROTOBUF_C_LABEL_REPEATED || is_list(f))
 				continue;
 			path_join(fpath, path, f->name);
-			role = map_role(dc->s, f, fpath);
+			path_join(frpath, rpath, f->name);
+			role = map_role(dc->s, f, frpath);
 			if (role == MAP_NONE)
 				ok = dec_fail(
 				    dc, "%s: field type not supported by the codec", fpath);
@@ -1069,7 +1369,7 @@ dec_message(struct dec *dc, const ProtobufCMessage *m, const char *path)
 			else if (role == MAP_ORIGINALS)
 				ok = dec_originals(dc, obj, m, f, fpath);
 			else
-				ok = dec_extras(dc, obj, m, f, path, fpath);
+				ok = dec_extras(dc, obj, m, f, path, rpath, fpath);
 		}
 	}
 	if (!ok) {
@@ -1099,6 +1399,30 @@ json_at(const cJSON *root, const char *path)
 	return root;
 }
 
+/* V, an integer of the enriched event, as decimal digits into *TEXT
+ * (malloc'd; NULL when out of memory).  The decoder writes integers as raw
+ * digits; a number item (a JSON column's source) must be integral. */
+static bool
+bigint_text(const cJSON *v, char **text)
+{
+	const char *p;
+
+	*text = NULL;
+	if (cJSON_IsRaw(v)) {
+		p = v->valuestring + (*v->valuestring == '-');
+		if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
+			return false;
+		*text = strdup(v->valuestring);
+		return true;
+	}
+	if (!cJSON_IsNumber(v) || floor(v->valuedouble) != v->valuedouble ||
+	    fabs(v->valuedouble) > MAX_SAFE_INT)
+		return false;
+	if ((*text = malloc(24)) != NULL)
+		snprintf(*text, 24, "%" PRId64, (int64_t)v->valuedouble);
+	return true;
+}
+
 static bool
 fill_row(const struct codec_schema *s, const cJSON *root, const char *json, struct codec_row *row,
     char *err, size_t errlen)
@@ -1116,6 +1440,10 @@ fill_row(const struct codec_schema *s, const cJSON *root, const char *json, stru
 			continue;
 		if (col->kind == CODEC_COL_JSONB) {
 			text = *col->source == '\0' ? strdup(json) : cJSON_PrintUnformatted(v);
+		} else if (col->kind == CODEC_COL_BIGINT) {
+			if (!bigint_text(v, &text))
+				return codec_fail(err, errlen, "row: %s: %s is not an integer",
+				    col->name, col->source);
 		} else if (!cJSON_IsString(v)) {
 			return codec_fail(
 			    err, errlen, "row: %s: %s is not a string", col->name, col->source);
@@ -1123,13 +1451,13 @@ fill_row(const struct codec_schema *s, const cJSON *root, const char *json, stru
 			char buf[CODEC_TIME_SIZE];
 			int64_t us;
 
-			if (!codec_parse_timestamp(v->valuestring, &us))
+			if (!timefmt_parse(v->valuestring, &us))
 				return codec_fail(
 				    err, errlen, "row: %s: not a timestamp", col->name);
 			if (s->partition_column != NULL &&
 			    strcmp(col->name, s->partition_column) == 0)
 				row->partition_us = us;
-			codec_format_us(us, buf);
+			timefmt_us(us, buf);
 			text = strdup(buf);
 		} else {
 			text = strdup(v->valuestring);
@@ -1163,13 +1491,13 @@ codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t len,
 		codec_fail(err, errlen, "metadata.publishTime: negative");
 		return NULL;
 	}
-	codec_format_ms(publish_time_ms, when);
+	timefmt_ms(publish_time_ms, when);
 	m = protobuf_c_message_unpack(s->message, NULL, len, payload);
 	if (m == NULL) {
 		codec_fail(err, errlen, "payload: not a valid %s message", s->message->name);
 		return NULL;
 	}
-	root = dec_message(&dc, m, "");
+	root = dec_message(&dc, m, "", "");
 	protobuf_c_message_free_unpacked(m, NULL);
 	if (root == NULL)
 		return NULL;

@@ -5,7 +5,9 @@
  * struct codec_schema table.
  * codec.c implements the schema-driven part (schemas, codec_event_encode,
  * framing, codec_enrich, rows); codec_body.c the bodies and text around it
- * (codec_body_parse, gzip, codec_dead_letter_json, timestamps). */
+ * (codec_body_parse, gzip, codec_dead_letter_json).  Both sit on
+ * json_strict.c (strict JSON, UTF-8, exact numbers) and timefmt.c
+ * (timestamps); neither calls the other. */
 #ifndef COLLECTORD_CODEC_H
 #define COLLECTORD_CODEC_H
 
@@ -15,6 +17,9 @@
 
 #include <cjson/cJSON.h>
 #include <protobuf-c/protobuf-c.h>
+
+#include "json_strict.h"
+#include "timefmt.h"
 
 #define CODEC_WUR __attribute__((warn_unused_result))
 
@@ -26,7 +31,7 @@
 /* Bytes codec_frame_header() may write. */
 #define CODEC_FRAME_MAX 16
 /* Room for codec_format_ms() / codec_format_us() text. */
-#define CODEC_TIME_SIZE 40
+#define CODEC_TIME_SIZE TIMEFMT_SIZE
 
 enum codec_status {
 	CODEC_OK = 0,
@@ -34,31 +39,109 @@ enum codec_status {
 	CODEC_TOO_LARGE, /* output cap reached: 413 */
 };
 
+/* Most bytes of a rejection message, NUL included. */
+#define CODEC_ERROR_SIZE 512
+
+/*
+ * Why an event was refused.  MESSAGE is what the client, the dead-letter
+ * record's "error" header and rejections.message carry: "<path>: <rule>"
+ * or "<path>: <rule> (<detail>)" (and, for the stamp wrapper rule only,
+ * "<path>: object without \"<key>\"").  The path is MESSAGE[0..PATH_LEN),
+ * as the client wrote it ("lines[2].item.format", "event" for the event
+ * itself); RULE points into codec_rules[] (NULL only if a family hook
+ * reports a rule the list lacks, which t/families.c forbids), so metric
+ * labels and rejections.rule take only known values without re-parsing.
+ */
+struct codec_error {
+	char message[CODEC_ERROR_SIZE];
+	size_t path_len;
+	const char *rule;
+};
+
+/* Every rule word any family's events can be refused with, the codec's
+ * and the family hooks' alike, each once: the values of the rejection
+ * metric's "reason" label and of rejections.rule. */
+extern const char *const codec_rules[];
+extern const size_t codec_nrules;
+
+/* The entry of codec_rules[] spelled RULE, or NULL. */
+const char *codec_rule(const char *rule);
+
+/*
+ * Fill ERR with PATH, RULE (looked up in codec_rules[]) and, when
+ * DETAIL_FMT is not NULL, " (<detail>)"; the message is cut to
+ * CODEC_ERROR_SIZE - 1 bytes.  Returns false, so that a hook can
+ * "return codec_error_set(...)".
+ */
+bool codec_error_set(struct codec_error *err, const char *path, const char *rule,
+    const char *detail_fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Split MESSAGE, a rejection's text as it travels (the "error" header of
+ * a dead letter), back into ERR: the path and the rule of codec_rules[]
+ * that the message ends with (after its last ": " that is followed by a
+ * rule; a detail in parentheses may follow the rule).  False when no rule
+ * of the list matches (ERR->rule NULL, ERR->path_len 0).
+ */
+bool codec_error_parse(const char *message, struct codec_error *err) CODEC_WUR;
+
 /* What a string field holds beyond "a string". */
 enum codec_kind {
 	CODEC_KIND_PLAIN,     /* no rule beyond the Protobuf type */
 	CODEC_KIND_UUID,      /* UUID, ULID or ObjectId in; canonical UUID out */
 	CODEC_KIND_TIMESTAMP, /* RFC 3339 / ISO 8601, text kept as given */
+	CODEC_KIND_IP,	      /* what inet_pton() takes for AF_INET or AF_INET6,
+			       * text kept as given ("not an IP address") */
 };
 
-#define CODEC_F_REQUIRED 0x1u /* absent, JSON null or "" is an error */
-#define CODEC_F_STAMP 0x2u    /* may arrive in the stamp forms (see below) */
+/* Absent or JSON null is "missing"; for a string, "" is "empty" too
+ * (unless CODEC_F_MAY_BE_EMPTY).  A repeated field must hold at least one
+ * element ("empty"). */
+#define CODEC_F_REQUIRED 0x1u
+#define CODEC_F_STAMP 0x2u	  /* may arrive in the stamp forms (see below) */
+#define CODEC_F_MAY_BE_EMPTY 0x4u /* required string: "" is a value */
+#define CODEC_F_NOT_EMPTY 0x8u	  /* optional string: "" is "empty", not a value */
+/* Integer field: "not an integer" for a JSON value that is not a number
+ * and for a fraction, before the sign ("not a non-negative integer");
+ * without it a non-number is "not a number". */
+#define CODEC_F_INTEGER_WORDS 0x10u
 
-/* Rule for one field, named by its short path.  Fields without a rule are
+/*
+ * A family's own rule for a field's value, run after the codec's (given,
+ * JSON type, empty, kind): V is the field's JSON value (a string, number
+ * or boolean as the field's type wants).  Returns NULL when V passes, or
+ * the rule it breaks (a word of codec_rules[]), with DETAIL (DETAILLEN
+ * bytes, "" on entry) filled when the message should say more.
+ */
+typedef const char *(*codec_value_fn)(const cJSON *v, char *detail, size_t detaillen);
+
+/* Rule for one field, named by its rule path: the field names from the top
+ * message, dot-separated, without array indexes ("attributes.stamp.userId",
+ * "lines.item.format" for lines[i].item.format).  Fields without a rule are
  * optional, with no rule beyond their Protobuf type. */
 struct codec_field {
-	const char *path;     /* dotted short path: "attributes.stamp.userId" */
+	const char *path;     /* rule path */
 	const char *long_key; /* producer's key in the parent object, or NULL */
 	enum codec_kind kind;
 	unsigned flags;
-	const char *wrapper; /* string stamps: the key of the object form */
+	const char *wrapper;  /* string stamps: the key of the object form */
+	codec_value_fn value; /* the family's own value rule, or NULL */
 };
 
+/*
+ * Column kinds, and the text codec_row gives for each (the PostgreSQL
+ * sink binds every value as text and casts it by kind: $n::uuid, ...).
+ */
 enum codec_col_kind {
-	CODEC_COL_TEXT,
-	CODEC_COL_UUID,
-	CODEC_COL_TIMESTAMPTZ, /* value given as YYYY-MM-DDTHH:MM:SS.ffffffZ */
-	CODEC_COL_JSONB,
+	CODEC_COL_TEXT,	       /* a JSON string, as it is */
+	CODEC_COL_UUID,	       /* a JSON string, canonical UUID text */
+	CODEC_COL_TIMESTAMPTZ, /* a JSON string timestamp, given as
+				* YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC) */
+	CODEC_COL_JSONB,       /* any JSON value, compact JSON text */
+	CODEC_COL_BIGINT,      /* a JSON integer within +-(2^53-1), as decimal
+				* digits with an optional '-' ("4711") */
+	CODEC_COL_INET,	       /* a JSON string that inet_pton() takes, as it is
+				* (PostgreSQL prints it in its own form) */
 };
 
 /* One SQL column, taken from the enriched JSON at SOURCE (a dotted path of
@@ -75,25 +158,32 @@ struct codec_schema {
 	const struct codec_field *fields;
 	size_t nfields;
 	/* Map<string,string> fields of this name keep the keys of their
-	 * object that the schema does not name (value: compact JSON text). */
+	 * object that the schema does not name (value: compact JSON text).
+	 * NULL: unknown keys are refused in every object. */
 	const char *extra_field;
-	/* Map<string,string> field keeping the original text of converted
-	 * ids, keyed by path relative to the map's message; NULL for none.
-	 * Its name is reserved in that object's input. */
+	/* Rule path of the map<string,string> field keeping the original
+	 * text of converted ids, keyed by the id's path relative to the map's
+	 * message, indexes included ("lines[0].returnOf.transactionId");
+	 * NULL for none.  Its name is reserved in that object's input. */
 	const char *original_ids_path;
 	const char *table;
 	const struct codec_column *columns;
 	size_t ncolumns;
 	const char *partition_column; /* a CODEC_COL_TIMESTAMPTZ column */
+	/*
+	 * Rules across fields (pass 2), or NULL: run on the encoded message
+	 * M (of MESSAGE's type) and the client's EVENT only once every field
+	 * passed its own rules.  Returns true to accept, or false with ERR
+	 * filled by codec_error_set().
+	 */
+	bool (*check)(const ProtobufCMessage *m, const cJSON *event, struct codec_error *err);
 };
 
-/* Containers the strict JSON parser lets open at once: the body's own
- * array or object is level 1, so "[[1]]" has 2 levels.  Deeper is an
- * error; it also bounds cJSON's recursion. */
-#define CODEC_JSON_MAX_DEPTH 128
-/* Longest number, in characters, the strict JSON parser takes: cJSON
- * before 1.7.18 cannot parse a longer one (and a double holds 17 digits). */
-#define CODEC_JSON_MAX_NUMBER 63
+/* Bounds of the strict JSON parser (json_strict.h): containers open at
+ * once (the body's own array or object is level 1) and characters in a
+ * number. */
+#define CODEC_JSON_MAX_DEPTH JSON_STRICT_MAX_DEPTH
+#define CODEC_JSON_MAX_NUMBER JSON_STRICT_MAX_NUMBER
 
 /* Bounds a body must keep; 0 = no bound. */
 struct codec_limits {
@@ -182,20 +272,26 @@ enum codec_status codec_gunzip(const void *in, size_t inlen, size_t max_out, cha
  * name is reserved there.  Unknown keys anywhere else (the event itself,
  * the stamps) are rejected.
  * Numbers are IEEE doubles: a double field must be finite; an integer field
- * must be integral, >= 0 and <= 2^53-1 (beyond that a double cannot tell
- * neighbours apart).
+ * must be integral, >= 0 for unsigned types and within +-(2^53-1) (beyond
+ * that a double cannot tell neighbours apart).
+ * Repeated message fields take a JSON array of objects; their elements'
+ * paths carry the index ("lines[2].item.format").  Other repeated fields
+ * (but the two maps above) are not supported.
  *
- * The first problem found is reported, as "<short path>: <rule>", checking:
+ * The first problem found is reported in *ERR (see struct codec_error),
+ * checking:
  * 1. the event is an object ("event: not an object"), without duplicate keys;
  * 2. the fields in Protobuf field-number order, depth first, each for:
  *    given twice,
  *    missing, stamp form, JSON type, then its rule (empty, UUID,
- *    timestamp, range); an object's duplicate keys before its fields;
+ *    timestamp, IP, the family's value rule, range); an object's
+ *    duplicate keys before its fields, an array's elements in order;
  * 3. after an object's fields, its other keys in input order (reserved,
- *    too deep, unknown).
+ *    too deep, unknown);
+ * 4. once all of that passed, S->check (rules across fields).
  */
 bool codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload,
-    size_t *len, char *err, size_t errlen) CODEC_WUR;
+    size_t *len, struct codec_error *err) CODEC_WUR;
 
 /* Confluent framing for a message of SCHEMA_ID that is the first message of
  * its schema: magic 0, the id big-endian, message-index array [0] written
@@ -259,43 +355,32 @@ char *codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t 
 char *codec_dead_letter_json(const cJSON *event_or_null, const char *raw_body_or_null,
     size_t raw_len, const char *error, const char *correlation_id, const char *received_at);
 
-/*
- * Parse an RFC 3339 / ISO 8601 extended timestamp: YYYY-MM-DD, 'T' 't' or
- * ' ', hh:mm:ss (60 allowed, it rolls over like PostgreSQL), optional
- * fraction after '.' or ',' (beyond microseconds truncated), optional 'Z',
- * 'z', +hh:mm, +hhmm or +hh (no offset = UTC).  The instant must fall in
- * years 0001-9999 UTC.  *US = microseconds since the epoch.
- */
-bool codec_parse_timestamp(const char *s, int64_t *us) CODEC_WUR;
+/* The timestamp functions under the names the rest of the daemon knows;
+ * timefmt.h has their contracts. */
+static inline bool CODEC_WUR
+codec_parse_timestamp(const char *s, int64_t *us)
+{
+	return timefmt_parse(s, us);
+}
 
-/* UNIX_MS as YYYY-MM-DDTHH:MM:SS.mmmZ. */
-void codec_format_ms(int64_t unix_ms, char out[CODEC_TIME_SIZE]);
-/* US as YYYY-MM-DDTHH:MM:SS.ffffffZ. */
-void codec_format_us(int64_t us, char out[CODEC_TIME_SIZE]);
+static inline void
+codec_format_ms(int64_t unix_ms, char out[CODEC_TIME_SIZE])
+{
+	timefmt_ms(unix_ms, out);
+}
 
-/* ------------------------------------------------------------ internal
- * Shared between codec.c and codec_body.c only; not part of the API. */
+static inline void
+codec_format_us(int64_t us, char out[CODEC_TIME_SIZE])
+{
+	timefmt_us(us, out);
+}
 
 /* BYTES (LEN) as a JSON string item: the text itself when it is valid
  * UTF-8 without NUL (*TEXT true), else its base64.  NULL when out of
- * memory.  codec_body.c; the dead-letter documents of collect and enrich. */
+ * memory.  The dead-letter documents of collect and enrich. */
 cJSON *codec_json_bytes(const void *data, size_t len, bool *text);
 /* Add ITEM (taken in every case, NULL allowed) to OBJ under KEY; false if
- * ITEM is NULL or out of memory.  codec_body.c */
+ * ITEM is NULL or out of memory. */
 bool codec_json_add(cJSON *obj, const char *key, cJSON *item);
-
-/* Format into ERR (when not NULL and ERRLEN > 0); returns false.  codec.c */
-bool codec_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* True when S (N bytes) is valid UTF-8.  codec_body.c */
-bool codec_utf8_valid(const char *s, size_t n);
-/* JSON whitespace.  codec_body.c */
-bool codec_json_space(int c);
-/* Parse all of TEXT (N bytes, no NUL needed) as one JSON value by the
- * rules of codec_body_parse(), any value allowed, no bound on events or
- * values; NULL with *WHERE (byte offset) and *WHY (the WHY texts of
- * codec_body_parse(), "empty" for nothing but whitespace, or "out of
- * memory") on failure.  codec_body.c */
-cJSON *codec_json_parse_strict(const char *text, size_t n, size_t *where, const char **why);
 
 #endif

@@ -64,8 +64,9 @@ struct collect {
 
 struct item {
 	char corr[IDS_TEXT_SIZE];
-	char *error;	 /* NULL: valid */
-	uint8_t *record; /* framed payload, valid events only */
+	char *error;	  /* NULL: valid */
+	const char *rule; /* the rule it broke, one of codec_rules[] */
+	uint8_t *record;  /* framed payload, valid events only */
 	size_t record_len;
 	char *json;		     /* original event text, invalid events only */
 	rd_kafka_headers_t *headers; /* invalid events; librdkafka's once sent */
@@ -89,32 +90,6 @@ struct batch {
 	bool failed;
 	char failure[256]; /* what the client is told: nothing internal */
 	char *parse_error; /* set for a body answered 400 */
-};
-
-/* The rules an event can break, as codec.c words them: the only values the
- * rejection metric's label takes, whatever the client sent.  A rule is the
- * text after the last ": " of a rejection, matched by prefix. */
-static const char *const rules[] = {
-    "duplicate key",
-    "nested deeper than",
-    "number out of range",
-    "reserved key",
-    "unknown key",
-    "empty",
-    "given twice (long and short key)",
-    "missing",
-    "not a UUID, ULID or ObjectId",
-    "not a boolean",
-    "not a non-negative integer",
-    "not a number",
-    "not a string",
-    "not an RFC 3339 timestamp",
-    "not an integer",
-    "not an object",
-    "object without",
-    "out of range",
-    "stamp array must hold exactly one element",
-    "stamp string is not valid JSON",
 };
 
 static double
@@ -218,20 +193,6 @@ batch_answer_error(
 
 	if (r != NULL)
 		reply_error(r, status, code, message, b->id_text, retry_after);
-}
-
-/* The metrics label for a rejection: its rule, from the fixed set. */
-static const char *
-rule_label(const char *error)
-{
-	const char *rule = error, *p;
-
-	while ((p = strstr(rule, ": ")) != NULL)
-		rule = p + 2;
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
-		if (strncmp(rule, rules[i], strlen(rules[i])) == 0)
-			return rules[i];
-	return "other";
 }
 
 /* A growing text; out of memory is sticky (P goes NULL). */
@@ -358,7 +319,8 @@ batch_answer_ok(struct batch *b)
 
 		if (b->items[i].error == NULL)
 			continue;
-		snprintf(label, sizeof(label), "reason=\"%s\"", rule_label(b->items[i].error));
+		snprintf(label, sizeof(label), "%s,reason=\"%s\"", b->run->label,
+		    b->items[i].rule != NULL ? b->items[i].rule : "other");
 		metrics_add("collectord_events_rejected_total", label, 1);
 	}
 }
@@ -649,16 +611,22 @@ batch_validate(struct batch *b)
 		struct item *it = &b->items[i];
 		uint8_t corr[16], *payload = NULL;
 		size_t plen = 0;
-		char err[512];
+		struct codec_error err;
 
 		ids_correlation(corr, b->id, (uint32_t)i++);
 		ids_format(corr, it->corr);
-		if (!codec_event_encode(&b->run->f->codec, ev, &payload, &plen, err, sizeof(err))) {
-			if ((it->error = strdup(err)) == NULL ||
+		if (!codec_event_encode(&b->run->f->codec, ev, &payload, &plen, &err)) {
+			if ((it->error = strdup(err.message)) == NULL ||
 			    (it->json = cJSON_PrintUnformatted(ev)) == NULL ||
-			    (it->headers = rd_kafka_headers_new(2)) == NULL)
+			    (it->headers = rd_kafka_headers_new(4)) == NULL)
 				return false;
+			it->rule = err.rule;
+			/* the parts as well as the text: the rejections table and
+			 * other consumers take them without parsing the message */
 			rd_kafka_header_add(it->headers, "error", -1, it->error, -1);
+			rd_kafka_header_add(
+			    it->headers, "error-path", -1, it->error, (ssize_t)err.path_len);
+			rd_kafka_header_add(it->headers, "error-rule", -1, err.rule, -1);
 			rd_kafka_header_add(it->headers, "correlation-id", -1, it->corr, -1);
 			b->rejected++;
 			continue;

@@ -13,6 +13,8 @@
 /* The first is POST /collect's. */
 static const struct family *const families[] = {
     &family_holded,
+    &family_clickstream,
+    &family_retail,
 };
 
 const struct family *
@@ -247,6 +249,12 @@ family_pg_table(const struct family *f, struct pgsql_table *t, struct pgsql_colu
 			break;
 		case CODEC_COL_JSONB:
 			type = "jsonb";
+			break;
+		case CODEC_COL_BIGINT:
+			type = "int8";
+			break;
+		case CODEC_COL_INET:
+			type = "inet";
 			break;
 		}
 		cols[i] = (struct pgsql_column){.name = s->columns[i].name, .type = type};

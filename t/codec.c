@@ -1,5 +1,5 @@
-/* t/codec.c: unit tests of the codec against the golden files in t/data:
- * bodies, valid and invalid events, the worked examples, gzip, framing,
+/* t/codec.c: unit tests of the codec against the golden files in t/data
+ * and schemas/holded/data: bodies, valid and invalid events, the worked examples, gzip, framing,
  * enrichment of good and corrupt payloads, and dead-letter documents. */
 #define ZLIB_CONST
 #include <math.h>
@@ -31,7 +31,7 @@ slurp(const char *name, size_t *len)
 	long size;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/t/data/%s", top != NULL ? top : ".", name);
+	snprintf(path, sizeof(path), "%s/%s", top != NULL ? top : ".", name);
 	f = fopen(path, "rb");
 	if (f == NULL) {
 		printf("# cannot open %s\n", path);
@@ -89,8 +89,12 @@ pipeline(const cJSON *event, struct codec_row *row, char *err, size_t errlen)
 	int32_t sid = 0;
 	char *json = NULL;
 
-	if (!codec_event_encode(S, event, &payload, &len, err, errlen))
+	struct codec_error ce;
+
+	if (!codec_event_encode(S, event, &payload, &len, &ce)) {
+		snprintf(err, errlen, "%s", ce.message);
 		return NULL;
+	}
 	frame = malloc(len + CODEC_FRAME_MAX);
 	if (frame != NULL) {
 		h = codec_frame_header(frame, 1);
@@ -134,7 +138,7 @@ exact_numbers(cJSON *v)
 static void
 valid_case(const cJSON *c)
 {
-	char err[256] = "", *got, *want;
+	char err[CODEC_ERROR_SIZE] = "", *got, *want;
 	struct codec_row row = {0};
 	cJSON *golden = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(c, "enriched"), 1);
 
@@ -153,18 +157,26 @@ valid_case(const cJSON *c)
 static void
 invalid_case(const cJSON *c)
 {
-	char err[256] = "";
+	struct codec_error ce = {.rule = NULL};
 	uint8_t *payload = (uint8_t *)"x";
 	size_t len = 1;
 	bool r = codec_event_encode(
-	    S, cJSON_GetObjectItemCaseSensitive(c, "event"), &payload, &len, err, sizeof(err));
+	    S, cJSON_GetObjectItemCaseSensitive(c, "event"), &payload, &len, &ce);
+	const char *want = str(c, "error");
 
 	if (r || payload != NULL || len != 0) {
 		ok(0, "%s: accepted", str(c, "name"));
 		free(payload);
 		return;
 	}
-	is_str(err, str(c, "error"), str(c, "name"));
+	is_str(ce.message, want, str(c, "name"));
+	/* The parts: the path, then ": " and the rule, which is one of the
+	 * list and starts the rest of the text. */
+	ok(ce.rule != NULL && ce.path_len + 2 <= strlen(ce.message) &&
+		strncmp(ce.message + ce.path_len, ": ", 2) == 0 &&
+		strncmp(ce.message + ce.path_len + 2, ce.rule, strlen(ce.rule)) == 0 &&
+		codec_rule(ce.rule) == ce.rule,
+	    "%s: path and rule", str(c, "name"));
 }
 
 /* A line of bodies.jsonl: "body", then "count" (events when accepted) or
@@ -207,10 +219,10 @@ static void
 test_examples(void)
 {
 	size_t len = 0, elen = 0;
-	char *body = slurp("collect-request.json", &len),
-	     *want_text = slurp("enriched-event.json", &elen);
+	char *body = slurp("t/data/collect-request.json", &len),
+	     *want_text = slurp("t/data/enriched-event.json", &elen);
 	cJSON *events = NULL, *want = want_text ? cJSON_Parse(want_text) : NULL;
-	char err[256] = "", *got, *w;
+	char err[CODEC_ERROR_SIZE] = "", *got, *w;
 	struct codec_row row;
 
 	ok(body != NULL && codec_body_parse(body, len, NULL, &events, err, sizeof(err)) == CODEC_OK,
@@ -272,10 +284,10 @@ static void
 test_golden_records(void)
 {
 	size_t len = 0, elen = 0, plen = 0;
-	char *rec = slurp("seeds/record-event0.bin", &len),
-	     *want_text = slurp("enriched-event.json", &elen);
+	char *rec = slurp("t/data/seeds/record-event0.bin", &len),
+	     *want_text = slurp("t/data/enriched-event.json", &elen);
 	cJSON *want = want_text != NULL ? cJSON_Parse(want_text) : NULL;
-	char err[256] = "", *got = NULL, *w = cJSON_PrintUnformatted(want);
+	char err[CODEC_ERROR_SIZE] = "", *got = NULL, *w = cJSON_PrintUnformatted(want);
 	const uint8_t *payload = NULL;
 	int32_t sid = 0;
 
@@ -284,7 +296,7 @@ test_golden_records(void)
 	is_str(got, w, "seeds/record-event0.bin enriches to enriched-event.json");
 	free(got);
 	free(rec);
-	rec = slurp("seeds/record-empty-explicit-index.bin", &len);
+	rec = slurp("t/data/seeds/record-empty-explicit-index.bin", &len);
 	ok(rec != NULL && codec_frame_parse(rec, len, &sid, &payload, &plen, err, sizeof(err)) &&
 		plen == 0,
 	    "seeds/record-empty-explicit-index.bin frames an empty payload");
@@ -324,15 +336,17 @@ test_duplicates(void)
 		uint8_t *payload = NULL;
 		size_t len;
 		char err[256] = "";
+		struct codec_error ce;
 
 		if (codec_body_parse(cases[i].text, strlen(cases[i].text), NULL, &events, err,
 			sizeof(err)) != CODEC_OK) {
 			ok(0, "duplicate case %zu parses: %s", i, err);
 			continue;
 		}
-		ok(!codec_event_encode(S, events->child, &payload, &len, err, sizeof(err)),
+		ok(!codec_event_encode(S, events->child, &payload, &len, &ce),
 		    "duplicate case %zu rejected", i);
-		is_str(err, cases[i].error, "... with the short path of the key");
+		is_str(ce.message, cases[i].error, "... with the short path of the key");
+		is_str(ce.rule, "duplicate key", "... and the rule");
 		free(payload);
 		cJSON_Delete(events);
 	}
@@ -554,16 +568,16 @@ test_json_strict(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why = NULL;
 		where = 99;
-		v = codec_json_parse_strict(bad[i].text, strlen(bad[i].text), &where, &why);
+		v = json_strict_parse(bad[i].text, strlen(bad[i].text), &where, &why);
 		ok(v == NULL && where == bad[i].where, "strict JSON rejects \"%s\" at byte %zu",
 		    bad[i].text, bad[i].where);
 		is_str(why, bad[i].why, "... saying why");
 		cJSON_Delete(v);
 	}
-	v = codec_json_parse_strict(" -0.5e-3 ", 9, &where, &why);
+	v = json_strict_parse(" -0.5e-3 ", 9, &where, &why);
 	ok(cJSON_IsNumber(v) && v->valuedouble == -0.5e-3, "strict JSON takes a top-level number");
 	cJSON_Delete(v);
-	v = codec_json_parse_strict("\xef\xbb\xbf[{\"id\":\"x\"}]", 15, &where, &why);
+	v = json_strict_parse("\xef\xbb\xbf[{\"id\":\"x\"}]", 15, &where, &why);
 	ok(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1, "strict JSON skips a leading BOM");
 	cJSON_Delete(v);
 }
@@ -663,8 +677,8 @@ static void
 test_gzip(void)
 {
 	size_t len = 0, zlen = 0, plain_len = 0, n;
-	char *gz = slurp("collect-request.json.gz", &zlen),
-	     *plain = slurp("collect-request.json", &plain_len);
+	char *gz = slurp("t/data/collect-request.json.gz", &zlen),
+	     *plain = slurp("t/data/collect-request.json", &plain_len);
 	char err[256] = "", *out = NULL;
 	uint8_t *buf, *zeros;
 	enum codec_status st;
@@ -806,14 +820,15 @@ static Collectord__V1__Event *
 example_message(void)
 {
 	size_t len = 0, plen;
-	char *body = slurp("collect-request.json", &len), err[256];
+	char *body = slurp("t/data/collect-request.json", &len), err[256];
 	cJSON *events = NULL;
 	uint8_t *payload = NULL;
 	Collectord__V1__Event *m = NULL;
+	struct codec_error ce;
 
 	if (body != NULL &&
 	    codec_body_parse(body, len, NULL, &events, err, sizeof(err)) == CODEC_OK &&
-	    codec_event_encode(S, events->child, &payload, &plen, err, sizeof(err)))
+	    codec_event_encode(S, events->child, &payload, &plen, &ce))
 		m = collectord__v1__event__unpack(NULL, plen, payload);
 	free(payload);
 	cJSON_Delete(events);
@@ -1152,9 +1167,9 @@ main(void)
 	test_schema_table();
 	test_examples();
 	test_golden_records();
-	each_line("valid.jsonl", valid_case);
-	each_line("invalid.jsonl", invalid_case);
-	each_line("bodies.jsonl", body_case);
+	each_line("schemas/holded/data/valid.jsonl", valid_case);
+	each_line("schemas/holded/data/invalid.jsonl", invalid_case);
+	each_line("t/data/bodies.jsonl", body_case);
 	test_duplicates();
 	test_bodies_raw();
 	test_bodies_truncated();

@@ -26,12 +26,16 @@ pipeline(const char *text, struct codec_row *row, char *err, size_t errlen)
 	size_t len = 0, h, plen;
 	int32_t sid;
 	char *json = NULL;
+	struct codec_error ce;
 
 	if (ev == NULL) {
 		snprintf(err, errlen, "test: not JSON");
 		return NULL;
 	}
-	if (codec_event_encode(S, ev, &payload, &len, err, errlen) && len < sizeof(frame) - 16) {
+
+	if (!codec_event_encode(S, ev, &payload, &len, &ce))
+		snprintf(err, errlen, "%s", ce.message);
+	else if (len < sizeof(frame) - 16) {
 		h = codec_frame_header(frame, 42);
 		memcpy(frame + h, payload, len);
 		if (codec_frame_parse(frame, h + len, &sid, &p, &plen, err, errlen))
@@ -45,7 +49,7 @@ pipeline(const char *text, struct codec_row *row, char *err, size_t errlen)
 static void
 rejects(const char *text, const char *want, const char *name)
 {
-	char err[256] = "";
+	char err[CODEC_ERROR_SIZE] = "";
 	struct codec_row row = {0};
 	char *json = pipeline(text, &row, err, sizeof(err));
 
@@ -58,7 +62,7 @@ rejects(const char *text, const char *want, const char *name)
 int
 main(void)
 {
-	char err[256] = "";
+	char err[CODEC_ERROR_SIZE] = "";
 	struct codec_row row = {0};
 	char *json;
 

@@ -110,7 +110,7 @@ is "$(http_status "$URL/collect" -H "$KEY" -H 'Content-Encoding: br' --data-bina
 # --- metrics counted it
 http_status "$URL/metrics" >/dev/null
 grep -q '^collectord_http_requests_total{status="200"} ' "$T_DIR/body"; ok $? "metrics count 200s"
-grep -q '^collectord_events_rejected_total{reason="not a number"} ' "$T_DIR/body"; ok $? "metrics count rejections by rule"
+grep -q '^collectord_events_rejected_total{family="holded",reason="not a number"} ' "$T_DIR/body"; ok $? "metrics count rejections by rule"
 grep -q '^collectord_request_duration_seconds_count ' "$T_DIR/body"; ok $? "metrics have the latency histogram"
 
 # --- a stopped broker: 503 with Retry-After, never 200

@@ -7,8 +7,23 @@
 #include "family.h"
 
 extern const struct family family_holded;
-/* The text of schemas/holded/holded.proto, compiled in (src/holded_proto.c is
- * generated from it by make). */
+extern const struct family family_clickstream;
+extern const struct family family_retail;
+
+/* The text of each family's schemas/<name>/<name>.proto, compiled in
+ * (src/<name>_proto.c is generated from it by make). */
 extern const char family_holded_proto[];
+extern const char family_clickstream_proto[];
+extern const char family_retail_proto[];
+
+/* An ISO 4217 currency the retail family accepts and its minor-unit
+ * digits: schemas/retail/currencies.txt, compiled in sorted by code
+ * (src/retail_currencies.c is generated from it by make). */
+struct retail_currency {
+	const char *code;
+	int digits;
+};
+extern const struct retail_currency retail_currencies[];
+extern const size_t retail_ncurrencies;
 
 #endif

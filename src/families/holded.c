@@ -10,23 +10,23 @@
 #define STAMP_SHARED "X-Message-Stamp-Holded\\Shared\\Infrastructure\\Messenger\\Stamp\\"
 
 static const struct codec_field holded_fields[] = {
-    {"data", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"data.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"data.amount", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"attributes", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"attributes.type", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"attributes.targetSubscription", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"data", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
+    {"data.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
+    {"data.amount", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
+    {"attributes", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
+    {"attributes.type", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
+    {"attributes.targetSubscription", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
     {"attributes.timestampStamp", STAMP_CORE "TimestampStamp", CODEC_KIND_TIMESTAMP,
-	CODEC_F_REQUIRED | CODEC_F_STAMP, "dispatchedAt"},
+	CODEC_F_REQUIRED | CODEC_F_STAMP, "dispatchedAt", NULL},
     {"attributes.messageIdStamp", STAMP_CORE "MessageIdStamp", CODEC_KIND_UUID,
-	CODEC_F_REQUIRED | CODEC_F_STAMP, "id"},
+	CODEC_F_REQUIRED | CODEC_F_STAMP, "id", NULL},
     {"attributes.newContextStamp", STAMP_SHARED "NewContextStamp", CODEC_KIND_PLAIN,
-	CODEC_F_REQUIRED | CODEC_F_STAMP, NULL},
-    {"attributes.newContextStamp.accountId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
-    {"attributes.newContextStamp.userId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
+	CODEC_F_REQUIRED | CODEC_F_STAMP, NULL, NULL},
+    {"attributes.newContextStamp.accountId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL, NULL},
+    {"attributes.newContextStamp.userId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL, NULL},
     {"attributes.amplitudeTrackStamp", STAMP_SHARED "AmplitudeTrackStamp", CODEC_KIND_PLAIN,
-	CODEC_F_STAMP, NULL},
-    {"attributes.amplitudeTrackStamp.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+	CODEC_F_STAMP, NULL, NULL},
+    {"attributes.amplitudeTrackStamp.id", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
 };
 
 /* The seed's table, in its column order; "data" is the enriched event. */

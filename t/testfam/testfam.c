@@ -5,10 +5,10 @@
 #include "testfam.pb-c.h"
 
 static const struct codec_field testfam_fields[] = {
-    {"deviceId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL},
-    {"takenAt", NULL, CODEC_KIND_TIMESTAMP, CODEC_F_REQUIRED, NULL},
-    {"value", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
-    {"meta.unit", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL},
+    {"deviceId", NULL, CODEC_KIND_UUID, CODEC_F_REQUIRED, NULL, NULL},
+    {"takenAt", NULL, CODEC_KIND_TIMESTAMP, CODEC_F_REQUIRED, NULL, NULL},
+    {"value", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
+    {"meta.unit", NULL, CODEC_KIND_PLAIN, CODEC_F_REQUIRED, NULL, NULL},
 };
 
 static const struct codec_column testfam_columns[] = {

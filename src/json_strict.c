@@ -1,0 +1,489 @@
+/* json_strict.c: the strict JSON layer below the codec: an RFC 8259
+ * checker that runs before cJSON builds anything, UTF-8 validation, and
+ * exact number text.  No I/O, no knowledge of events. */
+#include "json_strict.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ UTF-8 */
+
+/* Length of the valid UTF-8 sequence at P (N bytes left), 0 if invalid:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2 || c > 0xf4)
+		return 0;
+	if (c < 0xe0)
+		return n >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c < 0xf0) {
+		if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+		return 0;
+	if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return 4;
+}
+
+bool
+json_strict_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_seq(p + i, n - i);
+
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------ JSON text */
+
+bool
+json_strict_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+#define JSON_STR_(x) #x
+#define JSON_STR(x) JSON_STR_(x)
+
+/* Byte classes of the validator, one table load per byte. */
+enum {
+	J_WS = 1,    /* JSON whitespace */
+	J_STR = 2,   /* ends a run of plain string bytes: '"', '\\', < 0x20, >= 0x80 */
+	J_DIGIT = 4, /* 0-9 */
+	J_WORD = 8,  /* letters, digits, '.', '+', '-': may not follow a number or literal */
+};
+
+/* clang-format off */
+static const unsigned char json_class[256] = {
+	/* 00 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2,
+	/* 10 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* 20 */ 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 8, 8, 0,
+	/* 30 */ 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 0, 0, 0, 0, 0, 0,
+	/* 40 */ 0, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+	/* 50 */ 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 0, 2, 0, 0, 0,
+	/* 60 */ 0, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8,
+	/* 70 */ 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0,
+	/* 80 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* 90 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* a0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* b0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* c0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* d0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* e0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	/* f0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+/* clang-format on */
+
+static const char json_too_deep[] =
+    "nesting deeper than " JSON_STR(JSON_STRICT_MAX_DEPTH) " levels";
+static const char json_long_number[] =
+    "invalid number: more than " JSON_STR(JSON_STRICT_MAX_NUMBER) " characters";
+
+/* The four hex digits at P as a code unit, -1 if one is not a hex digit. */
+static long
+hex4(const unsigned char *p)
+{
+	long v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned c = p[i], lc = c | 0x20;
+
+		if (c - '0' < 10)
+			v = v << 4 | (long)(c - '0');
+		else if (lc - 'a' < 6)
+			v = v << 4 | (long)(lc - 'a' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
+
+/* See json_strict.h for the rules; why cJSON may then build the tree
+ * unchecked is said there too. */
+enum json_strict_status
+json_strict_check(
+    const char *text, size_t n, size_t max_events, size_t max_values, struct json_strict_check *jc)
+{
+	const unsigned char *const base = (const unsigned char *)text, *const end = base + n;
+	const unsigned char *p = base, *num;
+	unsigned char stack[JSON_STRICT_MAX_DEPTH]; /* '[' or '{' of each open container */
+	size_t depth = 0, values = 0, events = 0;
+	bool top_array, in_key = false;
+	const char *why, *lit;
+	long cu;
+
+	if (max_events == 0)
+		max_events = SIZE_MAX;
+	if (max_values == 0)
+		max_values = SIZE_MAX;
+#define SKIP_WS()                                                                                  \
+	do {                                                                                       \
+		while (p < end && (json_class[*p] & J_WS))                                         \
+			p++;                                                                       \
+	} while (0)
+	if (n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		p += 3;
+	SKIP_WS();
+	if (p == end) {
+		why = "empty";
+		goto fail;
+	}
+	jc->start = (size_t)(p - base);
+	top_array = *p == '[';
+	events = *p == '{';
+
+value: /* at the first byte of a value, not whitespace, p < end */
+	/* Events first: when both pass at once, that is the clearer answer. */
+	if (depth == 1 && top_array && ++events > max_events) {
+		jc->why = "events";
+		jc->limit = max_events;
+		return JSON_STRICT_TOO_LARGE;
+	}
+	if (++values > max_values) {
+		jc->why = "JSON values";
+		jc->limit = max_values;
+		return JSON_STRICT_TOO_LARGE;
+	}
+	switch (*p) {
+	case '[':
+	case '{':
+		if (depth == JSON_STRICT_MAX_DEPTH) {
+			why = json_too_deep;
+			goto fail;
+		}
+		stack[depth++] = *p++;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		if (*p == stack[depth - 1] + 2) { /* ']' is '[' + 2, '}' is '{' + 2 */
+			p++;
+			depth--;
+			goto after;
+		}
+		if (stack[depth - 1] == '[')
+			goto value;
+		goto key;
+	case '"':
+		p++;
+		goto string;
+	case '-':
+	case '0':
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+	case '5':
+	case '6':
+	case '7':
+	case '8':
+	case '9':
+		num = p;
+		if (*p == '-' && (++p == end || !(json_class[*p] & J_DIGIT))) {
+			why = "invalid number: no digit after '-'";
+			goto fail;
+		}
+		if (*p++ == '0') {
+			if (p < end && (json_class[*p] & J_DIGIT)) {
+				why = "invalid number: leading zero";
+				goto fail;
+			}
+		} else {
+			while (p < end && (json_class[*p] & J_DIGIT))
+				p++;
+		}
+		if (p < end && *p == '.') {
+			if (++p == end || !(json_class[*p] & J_DIGIT)) {
+				why = "invalid number: no digit after the decimal point";
+				goto fail;
+			}
+			while (p < end && (json_class[*p] & J_DIGIT))
+				p++;
+		}
+		if (p < end && (*p | 0x20) == 'e') {
+			if (++p < end && (*p == '+' || *p == '-'))
+				p++;
+			if (p == end || !(json_class[*p] & J_DIGIT)) {
+				why = "invalid number: no digit in the exponent";
+				goto fail;
+			}
+			while (p < end && (json_class[*p] & J_DIGIT))
+				p++;
+		}
+		if (p < end && (json_class[*p] & J_WORD)) {
+			why = "invalid number: unexpected character after the digits";
+			goto fail;
+		}
+		if (p - num > JSON_STRICT_MAX_NUMBER) {
+			p = num;
+			why = json_long_number;
+			goto fail;
+		}
+		goto after;
+	case 't':
+		lit = "true";
+		goto literal;
+	case 'f':
+		lit = "false";
+		goto literal;
+	case 'n':
+		lit = "null";
+		goto literal;
+	case '+':
+		why = "invalid number: leading '+'";
+		goto fail;
+	case '.':
+		why = "invalid number: no digit before the decimal point";
+		goto fail;
+	default:
+		why = "expected a value";
+		goto unexpected;
+	}
+
+literal: /* P should spell LIT */
+	for (; *lit != '\0'; lit++, p++) {
+		if (p == end || *p != (unsigned char)*lit) {
+			why = "invalid literal";
+			goto fail;
+		}
+	}
+	if (p < end && (json_class[*p] & J_WORD)) {
+		why = "invalid literal";
+		goto fail;
+	}
+	goto after;
+
+key: /* at the first byte after '{' or ',' and whitespace, p < end */
+	if (*p != '"') {
+		why = "expected a string key";
+		goto unexpected;
+	}
+	p++;
+	in_key = true;
+	/* fall through */
+
+string: /* just after the opening quote */
+	for (;;) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* Eight bytes a step through the plain run: the lowest byte
+		 * flagged is exactly the first J_STR byte (a borrow only
+		 * carries upwards, out of a byte that is flagged itself). */
+		while (end - p >= 8) {
+			const uint64_t ones = 0x0101010101010101u, high = ones << 7;
+			uint64_t x, q, b, m;
+
+			memcpy(&x, p, sizeof(x));
+			q = x ^ ('"' * ones);
+			b = x ^ ('\\' * ones);
+			m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - 0x20 * ones) & ~x) | x;
+			if ((m &= high) != 0) {
+				p += __builtin_ctzll(m) >> 3;
+				break;
+			}
+			p += 8;
+		}
+#endif
+		while (p < end && !(json_class[*p] & J_STR))
+			p++;
+		if (p == end) {
+			why = "unterminated string";
+			goto fail;
+		}
+		if (*p == '"')
+			break;
+		if (*p == '\\') {
+			if (end - p < 2) {
+				p = end;
+				why = "unterminated string";
+				goto fail;
+			}
+			switch (p[1]) {
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				p += 2;
+				continue;
+			case 'u':
+				break;
+			default:
+				why = "invalid escape";
+				goto fail;
+			}
+			if (end - p < 6 || (cu = hex4(p + 2)) < 0) {
+				why = "invalid \\u escape";
+				goto fail;
+			}
+			if (cu == 0) {
+				why = "\\u0000 in a string";
+				goto fail;
+			}
+			if (cu >= 0xd800 && cu <= 0xdfff) {
+				/* Only a high surrogate escape followed by a low one
+				 * is a character; alone they have no UTF-8 form. */
+				if (cu >= 0xdc00 || end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+				    (cu = hex4(p + 8)) < 0xdc00 || cu > 0xdfff) {
+					why = "unpaired UTF-16 surrogate in a \\u escape";
+					goto fail;
+				}
+				p += 6;
+			}
+			p += 6;
+		} else if (*p < 0x20) {
+			why = "control character in a string";
+			goto fail;
+		} else {
+			size_t k = utf8_seq(p, (size_t)(end - p));
+
+			if (k == 0) {
+				why = "invalid UTF-8";
+				goto fail;
+			}
+			p += k;
+		}
+	}
+	p++;
+	if (in_key) {
+		in_key = false;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		if (*p != ':') {
+			why = "expected ':'";
+			goto unexpected;
+		}
+		p++;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		goto value;
+	}
+	/* fall through */
+
+after: /* just after a value */
+	if (depth == 0)
+		goto done;
+	SKIP_WS();
+	if (p == end)
+		goto eof;
+	if (*p == ',') {
+		p++;
+		SKIP_WS();
+		if (p == end)
+			goto eof;
+		if (stack[depth - 1] == '[')
+			goto value;
+		goto key;
+	}
+	if (*p == stack[depth - 1] + 2) {
+		p++;
+		depth--;
+		goto after;
+	}
+	why = stack[depth - 1] == '[' ? "expected ',' or ']'" : "expected ',' or '}'";
+	goto unexpected;
+
+done:
+	SKIP_WS();
+#undef SKIP_WS
+	if (p < end) {
+		why = "trailing data after the JSON value";
+		if (*p >= 0x80 && utf8_seq(p, (size_t)(end - p)) == 0)
+			why = "invalid UTF-8";
+		goto fail;
+	}
+	jc->events = events;
+	return JSON_STRICT_OK;
+
+eof:
+	why = "unexpected end of input";
+	goto fail;
+unexpected: /* WHY says what was expected; the byte itself may say more */
+	if (*p >= 0x80 && utf8_seq(p, (size_t)(end - p)) == 0)
+		why = "invalid UTF-8";
+	else if (*p < 0x20)
+		why = "control character outside a string";
+	goto fail;
+fail:
+	jc->where = (size_t)(p - base);
+	jc->why = why;
+	return JSON_STRICT_INVALID;
+}
+
+cJSON *
+json_strict_build(const char *text, size_t n)
+{
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(text, n, &end, 0);
+
+	/* A parser that stopped early would drop data silently: refuse. */
+	while (v != NULL && end < text + n && json_strict_space((unsigned char)*end))
+		end++;
+	if (v != NULL && end != text + n) {
+		cJSON_Delete(v);
+		v = NULL;
+	}
+	return v;
+}
+
+cJSON *
+json_strict_parse(const char *text, size_t n, size_t *where, const char **why)
+{
+	struct json_strict_check jc;
+	cJSON *v;
+
+	if (json_strict_check(text, n, 0, 0, &jc) != JSON_STRICT_OK) {
+		*where = jc.where;
+		*why = jc.why;
+		return NULL;
+	}
+	v = json_strict_build(text + jc.start, n - jc.start);
+	if (v == NULL) {
+		*where = jc.start;
+		*why = "out of memory";
+	}
+	return v;
+}
+
+cJSON *
+json_strict_number(double x)
+{
+	char buf[40];
+
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	return cJSON_CreateRaw(buf);
+}
+
+cJSON *
+json_strict_int(int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	return cJSON_CreateRaw(buf);
+}
