@@ -1,15 +1,16 @@
 # Made-up clickstream events for scripts/generate-events (scripts/eventgen.py
-# runs this module), following the contract of schemas/clickstream/README.md:
-# id an integer 0..2^53-1, type and package_id non-empty strings,
-# event.user_agent a string ("" allowed), event.ip IPv4 or IPv6,
-# event.timestamp RFC 3339 (T or a space), customer_id, product and position
-# integers >= 0 or null/absent, page, query and referrer strings or
-# null/absent, other keys of event kept, other top-level keys refused.
+# runs this module), following the contract of schemas/clickstream/README.md.
 #   valid    page views, searches, product clicks and add-to-carts of
 #            logged-in and anonymous visitors, IPv4 and IPv6, timestamps
 #            with T or a space, a few kept extra keys
 #   invalid  a valid event that breaks one rule: a string id, a bad IP, a
 #            top-level customer_id, ...
+
+# The contract, in short: id an integer 0..2^53-1, type and package_id
+# non-empty strings, event.user_agent a string ("" allowed), event.ip IPv4
+# or IPv6, event.timestamp RFC 3339 (T or a space), customer_id, product and
+# position integers >= 0 or null/absent, page, query and referrer strings or
+# null/absent, other keys of event kept, other top-level keys refused.
 import time
 
 USER_AGENTS = [
