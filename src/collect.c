@@ -101,34 +101,6 @@ elapsed_s(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Answer R with {"error":CODE,"message":MESSAGE[,"batchId":BATCH]}. */
-static void
-reply_error(struct httpd_req *r, int status, const char *code, const char *message,
-    const char *batch, int retry_after)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *text;
-
-	cJSON_AddStringToObject(o, "error", code);
-	cJSON_AddStringToObject(o, "message", message);
-	if (batch != NULL)
-		cJSON_AddStringToObject(o, "batchId", batch);
-	text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (retry_after > 0) {
-		char v[16];
-
-		snprintf(v, sizeof(v), "%d", retry_after);
-		httpd_req_add_header(r, "Retry-After", v);
-	}
-	if (text == NULL) {
-		httpd_reply(r, 500, "application/json", "{}\n", 3);
-		return;
-	}
-	httpd_reply(r, status, "application/json", text, strlen(text));
-	free(text);
-}
-
 static void
 batch_free(struct batch *b)
 {
@@ -192,7 +164,7 @@ batch_answer_error(
 	struct httpd_req *r = batch_take_request(b);
 
 	if (r != NULL)
-		reply_error(r, status, code, message, b->id_text, retry_after);
+		httpd_reply_error(r, status, code, message, b->id_text, retry_after);
 }
 
 /* A growing text; out of memory is sticky (P goes NULL). */
@@ -307,7 +279,7 @@ batch_answer_ok(struct batch *b)
 	if (r == NULL)
 		return;
 	if ((text = answer_ok_text(b, &len)) == NULL) {
-		reply_error(r, 500, "internal", "out of memory", b->id_text, 0);
+		httpd_reply_error(r, 500, "internal", "out of memory", b->id_text, 0);
 		return;
 	}
 	httpd_reply(r, 200, "application/json", text, len);
@@ -686,7 +658,7 @@ collect_body(struct httpd_req *r, void *arg)
 		st = codec_gunzip(body, len, (size_t)c->cfg->max_decompressed_bytes, &inflated,
 		    &len, err, sizeof(err));
 		if (st != CODEC_OK) {
-			reply_error(r, st == CODEC_TOO_LARGE ? 413 : 400,
+			httpd_reply_error(r, st == CODEC_TOO_LARGE ? 413 : 400,
 			    st == CODEC_TOO_LARGE ? "too_large" : "invalid_gzip", err, NULL, 0);
 			return;
 		}
@@ -694,7 +666,7 @@ collect_body(struct httpd_req *r, void *arg)
 	}
 	if ((b = batch_new(run, r)) == NULL) {
 		free(inflated);
-		reply_error(r, 500, "internal", "out of memory", NULL, 0);
+		httpd_reply_error(r, 500, "internal", "out of memory", NULL, 0);
 		return;
 	}
 	st = codec_body_parse(body, len, &lim, &b->events, err, sizeof(err));
@@ -755,38 +727,39 @@ collect_head(struct httpd_req *r, struct collect *c, const struct family *f)
 
 	if (!authorized(c, r)) {
 		httpd_req_add_header(r, "WWW-Authenticate", "Bearer");
-		reply_error(r, 401, "unauthorized",
+		httpd_reply_error(r, 401, "unauthorized",
 		    "missing or wrong API key (X-API-Key or Authorization: Bearer)", NULL, 0);
 		return;
 	}
 	if (enc != NULL && strcasecmp(enc, "identity") != 0 && !is_gzip(r)) {
-		reply_error(r, 415, "unsupported_encoding",
+		httpd_reply_error(r, 415, "unsupported_encoding",
 		    "Content-Encoding must be gzip or identity", NULL, 0);
 		return;
 	}
 	for (run = c->runs; run < c->runs + c->nruns && run->f != f; run++)
 		;
 	if (run == c->runs + c->nruns) {
-		reply_error(r, 404, "not_found",
+		httpd_reply_error(r, 404, "not_found",
 		    "this process does not collect that family ([server] families)", NULL, 0);
 		return;
 	}
 	if (c->draining) {
-		reply_error(r, 503, "shutting_down", "collectord is stopping", NULL, 1);
+		httpd_reply_error(r, 503, "shutting_down", "collectord is stopping", NULL, 1);
 		return;
 	}
 	if (run->schema_id <= 0) {
-		reply_error(
+		httpd_reply_error(
 		    r, 503, "not_ready", "the schema is not registered yet: see /readyz", NULL, 5);
 		return;
 	}
 	if (!health_up(HEALTH_KAFKA)) {
 		/* Known down: say so now rather than after message.timeout.ms. */
-		reply_error(r, 503, "kafka_unavailable", "no Kafka broker is reachable", NULL, 5);
+		httpd_reply_error(
+		    r, 503, "kafka_unavailable", "no Kafka broker is reachable", NULL, 5);
 		return;
 	}
 	if ((int64_t)c->inflight >= c->cfg->max_inflight_batches) {
-		reply_error(r, 503, "busy", "too many batches in flight", NULL, 1);
+		httpd_reply_error(r, 503, "busy", "too many batches in flight", NULL, 1);
 		return;
 	}
 	httpd_req_read_body(r, collect_body, run);

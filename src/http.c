@@ -84,14 +84,12 @@ on_collect(struct listener *l, struct httpd_req *r)
 						   : NULL;
 
 	if (h->collect == NULL) {
-		reply_str(r, 404, "application/json",
-		    "{\"error\":\"not_found\",\"message\":\"this process does not run the collect "
-		    "role\"}\n");
+		httpd_reply_error(
+		    r, 404, "not_found", "this process does not run the collect role", NULL, 0);
 		return;
 	}
 	if (f == NULL) {
-		reply_str(r, 404, "application/json",
-		    "{\"error\":\"not_found\",\"message\":\"no such event family\"}\n");
+		httpd_reply_error(r, 404, "not_found", "no such event family", NULL, 0);
 		return;
 	}
 	collect_head(r, h->collect, f);
@@ -127,20 +125,17 @@ on_head(struct httpd_req *r, void *arg)
 					   : strcmp(path, rt->path) != 0)
 			continue;
 		if ((httpd_req_method(r) & rt->methods) == 0) {
-			snprintf(body, sizeof(body),
-			    "{\"error\":\"method_not_allowed\",\"message\":\"use %s\"}\n",
-			    rt->allow);
+			snprintf(body, sizeof(body), "use %s", rt->allow);
 			httpd_req_add_header(r, "Allow", rt->allow);
-			reply_str(r, 405, "application/json", body);
+			httpd_reply_error(r, 405, "method_not_allowed", body, NULL, 0);
 			return;
 		}
 		rt->fn(l, r);
 		return;
 	}
 	log_debug("no such path", "path=%s", log_quote(path, q, sizeof(q)));
-	reply_str(r, 404, "application/json",
-	    "{\"error\":\"not_found\",\"message\":\"no such path: use POST /collect, "
-	    "GET /healthz, /readyz or /metrics\"}\n");
+	httpd_reply_error(r, 404, "not_found",
+	    "no such path: use POST /collect, GET /healthz, /readyz or /metrics", NULL, 0);
 }
 
 struct http *

@@ -238,20 +238,62 @@ httpd_reply(struct httpd_req *r, int status, const char *ctype, const void *body
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
+/* S as the body of a JSON string into OUT (SIZE bytes, NUL-terminated,
+ * cut at a character boundary when too long); bytes >= 0x80 are copied
+ * as they are (the caller's text is UTF-8). */
+static void
+json_escape(char *out, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[8];
+		size_t len;
+
+		if (ch == '"' || ch == '\\')
+			len = (size_t)snprintf(esc, sizeof(esc), "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", ch);
+		else
+			esc[0] = (char)ch, len = 1;
+		if (n + len >= size)
+			break;
+		memcpy(out + n, esc, len);
+		n += len;
+	}
+	/* a multi-byte character cut in two would not be UTF-8 */
+	while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80)
+		n--;
+	if (n > 0 && (unsigned char)out[n - 1] >= 0xc0)
+		n--;
+	out[n] = '\0';
+}
+
+void
+httpd_reply_error(struct httpd_req *r, int status, const char *code, const char *message,
+    const char *batch_id, int retry_after)
+{
+	char msg[1024], body[1400], v[16];
+	int n;
+
+	json_escape(msg, sizeof(msg), message);
+	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"%s%s%s}\n", code, msg,
+	    batch_id != NULL ? ",\"batchId\":\"" : "", batch_id != NULL ? batch_id : "",
+	    batch_id != NULL ? "\"" : "");
+	if (retry_after > 0) {
+		snprintf(v, sizeof(v), "%d", retry_after);
+		httpd_req_add_header(r, "Retry-After", v);
+	}
+	httpd_reply(
+	    r, status, "application/json", body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0);
+}
+
 /* An answer of the server's own (a malformed request, a limit). */
 static void
 reply_error(struct httpd_req *r, int status, const char *code, const char *message)
 {
-	char body[400];
-	int n;
-
-	/* MESSAGE is ours, never the client's text: no escaping needed
-	 * beyond what our own messages contain (none). */
-	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
-	if (status == 503)
-		httpd_req_add_header(r, "Retry-After", "1");
-	httpd_reply(
-	    r, status, "application/json", body, n > 0 && (size_t)n < sizeof(body) ? (size_t)n : 0);
+	httpd_reply_error(r, status, code, message, NULL, status == 503 ? 1 : 0);
 }
 
 static const char *

@@ -94,5 +94,14 @@ void httpd_req_add_header(struct httpd_req *r, const char *name, const char *val
  * Every answer is counted in collectord_http_requests_total{status}.
  */
 void httpd_reply(struct httpd_req *r, int status, const char *ctype, const void *body, size_t len);
+/*
+ * The error answer every route and the server itself give:
+ * {"error":CODE,"message":MESSAGE[,"batchId":BATCH_ID]} and a newline,
+ * application/json, MESSAGE (which may quote the client) escaped as JSON,
+ * with Retry-After: RETRY_AFTER seconds when it is > 0.  BATCH_ID may be
+ * NULL.
+ */
+void httpd_reply_error(struct httpd_req *r, int status, const char *code, const char *message,
+    const char *batch_id, int retry_after);
 
 #endif
