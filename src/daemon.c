@@ -28,6 +28,7 @@
 #include "pgsql.h"
 #include "producer.h"
 #include "registry.h"
+#include "rejections.h"
 #include "s3.h"
 
 /* How often the dependency checks run. */
@@ -62,6 +63,8 @@ struct daemon {
 	struct pg_sink *pg;
 	struct collect *collect;
 	struct consumer *consumer;
+	struct rejections *rejections;
+	size_t rejections_table; /* its index among the sink's tables */
 	struct http *http;
 	struct event *check_timer, *stop_timer;
 	struct event *sigterm, *sigint, *sighup;
@@ -204,12 +207,13 @@ on_register_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The PostgreSQL sink of the served families: [pg] sql_dir's files, then
- * each family's, and one table each, in served order. */
+ * each family's, and one table each, in served order; then the table
+ * rejections (of [pg] sql_dir), last. */
 static struct pg_sink *
 pg_start(struct daemon *d, char *err, size_t errlen)
 {
 	const char *dirs[1 + 16];
-	struct pgsql_table tables[16];
+	struct pgsql_table tables[16 + 1];
 	struct pgsql_column cols[16][CODEC_ROW_MAX];
 	const struct config_family *fc;
 	size_t n = 0;
@@ -223,14 +227,18 @@ pg_start(struct daemon *d, char *err, size_t errlen)
 		dirs[1 + n] = fc->sql_dir;
 		family_pg_table(fc->family, &tables[n], cols[n]);
 	}
-	return pg_sink_new(d->base, d->cfg->pg_conninfo, dirs, 1 + n, tables, n, NULL, err, errlen);
+	tables[n] = *rejections_table();
+	d->rejections_table = n;
+	return pg_sink_new(
+	    d->base, d->cfg->pg_conninfo, dirs, 1 + n, tables, n + 1, NULL, err, errlen);
 }
 
 static bool
 all_done(struct daemon *d)
 {
 	return (d->collect == NULL || collect_inflight(d->collect) == 0) &&
-	       (d->consumer == NULL || consumer_stopped(d->consumer));
+	       (d->consumer == NULL || consumer_stopped(d->consumer)) &&
+	       rejections_stopped(d->rejections);
 }
 
 static void
@@ -270,6 +278,7 @@ begin_stop(struct daemon *d, const char *why)
 	http_stop_accepting(d->http);
 	if (d->consumer != NULL)
 		consumer_stop(d->consumer);
+	rejections_stop(d->rejections);
 	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
 	d->stop_deadline.tv_sec += grace / 1000;
 	timer_in(d->stop_timer, 0);
@@ -368,6 +377,10 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		    d->base, d->cfg, d->producer, d->registry, d->s3, d->pg, err, errlen);
 		if (d->consumer == NULL)
 			return -1;
+		d->rejections =
+		    rejections_new(d->base, d->cfg, d->pg, d->rejections_table, err, errlen);
+		if (d->rejections == NULL)
+			return -1;
 	}
 	if (d->cfg->role_collect) {
 		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3);
@@ -420,6 +433,8 @@ daemon_free(struct daemon *d)
 	 * then the modules that owned the callbacks go. */
 	http_free(d->http);
 	consumer_free(d->consumer);
+	/* Before the sink: its reports for our writes then free only them. */
+	rejections_free(d->rejections);
 	producer_free(d->producer, 5000);
 	s3_free(d->s3);
 	registry_free(d->registry);
