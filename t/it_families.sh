@@ -106,6 +106,17 @@ ids=$(jq -r '[.events[] | select(.status == "accepted") | "'\''\(.correlationId)
 is "$(sql "SELECT count(*) > 0 FROM retail_transaction_lines WHERE correlation_id IN ($ids)")" t \
 	"retail: the transactions' lines are rows of retail_transaction_lines"
 
+# Rejections: every family's refusals are rows of rejections, path and rule apart.
+for f in $FAMILIES; do
+	ids=$(jq -r '[.events[] | select(.status == "rejected") | "'\''\(.correlationId)'\''"] | join(",")' "$T_DIR/$f.answer")
+	ok "$(wait_for 120 "[ \$(sql \"SELECT count(*) FROM rejections WHERE correlation_id IN ($ids)\") = 2 ]"; echo $?)" \
+		"$f: its two refusals are rows of rejections"
+	is "$(sql "SELECT string_agg(message, E'\n' ORDER BY kafka_offset) FROM rejections WHERE correlation_id IN ($ids)")" \
+		"$(cat "$T_DIR/$f.errors")" "$f: with the golden messages"
+	is "$(sql "SELECT count(*) FROM rejections WHERE correlation_id IN ($ids) AND family = '$f' AND stage = 'collect' AND path IS NOT NULL AND starts_with(message, path || ': ' || rule) AND event IS NOT NULL")" \
+		2 "$f: family, stage, path and rule as the message says, the event as JSON"
+done
+
 # Routes: the clickstream family by name on the main port too; a family
 # this process does not know is 404.
 is "$(http_status "$URL/collect/clickstream" --data-binary @"$T_DIR/clickstream.json")" 200 \
