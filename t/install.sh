@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# t/install.sh: make install puts every family's files where the daemon
+# looks for them: each schemas/NAME/sql/*.sql in a dist_*sql_DATA list of
+# Makefile.am (installed as $(datadir)/collectord/schemas/NAME/sql, the
+# default [family.NAME] sql_dir), each schemas/NAME/NAME.proto in
+# dist_proto_DATA, and every sql/*.sql in dist_sql_DATA.  No services.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+MK=$top_srcdir/Makefile.am
+N=0
+FAILED=0
+ok() {	# ok STATUS NAME
+	N=$((N + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $N - $2"; else
+		echo "not ok $N - $2"
+		FAILED=$((FAILED + 1))
+	fi
+}
+# The words of Makefile.am's variable NAME (continuation lines joined).
+words_of() {
+	sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$MK" | awk -v v="$1" '$1 == v && $2 == "=" { for (i = 3; i <= NF; i++) print $i }'
+}
+[ -r "$MK" ] || { echo "Bail out! cannot read $MK"; exit 1; }
+cd "$top_srcdir" || exit 1
+for f in schemas/*/sql/*.sql; do
+	fam=${f#schemas/}
+	fam=${fam%%/*}
+	words_of "dist_${fam}sql_DATA" | grep -qxF "$f"
+	ok $? "$f is installed (dist_${fam}sql_DATA)"
+	grep -qE "^${fam}sqldir = \\\$\\(datadir\\)/collectord/schemas/${fam}/sql\$" "$MK"
+	ok $? "$fam's SQL goes to \$(datadir)/collectord/schemas/$fam/sql"
+done
+for f in schemas/*/*.proto; do
+	words_of dist_proto_DATA | grep -qxF "$f"
+	ok $? "$f is installed (dist_proto_DATA)"
+done
+for f in sql/*.sql; do
+	words_of dist_sql_DATA | grep -qxF "$f"
+	ok $? "$f is installed (dist_sql_DATA)"
+done
+echo "1..$N"
+[ "$FAILED" -eq 0 ]
