@@ -86,6 +86,7 @@ static const struct key family_keys[] = {
     F("invalid_topic", invalid_topic, K_STR, "", 0, 0),
     F("subject", subject, K_STR, "", 0, 0),
     F("sql_dir", sql_dir, K_STR, "", 0, 0),
+    F("table", table, K_STR, "", 0, 0),
     F("port", port, K_INT, "0", 0, 65535),
 };
 #define NFAMILY_KEYS (sizeof(family_keys) / sizeof(family_keys[0]))

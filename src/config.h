@@ -24,6 +24,7 @@ struct config_family {
 	char *invalid_topic;
 	char *subject;
 	char *sql_dir; /* its SQL files; "" = schemas/NAME/sql beside [pg] sql_dir */
+	char *table;   /* the table its SQL makes; "" = the descriptor's */
 	int64_t port;  /* a listener of its own, where POST /collect is this family */
 	unsigned seen; /* keys given in the file, one bit each */
 	/* Set by family_config_defaults(): the family is served by this

@@ -225,7 +225,7 @@ pg_start(struct daemon *d, char *err, size_t errlen)
 			return NULL;
 		}
 		dirs[1 + n] = fc->sql_dir;
-		family_pg_table(fc->family, &tables[n], cols[n]);
+		family_pg_table(fc, &tables[n], cols[n]);
 	}
 	tables[n] = *rejections_table();
 	d->rejections_table = n;

@@ -187,7 +187,8 @@ family_config_defaults(struct config *cfg, char *err, size_t errlen)
 			   config_default_str(&sec->subject, f->subject) == -1) {
 			goto oom;
 		}
-		if (*sec->sql_dir == '\0' && default_sql_dir(cfg, sec) == -1)
+		if ((*sec->sql_dir == '\0' && default_sql_dir(cfg, sec) == -1) ||
+		    config_default_str(&sec->table, f->codec.table) == -1)
 			goto oom;
 		for (size_t j = 0; j < i; j++) {
 			const struct config_family *o = &cfg->families[j];
@@ -229,11 +230,11 @@ family_s3_prefix(const struct family *f, char *buf, size_t size)
 }
 
 void
-family_pg_table(const struct family *f, struct pgsql_table *t, struct pgsql_column *cols)
+family_pg_table(const struct config_family *fc, struct pgsql_table *t, struct pgsql_column *cols)
 {
-	const struct codec_schema *s = &f->codec;
+	const struct codec_schema *s = &fc->family->codec;
 
-	*t = (struct pgsql_table){.name = s->table, .columns = cols, .ncolumns = s->ncolumns};
+	*t = (struct pgsql_table){.name = fc->table, .columns = cols, .ncolumns = s->ncolumns};
 	for (size_t i = 0; i < s->ncolumns; i++) {
 		const char *type = "text";
 

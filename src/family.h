@@ -30,10 +30,13 @@ const char *family_s3_prefix(const struct family *f, char *buf, size_t size);
 
 struct pgsql_table;
 struct pgsql_column;
-/* F's table as the PostgreSQL sink takes it, the columns (at most
- * CODEC_ROW_MAX) in COLS, in the codec's column order so that a codec_row's
- * values are a pg_row's.  NAME is borrowed from F. */
-void family_pg_table(const struct family *f, struct pgsql_table *t, struct pgsql_column *cols);
+struct config_family;
+/* The table of served family FC (its settled [family.NAME] table) as the
+ * PostgreSQL sink takes it, the columns (at most CODEC_ROW_MAX) in COLS,
+ * in the codec's column order so that a codec_row's values are a
+ * pg_row's.  Names are borrowed from FC and its descriptor. */
+void family_pg_table(
+    const struct config_family *fc, struct pgsql_table *t, struct pgsql_column *cols);
 
 struct config;
 /* CFG's [server] default_family (empty: the table's first), or NULL when

@@ -57,9 +57,9 @@ print_config(const struct config *cfg)
 			continue;
 		printf("[family.%s] raw_topic = %s\n[family.%s] invalid_topic = %s\n"
 		       "[family.%s] subject = %s\n[family.%s] sql_dir = %s\n"
-		       "[family.%s] port = %lld\n",
+		       "[family.%s] table = %s\n[family.%s] port = %lld\n",
 		    f->name, f->raw_topic, f->name, f->invalid_topic, f->name, f->subject, f->name,
-		    f->sql_dir, f->name, (long long)f->port);
+		    f->sql_dir, f->name, f->table, f->name, (long long)f->port);
 	}
 }
 
@@ -74,8 +74,8 @@ print_families(const struct config *cfg)
 	printf("family\traw_topic\tinvalid_topic\tsubject\ttable\ts3_prefix\tport\n");
 	for (size_t i = 0; (f = family_served(cfg, i)) != NULL; i++)
 		printf("%s\t%s\t%s\t%s\t%s\t%s\t%lld\n", f->name, f->raw_topic, f->invalid_topic,
-		    f->subject, f->family->codec.table,
-		    family_s3_prefix(f->family, buf, sizeof(buf)), (long long)f->port);
+		    f->subject, f->table, family_s3_prefix(f->family, buf, sizeof(buf)),
+		    (long long)f->port);
 }
 
 int

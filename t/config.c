@@ -181,14 +181,18 @@ test_families(void)
 	    "a family's SQL sits beside [pg] sql_dir, in schemas/NAME/sql");
 	is_str(f ? f->raw_topic : NULL, "events.raw", "its section holds the settled topic");
 	is_str(f ? f->subject : NULL, "events.raw-value", "and subject");
+	is_str(f ? f->table : NULL, "events", "and table, the descriptor's");
 	config_free(cfg);
-	cfg =
-	    parse("[server]\nfamilies = holded\n[family.holded]\nsql_dir = /x\n", err, sizeof(err));
+	cfg = parse(
+	    "[server]\nfamilies = holded\n[family.holded]\nsql_dir = /x\ntable = holded_events\n",
+	    err, sizeof(err));
 	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == 0,
 	    "[server] families = holded");
 	ok(cfg && family_served(cfg, 0) != NULL && family_served(cfg, 1) == NULL,
 	    "serves that one only");
 	is_str(cfg ? family_served(cfg, 0)->sql_dir : NULL, "/x", "[family.NAME] sql_dir wins");
+	is_str(
+	    cfg ? family_served(cfg, 0)->table : NULL, "holded_events", "[family.NAME] table wins");
 	config_free(cfg);
 	cfg = parse("[server]\nfamilies = holded, nope\n", err, sizeof(err));
 	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == -1,

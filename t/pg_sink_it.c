@@ -43,6 +43,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "config.h"
 #include "family.h"
 #include "log.h"
 #include "pg_sink.h"
@@ -67,6 +68,7 @@ static const char *dirs[2] = {sql_dir, family_dir};
 /* The Holded family's table, as the daemon hands it to the sink. */
 static struct pgsql_table table;
 static struct pgsql_column table_cols[CODEC_ROW_MAX];
+static struct config *fam_cfg; /* owns the names TABLE borrows */
 
 #define SINK_NEW(ci, opts, err)                                                                    \
 	pg_sink_new(base, (ci), dirs, 2, &table, 1, (opts), (err), sizeof(err))
@@ -1113,7 +1115,14 @@ main(int argc, char **argv)
 	else
 		snprintf(sql_dir, sizeof(sql_dir), "sql");
 	snprintf(family_dir, sizeof(family_dir), "%s/../schemas/holded/sql", sql_dir);
-	family_pg_table(family_find("holded"), &table, table_cols);
+	/* the table as the daemon's defaults settle it */
+	fam_cfg = config_parse(NULL, "defaults", false, err, sizeof(err));
+	if (fam_cfg == NULL || family_config_defaults(fam_cfg, err, sizeof(err)) == -1 ||
+	    config_family(fam_cfg, "holded") == NULL) {
+		printf("Bail out! the default configuration: %s\n", err);
+		return 1;
+	}
+	family_pg_table(config_family(fam_cfg, "holded"), &table, table_cols);
 	signal(SIGPIPE, SIG_IGN);
 	/* a hang guard, not a timing assertion: a stuck loop fails the run */
 	alarm(600);
@@ -1184,5 +1193,6 @@ main(int argc, char **argv)
 
 	PQfinish(admin);
 	event_base_free(base);
+	config_free(fam_cfg);
 	return tap_done();
 }
