@@ -56,9 +56,10 @@ for f in $FAMILIES; do
 		sed -n '5p;12p' "$data/invalid.jsonl" | jq -c .event
 	} | jq -cs . >"$T_DIR/$f.json"
 	if [ "$f" = retail ]; then
-		# retail's table keeps one row per transactionId: give each its own
-		jq -c 'to_entries | map(.key as $k | .value
-			| if $k < 3 then .transactionId |= (.[0:35] + "\($k)") else . end)' \
+		# retail's table keeps one row per transactionId, across runs too:
+		# give each its own
+		jq -c --arg run "$(cat /proc/sys/kernel/random/uuid)" 'to_entries | map(.key as $k | .value
+			| if $k < 3 then .transactionId = ($run[0:35] + "\($k)") else . end)' \
 			"$T_DIR/$f.json" >"$T_DIR/$f.json.t" && mv "$T_DIR/$f.json.t" "$T_DIR/$f.json"
 	fi
 	sed -n '5p;12p' "$data/invalid.jsonl" | jq -r .error >"$T_DIR/$f.errors"
