@@ -48,7 +48,7 @@ enum codec_status {
  * or "<path>: <rule> (<detail>)" (and, for the stamp wrapper rule only,
  * "<path>: object without \"<key>\"").  The path is MESSAGE[0..PATH_LEN),
  * as the client wrote it ("lines[2].item.format", "event" for the event
- * itself); RULE points into codec_rules[] (NULL only if a family hook
+ * itself); RULE points into codec_rules[] or the family's rules (NULL only if a hook
  * reports a rule the list lacks, which t/families.c forbids), so metric
  * labels and rejections.rule take only known values without re-parsing.
  */
@@ -58,17 +58,20 @@ struct codec_error {
 	const char *rule;
 };
 
-/* Every rule word any family's events can be refused with, the codec's
- * and the family hooks' alike, each once: the values of the rejection
- * metric's "reason" label and of rejections.rule. */
+/* The codec's own rule words, each once: with a family's own
+ * (codec_schema.rules), the values of the rejection metric's "reason"
+ * label and of rejections.rule for that family. */
 extern const char *const codec_rules[];
 extern const size_t codec_nrules;
 
-/* The entry of codec_rules[] spelled RULE, or NULL. */
-const char *codec_rule(const char *rule);
+struct codec_schema;
+/* The entry of codec_rules[] or of S's rules (S may be NULL) spelled
+ * RULE, or NULL. */
+const char *codec_rule(const struct codec_schema *s, const char *rule);
 
 /*
- * Fill ERR with PATH, RULE (looked up in codec_rules[]) and, when
+ * Fill ERR with PATH, RULE (a word of codec_rules[] or of the family's
+ * rules; codec_event_encode() points ERR->rule at the list's entry) and, when
  * DETAIL_FMT is not NULL, " (<detail>)"; the message is cut to
  * CODEC_ERROR_SIZE - 1 bytes.  Returns false, so that a hook can
  * "return codec_error_set(...)".
@@ -78,12 +81,13 @@ bool codec_error_set(struct codec_error *err, const char *path, const char *rule
 
 /*
  * Split MESSAGE, a rejection's text as it travels (the "error" header of
- * a dead letter), back into ERR: the path and the rule of codec_rules[]
+ * a dead letter), back into ERR: the path and the rule of codec_rules[] or S's
  * that the message ends with (after its last ": " that is followed by a
  * rule; a detail in parentheses may follow the rule).  False when no rule
  * of the list matches (ERR->rule NULL, ERR->path_len 0).
  */
-bool codec_error_parse(const char *message, struct codec_error *err) CODEC_WUR;
+bool codec_error_parse(
+    const struct codec_schema *s, const char *message, struct codec_error *err) CODEC_WUR;
 
 /* What a string field holds beyond "a string". */
 enum codec_kind {
@@ -177,6 +181,11 @@ struct codec_schema {
 	 * filled by codec_error_set().
 	 */
 	bool (*check)(const ProtobufCMessage *m, const cJSON *event, struct codec_error *err);
+	/* The rule words the family's value and check hooks report, beyond
+	 * codec_rules[]: with those, every value its rejections' rule can
+	 * take. */
+	const char *const *rules;
+	size_t nrules;
 };
 
 /* Bounds of the strict JSON parser (json_strict.h): containers open at

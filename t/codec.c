@@ -175,7 +175,7 @@ invalid_case(const cJSON *c)
 	ok(ce.rule != NULL && ce.path_len + 2 <= strlen(ce.message) &&
 		strncmp(ce.message + ce.path_len, ": ", 2) == 0 &&
 		strncmp(ce.message + ce.path_len + 2, ce.rule, strlen(ce.rule)) == 0 &&
-		codec_rule(ce.rule) == ce.rule,
+		codec_rule(NULL, ce.rule) == ce.rule,
 	    "%s: path and rule", str(c, "name"));
 }
 

@@ -206,7 +206,7 @@ invalid_case(const struct family *f, const cJSON *c)
 	ok(ce.path_len == (size_t)(sep - want) && strncmp(ce.message, want, ce.path_len) == 0,
 	    "%s: path", name);
 	ok(ce.rule != NULL && strlen(ce.rule) == rl && strncmp(ce.rule, sep + 2, rl) == 0 &&
-		codec_rule(ce.rule) == ce.rule,
+		codec_rule(&f->codec, ce.rule) == ce.rule,
 	    "%s: rule is \"%s\"", name, ce.rule != NULL ? ce.rule : "(null)");
 }
 
@@ -295,28 +295,43 @@ test_duplicates(void)
 	    "lines[0].quantity: duplicate key", "duplicate key");
 }
 
-/* The list is what metric labels and rejections.rule may hold: each word
- * once, and each found by codec_rule() as itself. */
+/* The lists are what metric labels and rejections.rule may hold: the
+ * codec's words and each family's, each word once in the two together, and
+ * each found by codec_rule() as itself. */
 static void
 test_rules(void)
 {
 	bool unique = true, found = true;
+	const struct family *f;
 
 	for (size_t i = 0; i < codec_nrules; i++) {
-		found = found && codec_rule(codec_rules[i]) == codec_rules[i];
+		found = found && codec_rule(NULL, codec_rules[i]) == codec_rules[i];
 		for (size_t j = 0; j < i; j++)
 			unique = unique && strcmp(codec_rules[i], codec_rules[j]) != 0;
 	}
 	ok(codec_nrules > 0 && unique, "codec_rules: every rule once");
 	ok(found, "codec_rule() finds each as itself");
-	ok(codec_rule("not a rule") == NULL, "and nothing else");
+	ok(codec_rule(NULL, "not a rule") == NULL, "and nothing else");
+	for (size_t k = 0; (f = family_at(k)) != NULL; k++) {
+		const struct codec_schema *s = &f->codec;
+
+		unique = found = true;
+		for (size_t i = 0; i < s->nrules; i++) {
+			found = found && codec_rule(s, s->rules[i]) == s->rules[i];
+			unique = unique && codec_rule(NULL, s->rules[i]) == NULL;
+			for (size_t j = 0; j < i; j++)
+				unique = unique && strcmp(s->rules[i], s->rules[j]) != 0;
+		}
+		ok(unique && found, "%s: its own rule words, each once and none the codec's",
+		    f->name);
+	}
 }
 
 static void
 parses(const char *message, size_t path_len, const char *rule)
 {
 	struct codec_error ce;
-	bool r = codec_error_parse(message, &ce);
+	bool r = codec_error_parse(&family_find("retail")->codec, message, &ce);
 
 	ok(r && ce.path_len == path_len && ce.rule != NULL && strcmp(ce.rule, rule) == 0 &&
 		strcmp(ce.message, message) == 0,
@@ -340,9 +355,12 @@ test_error_parse(void)
 	parses("attributes.timestampStamp: given twice (long and short key)", 25, "given twice");
 	parses("event.deep: nested deeper than 64 levels", 10, "nested deeper than 64 levels");
 	parses("event.score: number out of range", 11, "number out of range");
-	ok(!codec_error_parse("body: something else", &ce) && ce.rule == NULL,
+	ok(!codec_error_parse(NULL, "body: something else", &ce) && ce.rule == NULL,
 	    "codec_error_parse: no rule, no parts");
-	ok(!codec_error_parse("missing", &ce), "codec_error_parse: no path");
+	ok(!codec_error_parse(NULL, "missing", &ce), "codec_error_parse: no path");
+	ok(!codec_error_parse(
+	       &family_find("holded")->codec, "total: not the sum of the lines", &ce),
+	    "codec_error_parse: another family's rule is not this family's");
 }
 
 /* The compiled-in currencies are currencies.txt's lines, sorted. */

@@ -362,6 +362,34 @@ static const struct codec_column retail_columns[] = {
     {"data", CODEC_COL_JSONB, ""},
 };
 
+/* Every rule word the hooks of this file report, beyond the codec's own:
+ * the other values rejections.rule and the metric's reason take. */
+static const char *const retail_rules[] = {
+    /* the value hooks */
+    "no UTC offset",
+    "longer than 64 bytes",
+    "not an ISO 3166-1 alpha-2 code",
+    "not an active ISO 4217 code",
+    "not one of cash, debit_card, credit_card, pix, voucher, store_credit",
+    "not one of sale, rental, return",
+    "not one of book, film, series",
+    "not one of hardcover, paperback, dvd, blu_ray",
+    "not a decimal amount",
+    "negative",
+    "not a positive integer",
+    /* the check hook (pass 2) */
+    "required for a rental",
+    "required when the total is not zero",
+    "not the currency's number of decimal places",
+    "duplicate line number",
+    "not a format of its kind",
+    "only for a rental",
+    "not after occurredAt",
+    "required for a return",
+    "only for a return",
+    "not the sum of the lines",
+};
+
 const struct family family_retail = {
     .name = "retail",
     .proto = family_retail_proto,
@@ -383,5 +411,7 @@ const struct family family_retail = {
 	    .ncolumns = sizeof(retail_columns) / sizeof(retail_columns[0]),
 	    .partition_column = "occurred_at",
 	    .check = retail_check,
+	    .rules = retail_rules,
+	    .nrules = sizeof(retail_rules) / sizeof(retail_rules[0]),
 	},
 };
