@@ -3,11 +3,13 @@
  * dead-letter document.  No I/O.  Everything that belongs to one event family
  * (key names, topics, id and timestamp fields, table columns) sits in one
  * struct codec_schema table.
- * codec.c implements the schema-driven part (schemas, codec_event_encode,
- * framing, codec_enrich, rows); codec_body.c the bodies and text around it
- * (codec_body_parse, gzip, codec_dead_letter_json).  Both sit on
- * json_strict.c (strict JSON, UTF-8, exact numbers) and timefmt.c
- * (timestamps); neither calls the other. */
+ * The schema-driven part is codec_encode.c (codec_event_encode) and
+ * codec_enrich.c (codec_enrich, rows) on codec.c (rule words, rejections,
+ * paths, protobuf-c helpers, framing; codec_int.h); codec_body.c is the
+ * bodies and text around it (codec_body_parse, gzip,
+ * codec_dead_letter_json).  All sit on json_strict.c (strict JSON, UTF-8,
+ * exact numbers) and timefmt.c (timestamps); no two of them call each
+ * other's functions but through codec.c. */
 #ifndef COLLECTORD_CODEC_H
 #define COLLECTORD_CODEC_H
 

@@ -1,8 +1,7 @@
 /* json_strict.h: strict JSON below the codec files.  An RFC 8259 checker
  * that runs, in one pass and without allocating, before cJSON builds a
  * tree; UTF-8 validation; and number text that reads back exactly.  It
- * knows nothing of events or families: codec.c and codec_body.c both sit
- * on it, and neither calls the other. */
+ * knows nothing of events or families: the codec files all sit on it. */
 #ifndef COLLECTORD_JSON_STRICT_H
 #define COLLECTORD_JSON_STRICT_H
 
