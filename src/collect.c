@@ -65,7 +65,7 @@ struct collect {
 struct item {
 	char corr[IDS_TEXT_SIZE];
 	char *error;	  /* NULL: valid */
-	const char *rule; /* the rule it broke, one of codec_rules[] */
+	const char *rule; /* the rule it broke: a listed word (codec_rule()) */
 	uint8_t *record;  /* framed payload, valid events only */
 	size_t record_len;
 	char *json;		     /* original event text, invalid events only */
@@ -598,7 +598,8 @@ batch_validate(struct batch *b)
 			rd_kafka_header_add(it->headers, "error", -1, it->error, -1);
 			rd_kafka_header_add(
 			    it->headers, "error-path", -1, it->error, (ssize_t)err.path_len);
-			rd_kafka_header_add(it->headers, "error-rule", -1, err.rule, -1);
+			rd_kafka_header_add(it->headers, "error-rule", -1,
+			    err.rule != NULL ? err.rule : "other", -1);
 			rd_kafka_header_add(it->headers, "correlation-id", -1, it->corr, -1);
 			b->rejected++;
 			continue;

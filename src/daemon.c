@@ -53,8 +53,7 @@ struct daemon {
 	struct event_base *base;
 	struct config *cfg;
 	const char *config_path;
-	const struct family *family; /* POST /collect's */
-	struct reg *regs;	     /* one per served family */
+	struct reg *regs; /* one per served family */
 	size_t nregs;
 	struct producer *producer;
 	struct curl_loop *curl;
@@ -486,7 +485,7 @@ int
 daemon_run(const char *config_path, struct config *cfg)
 {
 	/* main() settled the families (family_config_defaults). */
-	struct daemon d = {.cfg = cfg, .config_path = config_path, .family = family_default(cfg)};
+	struct daemon d = {.cfg = cfg, .config_path = config_path};
 	char err[1024], q[1100];
 
 	signal(SIGPIPE, SIG_IGN);
