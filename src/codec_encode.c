@@ -523,18 +523,18 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
     struct codec_error *err)
 {
 	struct enc e = {.s = s, .err = err};
-	ProtobufCMessage *m;
+	ProtobufCMessage *m = NULL;
 	size_t size;
 	bool ok;
 
 	*payload = NULL;
 	*len = 0;
 	if (!cJSON_IsObject(event))
-		return enc_fail(&e, "", "not an object");
-	m = codec_msg_new(s->message);
-	if (m == NULL)
-		return enc_fail(&e, "", "out of memory");
-	ok = enc_message(&e, event, m, "", "");
+		ok = enc_fail(&e, "", "not an object");
+	else if ((m = codec_msg_new(s->message)) == NULL)
+		ok = enc_fail(&e, "", "out of memory");
+	else
+		ok = enc_message(&e, event, m, "", "");
 	if (ok && s->check != NULL && !s->check(m, event, err))
 		ok = false;
 	if (ok) {
@@ -547,8 +547,9 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 			*len = protobuf_c_message_pack(m, *payload);
 		}
 	}
-	protobuf_c_message_free_unpacked(m, NULL);
-	/* the list's own entry (NULL for a word the family did not declare,
+	if (m != NULL)
+		protobuf_c_message_free_unpacked(m, NULL);
+	/* on every path: the list's own entry (NULL for a word the family did not declare,
 	 * which t/families.c forbids): a label value, never the client's */
 	if (!ok && err != NULL)
 		err->rule = codec_rule(s, err->rule);
