@@ -71,31 +71,14 @@ CREATE INDEX IF NOT EXISTS rejections_correlation_id_idx
 	WHERE correlation_id IS NOT NULL;
 
 -- rejections_ensure_partition(ts): the daily partition rejections_YYYYMMDD
--- holding TS (UTC day), created on demand and race-safe exactly as
--- events_ensure_partition() in schemas/holded/sql/002_partitions.sql; called before the
--- INSERT in the same transaction.
+-- holding TS (UTC day), created on demand and race-safe by
+-- collectord_ensure_daily_partition() (000_partitions.sql); called before
+-- the INSERT in the same transaction.
 CREATE OR REPLACE FUNCTION rejections_ensure_partition(ts timestamptz)
 RETURNS text
-LANGUAGE plpgsql
+LANGUAGE sql
 AS $$
-DECLARE
-	day date := (ts AT TIME ZONE 'UTC')::date;
-	part text := 'rejections_' || to_char(day, 'YYYYMMDD');
-	lo timestamptz := day::timestamp AT TIME ZONE 'UTC';
-	hi timestamptz := (day + 1)::timestamp AT TIME ZONE 'UTC';
-BEGIN
-	IF to_regclass(quote_ident(part)) IS NOT NULL THEN
-		RETURN part;
-	END IF;
-	BEGIN
-		EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF rejections '
-		    'FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
-	EXCEPTION WHEN duplicate_table OR unique_violation THEN
-		-- created concurrently by another session: that is all we wanted
-		NULL;
-	END;
-	RETURN part;
-END
+	SELECT collectord_ensure_daily_partition('rejections', ts)
 $$;
 
 -- Examples.

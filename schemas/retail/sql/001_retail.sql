@@ -187,37 +187,21 @@ $$;
 -- retail_transactions_YYYYMMDD and retail_transaction_lines_YYYYMMDD for the
 -- UTC day of TS, bounds [day 00:00 UTC, next day 00:00 UTC).  The sink calls
 -- it, inside the batch's transaction and before the batch's INSERT, for
--- every day of the batch it has not ensured yet on its connection, exactly
--- as events_ensure_partition() (schemas/holded/sql/002_partitions.sql), and the same race
--- between enrichers is handled the same way: no lock when both exist
--- (to_regclass), and a loser of a concurrent CREATE returns normally.  The
--- transactions' partition is made first, then the lines', in every caller:
--- the same lock order as the INSERT and its trigger.
+-- every day of the batch it has not ensured yet on its connection.  Each
+-- partition is collectord_ensure_daily_partition()'s (sql/000_partitions.sql,
+-- applied before this file), race-safe between enrichers and without a lock
+-- when it exists.  The transactions' partition is made first, then the
+-- lines', in every caller: the same lock order as the INSERT and its
+-- trigger.
 
 CREATE OR REPLACE FUNCTION retail_transactions_ensure_partition(ts timestamptz)
 RETURNS text
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	day date := (ts AT TIME ZONE 'UTC')::date;
-	suffix text := to_char(day, 'YYYYMMDD');
-	lo timestamptz := day::timestamp AT TIME ZONE 'UTC';
-	hi timestamptz := (day + 1)::timestamp AT TIME ZONE 'UTC';
-	parent text;
+	part text := collectord_ensure_daily_partition('retail_transactions', ts);
 BEGIN
-	IF to_regclass(quote_ident('retail_transactions_' || suffix)) IS NOT NULL AND
-	   to_regclass(quote_ident('retail_transaction_lines_' || suffix)) IS NOT NULL THEN
-		RETURN 'retail_transactions_' || suffix;
-	END IF;
-	FOREACH parent IN ARRAY ARRAY['retail_transactions', 'retail_transaction_lines'] LOOP
-		BEGIN
-			EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I '
-			    'FOR VALUES FROM (%L) TO (%L)', parent || '_' || suffix, parent, lo, hi);
-		EXCEPTION WHEN duplicate_table OR unique_violation THEN
-			-- created concurrently by another session: that is all we wanted
-			NULL;
-		END;
-	END LOOP;
-	RETURN 'retail_transactions_' || suffix;
+	PERFORM collectord_ensure_daily_partition('retail_transaction_lines', ts);
+	RETURN part;
 END
 $$;
