@@ -13,6 +13,7 @@
 #include "families/families.h"
 #include "holded.pb-c.h"
 #include "ids.h"
+#include "golden.h"
 #include "tap.h"
 
 #define S (&family_holded.codec)
@@ -22,36 +23,12 @@
 #define LONG_TS                                                                                    \
 	"X-Message-Stamp-Holded\\\\Core\\\\Messaging\\\\Messenger\\\\Stamp\\\\TimestampStamp"
 
-static char *
-slurp(const char *name, size_t *len)
-{
-	const char *top = getenv("top_srcdir");
-	char path[4096];
-	char *buf = NULL;
-	long size;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", top != NULL ? top : ".", name);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		printf("# cannot open %s\n", path);
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)size + 1)) != NULL) {
-		*len = fread(buf, 1, (size_t)size, f);
-		buf[*len] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
 /* Calls FN for every line of the JSON Lines file NAME. */
 static void
 each_line(const char *name, void (*fn)(const cJSON *))
 {
 	size_t len = 0;
-	char *text = slurp(name, &len), *line, *next;
+	char *text = golden_slurp(name, &len), *line, *next;
 
 	if (!ok(text != NULL, "read %s", name))
 		return;
@@ -69,14 +46,6 @@ each_line(const char *name, void (*fn)(const cJSON *))
 		cJSON_Delete(v);
 	}
 	free(text);
-}
-
-static const char *
-str(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(v) ? v->valuestring : "?";
 }
 
 /* Encode, frame, parse the frame, enrich: the whole way an event travels. */
@@ -109,32 +78,6 @@ pipeline(const cJSON *event, struct codec_row *row, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ golden */
 
-/* Print every number of V as the shortest text that reads back as exactly
- * its value: cJSON's printer may print a neighbour (9007199254740991 as
- * 9.00719925474099e+15), which would hide the same loss in the codec. */
-static void
-exact_numbers(cJSON *v)
-{
-	cJSON *c;
-
-	cJSON_ArrayForEach(c, v)
-	{
-		if (cJSON_IsNumber(c)) {
-			char buf[40];
-
-			for (int prec = 15; prec <= 17; prec++) {
-				snprintf(buf, sizeof(buf), "%.*g", prec, c->valuedouble);
-				if (strtod(buf, NULL) == c->valuedouble)
-					break;
-			}
-			c->type = cJSON_Raw;
-			c->valuestring = strdup(buf);
-		} else {
-			exact_numbers(c);
-		}
-	}
-}
-
 static void
 valid_case(const cJSON *c)
 {
@@ -143,12 +86,12 @@ valid_case(const cJSON *c)
 	cJSON *golden = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(c, "enriched"), 1);
 
 	got = pipeline(cJSON_GetObjectItemCaseSensitive(c, "event"), &row, err, sizeof(err));
-	exact_numbers(golden);
+	golden_exact_numbers(golden);
 	want = cJSON_PrintUnformatted(golden);
 	cJSON_Delete(golden);
 	if (got == NULL)
 		printf("# error: %s\n", err);
-	is_str(got, want, str(c, "name"));
+	is_str(got, want, golden_str(c, "name"));
 	codec_row_free(&row);
 	free(got);
 	free(want);
@@ -162,21 +105,21 @@ invalid_case(const cJSON *c)
 	size_t len = 1;
 	bool r = codec_event_encode(
 	    S, cJSON_GetObjectItemCaseSensitive(c, "event"), &payload, &len, &ce);
-	const char *want = str(c, "error");
+	const char *want = golden_str(c, "error");
 
 	if (r || payload != NULL || len != 0) {
-		ok(0, "%s: accepted", str(c, "name"));
+		ok(0, "%s: accepted", golden_str(c, "name"));
 		free(payload);
 		return;
 	}
-	is_str(ce.message, want, str(c, "name"));
+	is_str(ce.message, want, golden_str(c, "name"));
 	/* The parts: the path, then ": " and the rule, which is one of the
 	 * list and starts the rest of the text. */
 	ok(ce.rule != NULL && ce.path_len + 2 <= strlen(ce.message) &&
 		strncmp(ce.message + ce.path_len, ": ", 2) == 0 &&
 		strncmp(ce.message + ce.path_len + 2, ce.rule, strlen(ce.rule)) == 0 &&
 		codec_rule(NULL, ce.rule) == ce.rule,
-	    "%s: path and rule", str(c, "name"));
+	    "%s: path and rule", golden_str(c, "name"));
 }
 
 /* A line of bodies.jsonl: "body", then "count" (events when accepted) or
@@ -185,7 +128,7 @@ invalid_case(const cJSON *c)
 static void
 body_case(const cJSON *c)
 {
-	const char *body = str(c, "body");
+	const char *body = golden_str(c, "body");
 	const cJSON *count = cJSON_GetObjectItemCaseSensitive(c, "count"),
 		    *me = cJSON_GetObjectItemCaseSensitive(c, "max_events"),
 		    *mv = cJSON_GetObjectItemCaseSensitive(c, "max_values"),
@@ -206,11 +149,11 @@ body_case(const cJSON *c)
 			printf("# error: %s\n", err);
 		ok(r == CODEC_OK && cJSON_IsArray(events) &&
 			cJSON_GetArraySize(events) == count->valueint,
-		    "body: %s", str(c, "name"));
+		    "body: %s", golden_str(c, "name"));
 	} else {
 		ok(r == want && events == NULL, "body rejected (%s): %s",
-		    want == CODEC_TOO_LARGE ? "413" : "400", str(c, "name"));
-		is_str(err, str(c, "error"), str(c, "name"));
+		    want == CODEC_TOO_LARGE ? "413" : "400", golden_str(c, "name"));
+		is_str(err, golden_str(c, "error"), golden_str(c, "name"));
 	}
 	cJSON_Delete(events);
 }
@@ -219,8 +162,8 @@ static void
 test_examples(void)
 {
 	size_t len = 0, elen = 0;
-	char *body = slurp("t/data/collect-request.json", &len),
-	     *want_text = slurp("t/data/enriched-event.json", &elen);
+	char *body = golden_slurp("t/data/collect-request.json", &len),
+	     *want_text = golden_slurp("t/data/enriched-event.json", &elen);
 	cJSON *events = NULL, *want = want_text ? cJSON_Parse(want_text) : NULL;
 	char err[CODEC_ERROR_SIZE] = "", *got, *w;
 	struct codec_row row;
@@ -284,8 +227,8 @@ static void
 test_golden_records(void)
 {
 	size_t len = 0, elen = 0, plen = 0;
-	char *rec = slurp("t/data/seeds/record-event0.bin", &len),
-	     *want_text = slurp("t/data/enriched-event.json", &elen);
+	char *rec = golden_slurp("t/data/seeds/record-event0.bin", &len),
+	     *want_text = golden_slurp("t/data/enriched-event.json", &elen);
 	cJSON *want = want_text != NULL ? cJSON_Parse(want_text) : NULL;
 	char err[CODEC_ERROR_SIZE] = "", *got = NULL, *w = cJSON_PrintUnformatted(want);
 	const uint8_t *payload = NULL;
@@ -296,7 +239,7 @@ test_golden_records(void)
 	is_str(got, w, "seeds/record-event0.bin enriches to enriched-event.json");
 	free(got);
 	free(rec);
-	rec = slurp("t/data/seeds/record-empty-explicit-index.bin", &len);
+	rec = golden_slurp("t/data/seeds/record-empty-explicit-index.bin", &len);
 	ok(rec != NULL && codec_frame_parse(rec, len, &sid, &payload, &plen, err, sizeof(err)) &&
 		plen == 0,
 	    "seeds/record-empty-explicit-index.bin frames an empty payload");
@@ -677,8 +620,8 @@ static void
 test_gzip(void)
 {
 	size_t len = 0, zlen = 0, plain_len = 0, n;
-	char *gz = slurp("t/data/collect-request.json.gz", &zlen),
-	     *plain = slurp("t/data/collect-request.json", &plain_len);
+	char *gz = golden_slurp("t/data/collect-request.json.gz", &zlen),
+	     *plain = golden_slurp("t/data/collect-request.json", &plain_len);
 	char err[256] = "", *out = NULL;
 	uint8_t *buf, *zeros;
 	enum codec_status st;
@@ -820,7 +763,7 @@ static Collectord__V1__Event *
 example_message(void)
 {
 	size_t len = 0, plen;
-	char *body = slurp("t/data/collect-request.json", &len), err[256];
+	char *body = golden_slurp("t/data/collect-request.json", &len), err[256];
 	cJSON *events = NULL;
 	uint8_t *payload = NULL;
 	Collectord__V1__Event *m = NULL;
@@ -1097,31 +1040,6 @@ test_time(void)
 
 /* ------------------------------------------------------------ schema table */
 
-/* The descriptor of the field at PATH below D, or NULL. */
-static const ProtobufCFieldDescriptor *
-field_by_path(const ProtobufCMessageDescriptor *d, const char *path)
-{
-	char key[256];
-	const ProtobufCFieldDescriptor *f = NULL;
-
-	while (d != NULL && *path != '\0') {
-		size_t n = strcspn(path, ".");
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		f = protobuf_c_message_descriptor_get_field_by_name(d, key);
-		if (f == NULL)
-			return NULL;
-		d = f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
-		path += n + (path[n] == '.');
-		if (*path != '\0' && d == NULL)
-			return NULL;
-	}
-	return *path == '\0' ? f : NULL;
-}
-
 static void
 test_schema_table(void)
 {
@@ -1137,7 +1055,8 @@ test_schema_table(void)
 	    "the compiled-in proto text is schemas/holded/holded.proto");
 	is_str(S->message->name, "collectord.v1.Event", "top message");
 	for (size_t i = 0; i < S->nfields; i++) {
-		const ProtobufCFieldDescriptor *f = field_by_path(S->message, S->fields[i].path);
+		const ProtobufCFieldDescriptor *f =
+		    golden_field_by_path(S->message, S->fields[i].path);
 
 		if (f == NULL ||
 		    (S->fields[i].kind != CODEC_KIND_PLAIN && f->type != PROTOBUF_C_TYPE_STRING)) {
@@ -1146,7 +1065,8 @@ test_schema_table(void)
 		}
 	}
 	ok(all, "every rule names a field of the descriptors, id/time rules on strings");
-	ok(field_by_path(S->message, S->original_ids_path) != NULL, "original ids map exists");
+	ok(golden_field_by_path(S->message, S->original_ids_path) != NULL,
+	    "original ids map exists");
 	all = S->ncolumns <= CODEC_ROW_MAX;
 	for (size_t i = 0; i < S->ncolumns; i++) {
 		const char *src = S->columns[i].source;
@@ -1154,7 +1074,7 @@ test_schema_table(void)
 		if (strcmp(S->columns[i].name, S->partition_column) == 0)
 			partition = S->columns[i].kind == CODEC_COL_TIMESTAMPTZ;
 		if (*src != '\0' && strncmp(src, "metadata.", 9) != 0 &&
-		    field_by_path(S->message, src) == NULL)
+		    golden_field_by_path(S->message, src) == NULL)
 			all = false;
 	}
 	ok(all, "every column source exists");

@@ -14,64 +14,8 @@
 #include "clickstream.pb-c.h"
 #include "family.h"
 #include "retail.pb-c.h"
+#include "golden.h"
 #include "tap.h"
-
-static char *
-slurp(const char *name, size_t *len)
-{
-	const char *top = getenv("top_srcdir");
-	char path[4096];
-	char *buf = NULL;
-	long size;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", top != NULL ? top : ".", name);
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		printf("# cannot open %s\n", path);
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)size + 1)) != NULL) {
-		*len = fread(buf, 1, (size_t)size, f);
-		buf[*len] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-static const char *
-str(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(v) ? v->valuestring : "?";
-}
-
-/* Print every number of V as the shortest text that reads back as exactly
- * its value, as the codec prints them (cJSON's printer may not). */
-static void
-exact_numbers(cJSON *v)
-{
-	cJSON *c;
-
-	cJSON_ArrayForEach(c, v)
-	{
-		if (cJSON_IsNumber(c)) {
-			char buf[40];
-
-			for (int prec = 15; prec <= 17; prec++) {
-				snprintf(buf, sizeof(buf), "%.*g", prec, c->valuedouble);
-				if (strtod(buf, NULL) == c->valuedouble)
-					break;
-			}
-			c->type = cJSON_Raw;
-			c->valuestring = strdup(buf);
-		} else {
-			exact_numbers(c);
-		}
-	}
-}
 
 /* The value at dotted PATH of object ROOT ("" is ROOT). */
 static const cJSON *
@@ -125,7 +69,7 @@ valid_case(const struct family *f, const cJSON *c)
 	const struct codec_schema *s = &f->codec;
 	const cJSON *golden = cJSON_GetObjectItemCaseSensitive(c, "enriched");
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(golden, "metadata");
-	const char *name = str(c, "name"), *corr = str(meta, "correlationId");
+	const char *name = golden_str(c, "name"), *corr = golden_str(meta, "correlationId");
 	struct codec_row row = {0};
 	struct codec_error ce = {.rule = NULL};
 	uint8_t *payload = NULL, *frame = NULL;
@@ -137,7 +81,7 @@ valid_case(const struct family *f, const cJSON *c)
 	cJSON *w;
 	bool row_ok = true;
 
-	if (!codec_parse_timestamp(str(meta, "publishTime"), &publish_us))
+	if (!codec_parse_timestamp(golden_str(meta, "publishTime"), &publish_us))
 		printf("# %s: bad publishTime in the case\n", name);
 	if (!codec_event_encode(
 		s, cJSON_GetObjectItemCaseSensitive(c, "event"), &payload, &len, &ce)) {
@@ -151,7 +95,7 @@ valid_case(const struct family *f, const cJSON *c)
 			    s, p, plen, corr, publish_us / 1000, sid, &row, err, sizeof(err));
 	}
 	w = cJSON_Duplicate(golden, 1);
-	exact_numbers(w);
+	golden_exact_numbers(w);
 	want = cJSON_PrintUnformatted(w);
 	cJSON_Delete(w);
 	if (got == NULL)
@@ -179,7 +123,8 @@ valid_case(const struct family *f, const cJSON *c)
 static void
 invalid_case(const struct family *f, const cJSON *c)
 {
-	const char *name = str(c, "name"), *want = str(c, "error"), *sep = strstr(want, ": ");
+	const char *name = golden_str(c, "name"), *want = golden_str(c, "error"),
+		   *sep = strstr(want, ": ");
 	struct codec_error ce = {.rule = NULL};
 	uint8_t *payload = (uint8_t *)"x";
 	size_t len = 1, rl;
@@ -220,7 +165,7 @@ each_case(
 	size_t len = 0, n = 0;
 
 	snprintf(name, sizeof(name), "schemas/%s/data/%s", f->name, file);
-	text = slurp(name, &len);
+	text = golden_slurp(name, &len);
 	if (!ok(text != NULL, "read %s", name))
 		return 0;
 	for (line = text; line < text + len && *line != '\0'; line = next) {
@@ -368,7 +313,7 @@ static void
 test_currencies(void)
 {
 	size_t len = 0, n = 0;
-	char *text = slurp("schemas/retail/currencies.txt", &len), *line, *next;
+	char *text = golden_slurp("schemas/retail/currencies.txt", &len), *line, *next;
 	bool all = true, sorted = true;
 
 	if (!ok(text != NULL, "read currencies.txt"))
@@ -442,31 +387,6 @@ test_clickstream_row(void)
 	cJSON_Delete(ev);
 }
 
-/* The descriptor of the field at rule path PATH below D, or NULL. */
-static const ProtobufCFieldDescriptor *
-field_by_path(const ProtobufCMessageDescriptor *d, const char *path)
-{
-	char key[256];
-	const ProtobufCFieldDescriptor *f = NULL;
-
-	while (d != NULL && *path != '\0') {
-		size_t n = strcspn(path, ".");
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		f = protobuf_c_message_descriptor_get_field_by_name(d, key);
-		if (f == NULL)
-			return NULL;
-		d = f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
-		path += n + (path[n] == '.');
-		if (*path != '\0' && d == NULL)
-			return NULL;
-	}
-	return *path == '\0' ? f : NULL;
-}
-
 static bool
 integer_type(const ProtobufCFieldDescriptor *f)
 {
@@ -500,7 +420,7 @@ test_descriptor(const struct family *f)
 
 	for (size_t i = 0; i < s->nfields; i++) {
 		const struct codec_field *r = &s->fields[i];
-		const ProtobufCFieldDescriptor *fd = field_by_path(s->message, r->path);
+		const ProtobufCFieldDescriptor *fd = golden_field_by_path(s->message, r->path);
 		bool string = fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING;
 
 		if (fd == NULL || (r->kind != CODEC_KIND_PLAIN && !string) ||
@@ -518,7 +438,7 @@ test_descriptor(const struct family *f)
 
 		if (*col->source == '\0' || strncmp(col->source, "metadata.", 9) == 0)
 			continue;
-		fd = field_by_path(s->message, col->source);
+		fd = golden_field_by_path(s->message, col->source);
 		if (fd == NULL || fd->label == PROTOBUF_C_LABEL_REPEATED ||
 		    (col->kind == CODEC_COL_BIGINT) != integer_type(fd)) {
 			printf("# %s: column %s does not fit its source\n", f->name, col->name);
@@ -530,12 +450,12 @@ test_descriptor(const struct family *f)
 	ok(columns, "%s: every column's source is a field of its kind", f->name);
 	ok(partition, "%s: the partition column is a timestamptz column", f->name);
 	ok(s->original_ids_path == NULL ||
-		(field_by_path(s->message, s->original_ids_path) != NULL &&
-		    field_by_path(s->message, s->original_ids_path)->label ==
+		(golden_field_by_path(s->message, s->original_ids_path) != NULL &&
+		    golden_field_by_path(s->message, s->original_ids_path)->label ==
 			PROTOBUF_C_LABEL_REPEATED),
 	    "%s: the original-ids map exists", f->name);
 	snprintf(name, sizeof(name), "schemas/%s/%s.proto", f->name, f->name);
-	text = slurp(name, &len);
+	text = golden_slurp(name, &len);
 	ok(text != NULL && strcmp(text, f->proto) == 0, "%s: the compiled-in proto is %s", f->name,
 	    name);
 	free(text);
