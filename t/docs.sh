@@ -8,17 +8,8 @@ set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 DOCS=${DOCS_DIR:-$top_srcdir/docs}
 DOT=${DOT:-dot}
-N=0
-FAILED=0
-ok() {	# ok STATUS NAME [DIAGNOSTIC...]
-	N=$((N + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $N - $2"; else
-		echo "not ok $N - $2"
-		FAILED=$((FAILED + 1))
-		shift 2
-		for d in "$@"; do printf '# %s\n' "$d"; done
-	fi
-}
+# shellcheck source=t/tap.sh
+. "$top_srcdir/t/tap.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -56,5 +47,4 @@ for md in "$DOCS"/*.md; do
 	ok "$([ -z "$bad" ]; echo $?)" "the relative links of $(basename "$md") lead to files" "missing:$bad"
 done
 
-echo "1..$N"
-[ "$FAILED" -eq 0 ]
+done_testing

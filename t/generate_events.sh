@@ -13,17 +13,8 @@ set -u
 GEN=${GENERATE_EVENTS:-$top_srcdir/scripts/generate-events}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-N=0
-FAILED=0
-ok() {	# ok STATUS NAME [DIAGNOSTIC...]
-	N=$((N + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $N - $2"; else
-		echo "not ok $N - $2"
-		FAILED=$((FAILED + 1))
-		shift 2
-		for d in "$@"; do printf '%s\n' "$d" | sed 's/^/# /'; done
-	fi
-}
+# shellcheck source=t/tap.sh
+. "$top_srcdir/t/tap.sh"
 
 cat >"$TMP/check.py" <<'PY'
 # check.py FAMILY CURRENCIES MODE FILE [EXPECT]: MODE golden checks the
@@ -386,5 +377,4 @@ st=$?
 ok "$([ "$st" -ne 0 ] && printf '%s' "$out" | grep -q "no family 'nosuch'"; echo $?)" \
 	"--family nosuch is refused with its name" "$out"
 
-echo "1..$N"
-[ "$FAILED" -eq 0 ]
+done_testing

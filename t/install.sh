@@ -7,15 +7,8 @@
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 MK=$top_srcdir/Makefile.am
-N=0
-FAILED=0
-ok() {	# ok STATUS NAME
-	N=$((N + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $N - $2"; else
-		echo "not ok $N - $2"
-		FAILED=$((FAILED + 1))
-	fi
-}
+# shellcheck source=t/tap.sh
+. "$top_srcdir/t/tap.sh"
 # The words of Makefile.am's variable NAME (continuation lines joined).
 words_of() {
 	sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$MK" | awk -v v="$1" '$1 == v && $2 == "=" { for (i = 3; i <= NF; i++) print $i }'
@@ -38,5 +31,4 @@ for f in sql/*.sql; do
 	words_of dist_sql_DATA | grep -qxF "$f"
 	ok $? "$f is installed (dist_sql_DATA)"
 done
-echo "1..$N"
-[ "$FAILED" -eq 0 ]
+done_testing

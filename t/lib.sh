@@ -5,30 +5,10 @@ set -u
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=$PWD}"
-T_N=0
-T_FAILED=0
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/collectord-it.XXXXXX")
 T_PIDS=""
-
-ok() {	# ok COND-EXIT-STATUS NAME
-	T_N=$((T_N + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $T_N - $2"
-	else
-		echo "not ok $T_N - $2"
-		T_FAILED=$((T_FAILED + 1))
-	fi
-}
-is() {	# is GOT WANT NAME
-	if [ "$1" = "$2" ]; then ok 0 "$3"; else
-		ok 1 "$3"; echo "#   got:  $1"; echo "#   want: $2"; fi
-}
-diag() { echo "# $*"; }
-bail() { echo "Bail out! $*"; exit 1; }
-done_testing() {
-	echo "1..$T_N"
-	[ "$T_FAILED" -eq 0 ]
-}
+# shellcheck source=t/tap.sh
+. "$top_srcdir/t/tap.sh"
 
 cleanup() {
 	for p in $T_PIDS; do kill "$p" 2>/dev/null; done

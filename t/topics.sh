@@ -9,17 +9,8 @@ set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 MAIN=${TOPICS_MAIN:-$top_srcdir/topics/main-topics}
 SCHEMAS=${TOPICS_SCHEMAS:-$top_srcdir/schemas}
-N=0
-FAILED=0
-ok() {	# ok STATUS NAME [DIAGNOSTIC...]
-	N=$((N + 1))
-	if [ "$1" -eq 0 ]; then echo "ok $N - $2"; else
-		echo "not ok $N - $2"
-		FAILED=$((FAILED + 1))
-		shift 2
-		for d in "$@"; do printf '%s\n' "$d" | sed 's/^/# /'; done
-	fi
-}
+# shellcheck source=t/tap.sh
+. "$top_srcdir/t/tap.sh"
 # Topic lines of a file: comments and blank lines out, spaces kept (a
 # line that differs by a space is a drift too).
 lines() { grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$1"; }
@@ -74,5 +65,4 @@ while read -r subject type file rest; do
 done <"$SCHEMAS/subjects"
 ok "$([ -z "$bad" ]; echo $?)" "every subject of schemas/subjects has a known type and a readable file" "$bad"
 
-echo "1..$N"
-[ "$FAILED" -eq 0 ]
+done_testing
