@@ -21,6 +21,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "json_strict.h"
+#include "json_tree.h"
 #include "timefmt.h"
 
 #define CODEC_WUR __attribute__((warn_unused_result))
@@ -243,7 +244,9 @@ struct codec_limits {
  * "body: not a JSON array or object", "body: empty array" (a batch with
  * nothing to acknowledge is a client bug), "body: out of memory".
  * Array elements are not checked here; codec_event_encode() rejects the
- * ones that are not events.
+ * ones that are not events.  *EVENTS is always an array (a top-level
+ * object is its one element), read-only, built by json_tree_build():
+ * free it with json_tree_free().
  */
 enum codec_status codec_body_parse(const char *body, size_t len, const struct codec_limits *lim,
     cJSON **events, char *err, size_t errlen) CODEC_WUR;

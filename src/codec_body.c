@@ -80,19 +80,7 @@ codec_body_parse(const char *body, size_t len, const struct codec_limits *lim, c
 		body_fail(err, errlen, "body: empty array");
 		return CODEC_INVALID;
 	}
-	v = json_strict_build(body + jc.start, len - jc.start);
-	if (v != NULL && cJSON_IsObject(v)) {
-		cJSON *arr = cJSON_CreateArray();
-
-		if (arr == NULL || !cJSON_AddItemToArray(arr, v)) {
-			cJSON_Delete(arr);
-			cJSON_Delete(v);
-			v = NULL;
-		} else {
-			v = arr;
-		}
-	}
-	if (v == NULL) {
+	if ((v = json_tree_build(body, len, &jc, true)) == NULL) {
 		body_fail(err, errlen, "body: out of memory");
 		return CODEC_INVALID;
 	}

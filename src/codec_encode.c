@@ -112,7 +112,7 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 		size_t where;
 
 		*parsed =
-		    json_strict_parse(cur->valuestring, strlen(cur->valuestring), &where, &why);
+		    json_tree_parse(cur->valuestring, strlen(cur->valuestring), &where, &why);
 		if (*parsed == NULL) {
 			/* "{6c1f...}" is a braced UUID, not broken JSON. */
 			if (f->type == PROTOBUF_C_TYPE_STRING && plain_ok(rule, cur->valuestring)) {
@@ -396,11 +396,11 @@ enc_field(struct enc *e, const ProtobufCFieldDescriptor *f, const cJSON *obj, Pr
 		return enc_list(e, f, rule, v, m, fpath, rpath);
 	if (rule != NULL && (rule->flags & CODEC_F_STAMP) &&
 	    !unwrap_stamp(e, f, rule, v, &v, &parsed, fpath)) {
-		cJSON_Delete(parsed);
+		json_tree_free(parsed);
 		return false;
 	}
 	ok = enc_value(e, f, rule, v, m, fpath, rpath);
-	cJSON_Delete(parsed);
+	json_tree_free(parsed);
 	return ok;
 }
 

@@ -113,7 +113,7 @@ batch_free(struct batch *b)
 	}
 	free(b->items);
 	free(b->parse_error);
-	cJSON_Delete(b->events);
+	json_tree_free(b->events);
 	if (b->timeout != NULL)
 		event_free(b->timeout);
 	b->c->inflight--;

@@ -414,6 +414,7 @@ done:
 		goto fail;
 	}
 	jc->events = events;
+	jc->values = values;
 	return JSON_STRICT_OK;
 
 eof:

@@ -29,6 +29,7 @@ enum json_strict_status {
 struct json_strict_check {
 	size_t start;	 /* offset of the value: after a BOM and whitespace */
 	size_t events;	 /* top-level array: its elements; object: 1; else 0 */
+	size_t values;	 /* JSON_STRICT_OK: every value, containers included */
 	size_t where;	 /* JSON_STRICT_INVALID: byte offset of the problem */
 	const char *why; /* JSON_STRICT_INVALID: what was wrong ("empty" if nothing
 			  * but whitespace); JSON_STRICT_TOO_LARGE: what was counted

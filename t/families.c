@@ -203,7 +203,7 @@ rejects_text(const struct family *f, const char *text, const char *want, const c
 	is_str(ce.message, want, "... with its message");
 	is_str(ce.rule, rule, "... and its rule");
 	free(payload);
-	cJSON_Delete(events);
+	json_tree_free(events);
 }
 
 static void

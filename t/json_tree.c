@@ -1,0 +1,174 @@
+/* t/json_tree.c: the one-allocation tree against cJSON's own parser, item
+ * by item: types, keys, strings, the exact bits of every number, valueint,
+ * and the links cJSON's readers and printer rely on (the head's prev is
+ * the tail).  Texts: hand-made edge cases and every line of every
+ * family's golden files. */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_tree.h"
+#include "tap.h"
+
+static const char *why_differs;
+
+static bool
+same(const cJSON *a, const cJSON *b)
+{
+	const cJSON *ca, *cb, *last = NULL;
+
+	if ((a->type & 0xff) != (b->type & 0xff))
+		return why_differs = "type", false;
+	if ((a->string == NULL) != (b->string == NULL) ||
+	    (a->string != NULL && strcmp(a->string, b->string) != 0))
+		return why_differs = "key", false;
+	if ((a->valuestring == NULL) != (b->valuestring == NULL) ||
+	    (a->valuestring != NULL && strcmp(a->valuestring, b->valuestring) != 0))
+		return why_differs = "string", false;
+	if (memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) != 0)
+		return why_differs = "valuedouble", false;
+	if (a->valueint != b->valueint)
+		return why_differs = "valueint", false;
+	for (ca = a->child, cb = b->child; ca != NULL && cb != NULL; ca = ca->next, cb = cb->next) {
+		if (ca != a->child && ca->prev != last)
+			return why_differs = "prev link", false;
+		if (!same(ca, cb))
+			return false;
+		last = ca;
+	}
+	if (ca != NULL || cb != NULL)
+		return why_differs = "number of children", false;
+	if (a->child != NULL && a->child->prev != last)
+		return why_differs = "head's prev is not the tail", false;
+	return true;
+}
+
+/* TEXT through both parsers; ok() when the trees are the same. */
+static void
+compare(const char *text, size_t n, const char *name)
+{
+	struct json_strict_check jc;
+	cJSON *mine, *theirs;
+	const char *end = NULL;
+
+	if (json_strict_check(text, n, 0, 0, &jc) != JSON_STRICT_OK) {
+		ok(false, "%s: the strict check passes", name);
+		return;
+	}
+	mine = json_tree_build(text, n, &jc, false);
+	theirs = cJSON_ParseWithLengthOpts(text + jc.start, n - jc.start, &end, 0);
+	why_differs = "a parser failed";
+	ok(mine != NULL && theirs != NULL && same(mine, theirs), "%s: same tree (%s)", name,
+	    mine != NULL && theirs != NULL && same(mine, theirs) ? "yes" : why_differs);
+	json_tree_free(mine);
+	cJSON_Delete(theirs);
+}
+
+static void
+test_cases(void)
+{
+	static const char *const cases[] = {
+		"{}",
+		"[]",
+		"[[],{},[[]],{\"a\":{}}]",
+		"  {\"a\" : 1 , \"b\" :[ true ,false, null ] }  ",
+		"[0, -0, 1, -1, 42, 123456789012345, 1234567890123456, 12345678901234567890]",
+		"[2147483647, 2147483648, -2147483648, -2147483649, 1e308, -1e308, 1e-320]",
+		"[0.1, -0.5e-3, 1E+2, 1e2, 1.5e-7, 3.14159265358979323846, 9007199254740993]",
+		"[\"\", \"plain\", \"\\\"\\\\\\/\\b\\f\\n\\r\\t\", \"\\u0041\\u00e9\\u20ac\"]",
+		"[\"\\ud83d\\ude00 and \\uD834\\uDD1E\", \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]",
+		"{\"k\\u00e9y\":\"v\",\"\":\"empty key\",\"dup\":1,\"dup\":2}",
+		"\xef\xbb\xbf[1]",
+		"\"top-level string\"",
+		"12.5",
+		"true",
+		"null",
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "case %zu", i);
+		compare(cases[i], strlen(cases[i]), name);
+	}
+}
+
+/* Every line of every golden file under schemas/NAME/data/. */
+static void
+test_golden(void)
+{
+	const char *top = getenv("top_srcdir");
+	char dir[PATH_MAX];
+	struct dirent *de;
+	size_t lines = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/schemas", top != NULL ? top : ".");
+	if (!ok((d = opendir(dir)) != NULL, "open %s", dir))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		static const char *const files[] = {"valid.jsonl", "invalid.jsonl"};
+
+		if (de->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; i < 2; i++) {
+			char path[PATH_MAX * 2], *line = NULL, name[PATH_MAX * 2 + 32];
+			size_t cap = 0, no = 0;
+			ssize_t len;
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/%s/data/%s", dir, de->d_name, files[i]);
+			if ((f = fopen(path, "r")) == NULL)
+				continue;
+			while ((len = getline(&line, &cap, f)) > 0) {
+				struct json_strict_check jc;
+
+				no++;
+				/* Lines that are not strict JSON are the body parser's
+				 * cases, not the tree's. */
+				if (json_strict_check(line, (size_t)len, 0, 0, &jc) != JSON_STRICT_OK)
+					continue;
+				snprintf(name, sizeof(name), "%s line %zu", path, no);
+				compare(line, (size_t)len, name);
+				lines++;
+			}
+			free(line);
+			fclose(f);
+		}
+	}
+	closedir(d);
+	ok(lines >= 100, "golden lines compared: %zu", lines);
+}
+
+/* The object wrapped as a batch of one; the live-bytes count. */
+static void
+test_wrap_and_count(void)
+{
+	const char *text = "{\"a\":[1,2]}";
+	struct json_strict_check jc;
+	size_t base = json_tree_live_bytes();
+	cJSON *t;
+
+	if (!ok(json_strict_check(text, strlen(text), 0, 0, &jc) == JSON_STRICT_OK, "wrap: checked"))
+		return;
+	t = json_tree_build(text, strlen(text), &jc, true);
+	ok(t != NULL && cJSON_IsArray(t) && cJSON_GetArraySize(t) == 1 &&
+	       cJSON_IsObject(t->child) && t->child->prev == t->child,
+	    "a top-level object comes back as the one element of an array");
+	ok(json_tree_live_bytes() > base, "a held tree is counted");
+	json_tree_free(t);
+	is_int((long long)json_tree_live_bytes(), (long long)base, "a freed one is not");
+	json_tree_free(NULL);
+	ok(true, "freeing NULL is nothing");
+}
+
+int
+main(void)
+{
+	test_cases();
+	test_golden();
+	test_wrap_and_count();
+	return tap_done();
+}
