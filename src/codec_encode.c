@@ -12,34 +12,67 @@
 
 /* ------------------------------------------------------------ encode */
 
-/* Paths go two ways through the encoder: FPATH as the client wrote it
- * (indexes included: "lines[2].item"), for messages and original-id keys,
- * and RPATH, the rule path without indexes ("lines.item"), for the
- * schema's rule table. */
+/*
+ * Paths are built only when something needs one (an error, or the
+ * original text of a converted id): the encoder carries where it is as a
+ * chain of levels on its stack, each a key of an object or an index of a
+ * list ("lines[2].item").  Rule paths (no indexes) are the plan's.
+ */
+struct where {
+	const struct where *up;
+	const char *name; /* NULL: an index */
+	size_t index;
+};
+
 struct enc {
 	const struct codec_schema *s;
 	struct codec_error *err;
 	/* Where converted ids keep their original text, while in scope. */
 	ProtobufCMessage *orig_msg;
 	const ProtobufCFieldDescriptor *orig_field;
-	const char *orig_prefix;
+	const struct where *orig_where;
 };
 
-static bool enc_message(
-    struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *path, const char *rpath);
+/* W as text, "" at the top, cut as codec_path_join() and
+ * codec_path_index() cut. */
+static const char *
+where_path(const struct where *w, char out[PATH_MAX_LEN])
+{
+	char tmp[PATH_MAX_LEN];
+
+	if (w == NULL) {
+		out[0] = '\0';
+		return out;
+	}
+	where_path(w->up, out);
+	if (w->name != NULL) {
+		codec_path_join(tmp, out, w->name);
+		memcpy(out, tmp, strlen(tmp) + 1);
+	} else {
+		codec_path_index(out, out, w->index);
+	}
+	return out;
+}
+
+static bool enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m,
+    const struct plan_msg *pm, const struct where *w);
 
 static bool
-enc_fail(struct enc *e, const char *path, const char *rule)
+enc_fail(struct enc *e, const struct where *w, const char *rule)
 {
+	char path[PATH_MAX_LEN];
+
+	where_path(w, path);
 	return codec_err_put(e->err, *path ? path : "event", rule, "");
 }
 
-/* The error of key KEY of the object at PATH (user keys cut for show). */
+/* The error of key KEY of the object at W (user keys cut for show). */
 static bool
-enc_key_fail(struct enc *e, const char *path, const char *key, const char *rule)
+enc_key_fail(struct enc *e, const struct where *w, const char *key, const char *rule)
 {
-	char show[KEY_SHOW_MAX + 4], kpath[PATH_MAX_LEN + KEY_SHOW_MAX + 8];
+	char show[KEY_SHOW_MAX + 4], path[PATH_MAX_LEN], kpath[PATH_MAX_LEN + KEY_SHOW_MAX + 8];
 
+	where_path(w, path);
 	snprintf(kpath, sizeof(kpath), "%s%s%s", path, *path ? "." : "", codec_key_show(key, show));
 	return codec_err_put(e->err, kpath, rule, "");
 }
@@ -103,7 +136,7 @@ plain_ok(const struct codec_field *rule, const char *text)
  */
 static bool
 unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
-    const cJSON *v, const cJSON **out, cJSON **parsed, const char *fpath)
+    const cJSON *v, const cJSON **out, cJSON **parsed, const struct where *w)
 {
 	const cJSON *cur = v;
 
@@ -119,48 +152,50 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 				*out = cur;
 				return true;
 			}
-			return enc_fail(e, fpath, "stamp string is not valid JSON");
+			return enc_fail(e, w, "stamp string is not valid JSON");
 		}
 		cur = *parsed;
 	}
 	if (cJSON_IsArray(cur)) {
 		if (cur->child == NULL || cur->child->next != NULL)
-			return enc_fail(e, fpath, "stamp array must hold exactly one element");
+			return enc_fail(e, w, "stamp array must hold exactly one element");
 		cur = cur->child;
 	}
 	if (f->type != PROTOBUF_C_TYPE_MESSAGE && rule->wrapper != NULL && cJSON_IsObject(cur)) {
-		const cJSON *w = cJSON_GetObjectItemCaseSensitive(cur, rule->wrapper);
-		char tail[PATH_MAX_LEN];
+		const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cur, rule->wrapper);
+		char tail[PATH_MAX_LEN], path[PATH_MAX_LEN];
 		const char *dup;
 
 		if (!codec_find_duplicate(cur, &dup)) {
 			if (dup == NULL)
-				return enc_fail(e, fpath, "out of memory");
-			return enc_key_fail(e, fpath, dup, "duplicate key");
+				return enc_fail(e, w, "out of memory");
+			return enc_key_fail(e, w, dup, "duplicate key");
 		}
-		if (w == NULL) {
+		if (wv == NULL) {
 			snprintf(tail, sizeof(tail), " \"%s\"", rule->wrapper);
-			return codec_err_put(e->err, fpath, "object without", tail);
+			return codec_err_put(e->err, where_path(w, path), "object without", tail);
 		}
 		for (const cJSON *c = cur->child; c != NULL; c = c->next)
-			if (c != w)
-				return enc_key_fail(e, fpath, c->string, "unknown key");
-		cur = w;
+			if (c != wv)
+				return enc_key_fail(e, w, c->string, "unknown key");
+		cur = wv;
 	}
 	*out = cur;
 	return true;
 }
 
 static void
-orig_add(struct enc *e, const char *fpath, const char *text, bool *ok)
+orig_add(struct enc *e, const struct where *w, const char *text, bool *ok)
 {
+	char path[PATH_MAX_LEN], prefix[PATH_MAX_LEN];
+	const char *fpath = where_path(w, path);
 	size_t n;
 	char *copy;
 
 	if (e->orig_msg == NULL)
 		return;
-	n = strlen(e->orig_prefix);
-	if (n > 0 && strncmp(fpath, e->orig_prefix, n) == 0 && fpath[n] == '.')
+	n = strlen(where_path(e->orig_where, prefix));
+	if (n > 0 && strncmp(fpath, prefix, n) == 0 && fpath[n] == '.')
 		fpath += n + 1;
 	copy = strdup(text);
 	if (copy == NULL || !codec_map_add(e->orig_msg, e->orig_field, fpath, copy))
@@ -169,9 +204,9 @@ orig_add(struct enc *e, const char *fpath, const char *text, bool *ok)
 
 /* The family's own rule for V, if RULE has one. */
 static bool
-enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const char *fpath)
+enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const struct where *w)
 {
-	char detail[CODEC_ERROR_SIZE];
+	char detail[CODEC_ERROR_SIZE], path[PATH_MAX_LEN];
 	const char *broken;
 
 	detail[0] = '\0';
@@ -179,13 +214,13 @@ enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const ch
 	    (broken = rule->value(v, detail, sizeof(detail))) == NULL)
 		return true;
 	if (*detail != '\0')
-		return codec_error_set(e->err, fpath, broken, "%s", detail);
-	return codec_err_put(e->err, fpath, broken, "");
+		return codec_error_set(e->err, where_path(w, path), broken, "%s", detail);
+	return codec_err_put(e->err, where_path(w, path), broken, "");
 }
 
 static bool
 enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
-    const cJSON *v, ProtobufCMessage *m, const char *fpath)
+    const cJSON *v, ProtobufCMessage *m, const struct where *w)
 {
 	const char *text;
 	char canon[IDS_TEXT_SIZE];
@@ -194,33 +229,33 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	int64_t us;
 
 	if (!cJSON_IsString(v))
-		return enc_fail(e, fpath, "not a string");
+		return enc_fail(e, w, "not a string");
 	text = v->valuestring;
 	if (*text == '\0' && (((flags & CODEC_F_REQUIRED) && !(flags & CODEC_F_MAY_BE_EMPTY)) ||
 				 (flags & CODEC_F_NOT_EMPTY)))
-		return enc_fail(e, fpath, "empty");
+		return enc_fail(e, w, "empty");
 	if (rule != NULL && rule->kind == CODEC_KIND_UUID) {
 		uint8_t id[16];
 
 		if (!ids_parse(text, id, NULL))
-			return enc_fail(e, fpath, "not a UUID, ULID or ObjectId");
+			return enc_fail(e, w, "not a UUID, ULID or ObjectId");
 		ids_format(id, canon);
 		if (strcmp(canon, text) != 0)
-			orig_add(e, fpath, text, &ok);
+			orig_add(e, w, text, &ok);
 		text = canon;
 	} else if (rule != NULL && rule->kind == CODEC_KIND_TIMESTAMP) {
 		if (!timefmt_parse(text, &us))
-			return enc_fail(e, fpath, "not an RFC 3339 timestamp");
+			return enc_fail(e, w, "not an RFC 3339 timestamp");
 	} else if (rule != NULL && rule->kind == CODEC_KIND_IP) {
 		if (!codec_ip_valid(text))
-			return enc_fail(e, fpath, "not an IP address");
+			return enc_fail(e, w, "not an IP address");
 	}
-	if (!enc_hook(e, rule, v, fpath))
+	if (!enc_hook(e, rule, v, w))
 		return false;
 	if (ok)
 		ok = (*(char **)codec_field_at(m, f) = strdup(text)) != NULL;
 	if (!ok)
-		return enc_fail(e, fpath, "out of memory");
+		return enc_fail(e, w, "out of memory");
 	return true;
 }
 
@@ -230,53 +265,55 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
  * for a non-number and a fraction alike. */
 static bool
 enc_integer(struct enc *e, const struct codec_field *rule, const cJSON *v, double lo, double hi,
-    double *out, const char *fpath)
+    double *out, const struct where *w)
 {
 	bool words = rule != NULL && (rule->flags & CODEC_F_INTEGER_WORDS);
 	double x;
 
 	if (!cJSON_IsNumber(v))
-		return enc_fail(e, fpath, words ? "not an integer" : "not a number");
-	if (!enc_hook(e, rule, v, fpath))
+		return enc_fail(e, w, words ? "not an integer" : "not a number");
+	if (!enc_hook(e, rule, v, w))
 		return false;
 	x = v->valuedouble;
 	if (words && floor(x) != x)
-		return enc_fail(e, fpath, "not an integer");
+		return enc_fail(e, w, "not an integer");
 	if (lo >= 0 && (x < 0 || floor(x) != x))
-		return enc_fail(e, fpath, "not a non-negative integer");
+		return enc_fail(e, w, "not a non-negative integer");
 	if (floor(x) != x)
-		return enc_fail(e, fpath, "not an integer");
+		return enc_fail(e, w, "not an integer");
 	if (x < lo || x > hi)
-		return enc_fail(e, fpath, "out of range");
+		return enc_fail(e, w, "out of range");
 	*out = x;
 	return true;
 }
 
 static bool
-enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
-    const cJSON *v, ProtobufCMessage *m, const char *fpath, const char *rpath)
+enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMessage *m,
+    const struct where *w)
 {
+	const ProtobufCFieldDescriptor *f = pf->f;
+	const struct codec_field *rule = pf->rule;
 	void *p = codec_field_at(m, f);
 	double x;
 
 	if (cJSON_IsNull(v)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
-			return enc_fail(e, fpath, "missing");
+			return enc_fail(e, w, "missing");
 		return true;
 	}
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:
-		return enc_string(e, f, rule, v, m, fpath);
+		return enc_string(e, f, rule, v, m, w);
 	case PROTOBUF_C_TYPE_DOUBLE:
 	case PROTOBUF_C_TYPE_FLOAT:
 		if (!cJSON_IsNumber(v))
-			return enc_fail(e, fpath, "not a number");
-		if (!enc_hook(e, rule, v, fpath))
+			return enc_fail(e, w, "not a number");
+		if (!enc_hook(e, rule, v, w))
 			return false;
 		x = v->valuedouble;
 		if (!isfinite(x) ||
 		    (f->type == PROTOBUF_C_TYPE_FLOAT && fabs(x) > 3.4028234663852886e38))
-			return enc_fail(e, fpath, "out of range");
+			return enc_fail(e, w, "out of range");
 		if (f->type == PROTOBUF_C_TYPE_FLOAT)
 			*(float *)p = (float)x;
 		else
@@ -284,34 +321,34 @@ enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_f
 		break;
 	case PROTOBUF_C_TYPE_BOOL:
 		if (!cJSON_IsBool(v))
-			return enc_fail(e, fpath, "not a boolean");
-		if (!enc_hook(e, rule, v, fpath))
+			return enc_fail(e, w, "not a boolean");
+		if (!enc_hook(e, rule, v, w))
 			return false;
 		*(protobuf_c_boolean *)p = cJSON_IsTrue(v);
 		break;
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		if (!enc_integer(e, rule, v, INT32_MIN, INT32_MAX, &x, fpath))
+		if (!enc_integer(e, rule, v, INT32_MIN, INT32_MAX, &x, w))
 			return false;
 		*(int32_t *)p = (int32_t)x;
 		break;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		if (!enc_integer(e, rule, v, 0, UINT32_MAX, &x, fpath))
+		if (!enc_integer(e, rule, v, 0, UINT32_MAX, &x, w))
 			return false;
 		*(uint32_t *)p = (uint32_t)x;
 		break;
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
-		if (!enc_integer(e, rule, v, -MAX_SAFE_INT, MAX_SAFE_INT, &x, fpath))
+		if (!enc_integer(e, rule, v, -MAX_SAFE_INT, MAX_SAFE_INT, &x, w))
 			return false;
 		*(int64_t *)p = (int64_t)x;
 		break;
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		if (!enc_integer(e, rule, v, 0, MAX_SAFE_INT, &x, fpath))
+		if (!enc_integer(e, rule, v, 0, MAX_SAFE_INT, &x, w))
 			return false;
 		*(uint64_t *)p = (uint64_t)x;
 		break;
@@ -319,202 +356,189 @@ enc_value(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_f
 		ProtobufCMessage *sub;
 
 		if (!cJSON_IsObject(v))
-			return enc_fail(e, fpath, "not an object");
+			return enc_fail(e, w, "not an object");
 		sub = codec_msg_new(f->descriptor);
 		if (sub == NULL)
-			return enc_fail(e, fpath, "out of memory");
+			return enc_fail(e, w, "out of memory");
 		/* Hooked in first, so that a failure below frees it with M. */
 		*(ProtobufCMessage **)p = sub;
-		return enc_message(e, v, sub, fpath, rpath);
+		return enc_message(e, v, sub, pf->sub, w);
 	}
 	default:
-		return enc_fail(e, fpath, "field type not supported by the codec");
+		return enc_fail(e, w, "field type not supported by the codec");
 	}
 	codec_set_present(m, f);
 	return true;
 }
 
 /* A repeated message field from the JSON array V: each element an object,
- * each encoded like a message field of its own, at FPATH[i]. */
+ * each encoded like a message field of its own, at W[i]. */
 static bool
-enc_list(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_field *rule,
-    const cJSON *v, ProtobufCMessage *m, const char *fpath, const char *rpath)
+enc_list(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMessage *m,
+    const struct where *w)
 {
+	const ProtobufCFieldDescriptor *f = pf->f;
 	size_t *n = (size_t *)((char *)m + f->quantifier_offset), count = 0;
 	ProtobufCMessage ***arr = codec_field_at(m, f);
-	char ipath[PATH_MAX_LEN];
 	const cJSON *c;
 
 	if (!cJSON_IsArray(v))
-		return enc_fail(e, fpath, "not an array");
+		return enc_fail(e, w, "not an array");
 	for (c = v->child; c != NULL; c = c->next)
 		count++;
 	if (count == 0) {
-		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
-			return enc_fail(e, fpath, "empty");
+		if (pf->rule != NULL && (pf->rule->flags & CODEC_F_REQUIRED))
+			return enc_fail(e, w, "empty");
 		return true;
 	}
 	if ((*arr = calloc(count, sizeof(**arr))) == NULL)
-		return enc_fail(e, fpath, "out of memory");
+		return enc_fail(e, w, "out of memory");
 	for (c = v->child; c != NULL; c = c->next) {
+		struct where wi = {.up = w, .index = *n};
 		ProtobufCMessage *sub;
 
-		codec_path_index(ipath, fpath, *n);
 		if (!cJSON_IsObject(c))
-			return enc_fail(e, ipath, "not an object");
+			return enc_fail(e, &wi, "not an object");
 		if ((sub = codec_msg_new(f->descriptor)) == NULL)
-			return enc_fail(e, ipath, "out of memory");
+			return enc_fail(e, &wi, "out of memory");
 		/* Counted first, so that a failure below frees it with M. */
 		(*arr)[(*n)++] = sub;
-		if (!enc_message(e, c, sub, ipath, rpath))
+		if (!enc_message(e, c, sub, pf->sub, &wi))
 			return false;
 	}
 	return true;
 }
 
+/* Field PF from V (its short key) or LV (its rule's long key), at W. */
 static bool
-enc_field(struct enc *e, const ProtobufCFieldDescriptor *f, const cJSON *obj, ProtobufCMessage *m,
-    const char *fpath, const char *rpath)
+enc_field(struct enc *e, const struct plan_field *pf, const cJSON *v, const cJSON *lv,
+    ProtobufCMessage *m, const struct where *w)
 {
-	const struct codec_field *rule = codec_rule_find(e->s, rpath);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name), *lv = NULL;
+	const struct codec_field *rule = pf->rule;
 	cJSON *parsed = NULL;
 	bool ok;
 
-	if (rule != NULL && rule->long_key != NULL)
-		lv = cJSON_GetObjectItemCaseSensitive(obj, rule->long_key);
-	if (v != NULL && lv != NULL)
-		return codec_err_put(e->err, fpath, "given twice", " (long and short key)");
+	if (v != NULL && lv != NULL) {
+		char path[PATH_MAX_LEN];
+
+		return codec_err_put(e->err, where_path(w, path), "given twice", " (long and short key)");
+	}
 	if (v == NULL)
 		v = lv;
 	if (v == NULL || cJSON_IsNull(v)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
-			return enc_fail(e, fpath, "missing");
+			return enc_fail(e, w, "missing");
 		return true;
 	}
-	if (codec_is_list(f))
-		return enc_list(e, f, rule, v, m, fpath, rpath);
+	if (pf->kind == PLAN_LIST)
+		return enc_list(e, pf, v, m, w);
 	if (rule != NULL && (rule->flags & CODEC_F_STAMP) &&
-	    !unwrap_stamp(e, f, rule, v, &v, &parsed, fpath)) {
+	    !unwrap_stamp(e, pf->f, rule, v, &v, &parsed, w)) {
 		json_tree_free(parsed);
 		return false;
 	}
-	ok = enc_value(e, f, rule, v, m, fpath, rpath);
+	ok = enc_value(e, pf, v, m, w);
 	json_tree_free(parsed);
 	return ok;
 }
 
-/* The field of D (at rule path RPATH) that KEY names, by its short name or
- * its long key, or NULL. */
-static const ProtobufCFieldDescriptor *
-names_field(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, const char *rpath,
-    const char *key)
-{
-	size_t pl = strlen(rpath);
-
-	for (unsigned i = 0; i < d->n_fields; i++)
-		if (!codec_is_map(&d->fields[i]) && strcmp(key, d->fields[i].name) == 0)
-			return &d->fields[i];
-	/* A long key names the field of the rule that gives it, when that
-	 * rule's path is RPATH and one more name: few rules have one. */
-	for (size_t i = 0; i < s->nfields; i++) {
-		const struct codec_field *rule = &s->fields[i];
-		const ProtobufCFieldDescriptor *f;
-		const char *name = rule->path + (pl > 0 ? pl + 1 : 0);
-
-		if (rule->long_key == NULL || strcmp(key, rule->long_key) != 0)
-			continue;
-		if (pl > 0 && (strncmp(rule->path, rpath, pl) != 0 || rule->path[pl] != '.'))
-			continue;
-		if (strchr(name, '.') != NULL)
-			continue;
-		f = protobuf_c_message_descriptor_get_field_by_name(d, name);
-		if (f != NULL && !codec_is_map(f))
-			return f;
-	}
-	return NULL;
-}
-
+/*
+ * The members of OBJ into M, by PM.  In this order, the first problem
+ * wins: a key given twice; a map field the codec cannot fill; the fields
+ * in the order of the message; then the keys no field takes, in the
+ * object's order.  One pass over the members finds each field's value by
+ * the plan's keys; only an object with a key given twice, or more than
+ * one key no field takes, is searched for duplicates key by key.
+ */
 static bool
-enc_message(
-    struct enc *e, const cJSON *obj, ProtobufCMessage *m, const char *path, const char *rpath)
+enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct plan_msg *pm,
+    const struct where *w)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const ProtobufCFieldDescriptor *extra = NULL, *reserved = NULL;
+	const cJSON *shortv[CODEC_PLAN_MAX_FIELDS], *longv[CODEC_PLAN_MAX_FIELDS];
 	ProtobufCMessage *saved_msg = e->orig_msg;
 	const ProtobufCFieldDescriptor *saved_field = e->orig_field;
-	const char *saved_prefix = e->orig_prefix;
-	char fpath[PATH_MAX_LEN], frpath[PATH_MAX_LEN];
-	const char *dup;
-	bool ok = true;
+	const struct where *saved_where = e->orig_where;
+	size_t unknown = 0;
+	bool twice = false, ok = true;
 
-	if (!codec_find_duplicate(obj, &dup)) {
-		const ProtobufCFieldDescriptor *f;
+	if (pm->too_many)
+		return enc_fail(e, w, "field type not supported by the codec");
+	memset(shortv, 0, pm->nfields * sizeof(shortv[0]));
+	memset(longv, 0, pm->nfields * sizeof(longv[0]));
+	for (const cJSON *c = obj->child; c != NULL; c = c->next) {
+		size_t len = strlen(c->string);
+		bool known = false;
 
-		if (dup == NULL)
-			return enc_fail(e, path, "out of memory");
-		/* Reported under the short name, like every other error. */
-		f = names_field(e->s, d, rpath, dup);
-		return enc_key_fail(e, path, f != NULL ? f->name : dup, "duplicate key");
+		for (int k = codec_plan_key(pm, c->string, len, 0); k >= 0;
+		     k = codec_plan_key(pm, c->string, len, (unsigned)k + 1)) {
+			const struct plan_key *pk = &pm->keys[k];
+			const cJSON **slot = pk->is_long ? &longv[pk->field] : &shortv[pk->field];
+
+			twice |= *slot != NULL;
+			*slot = c;
+			known = true;
+		}
+		unknown += !known;
 	}
-	for (unsigned i = 0; ok && i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
+	if (twice || unknown > 1) {
+		const char *dup;
 
-		if (f->label != PROTOBUF_C_LABEL_REPEATED || codec_is_list(f))
-			continue;
-		codec_path_join(fpath, path, f->name);
-		codec_path_join(frpath, rpath, f->name);
-		switch (codec_map_role(e->s, f, frpath)) {
-		case MAP_EXTRA:
-			extra = f;
-			break;
-		case MAP_ORIGINALS:
-			reserved = f;
-			e->orig_msg = m;
-			e->orig_field = f;
-			e->orig_prefix = path;
-			break;
-		case MAP_NONE:
-			ok = enc_fail(e, fpath, "field type not supported by the codec");
-			break;
+		if (!codec_find_duplicate(obj, &dup)) {
+			int k;
+
+			if (dup == NULL)
+				return enc_fail(e, w, "out of memory");
+			/* Reported under the short name, like every other error. */
+			k = codec_plan_key(pm, dup, strlen(dup), 0);
+			return enc_key_fail(
+			    e, w, k >= 0 ? pm->fields[pm->keys[k].field].f->name : dup, "duplicate key");
 		}
 	}
-	for (unsigned i = 0; ok && i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
+	if (pm->role_error >= 0) {
+		struct where wf = {.up = w, .name = pm->fields[pm->role_error].f->name};
 
-		if (f->label == PROTOBUF_C_LABEL_REPEATED && !codec_is_list(f))
+		return enc_fail(e, &wf, "field type not supported by the codec");
+	}
+	if (pm->reserved != NULL) {
+		e->orig_msg = m;
+		e->orig_field = pm->reserved;
+		e->orig_where = w;
+	}
+	for (unsigned i = 0; ok && i < pm->nfields; i++) {
+		const struct plan_field *pf = &pm->fields[i];
+		struct where wf = {.up = w, .name = pf->f->name};
+
+		if (pf->kind == PLAN_ROLE)
 			continue;
-		codec_path_join(fpath, path, f->name);
-		codec_path_join(frpath, rpath, f->name);
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			ok = enc_fail(e, fpath, "oneof not supported by the codec");
+		if (pf->kind == PLAN_ONEOF) {
+			ok = enc_fail(e, &wf, "oneof not supported by the codec");
 			break;
 		}
-		ok = enc_field(e, f, obj, m, fpath, frpath);
+		ok = enc_field(e, pf, shortv[i], longv[i], m, &wf);
 	}
-	for (const cJSON *c = obj->child; ok && c != NULL; c = c->next) {
+	for (const cJSON *c = obj->child; ok && unknown > 0 && c != NULL; c = c->next) {
 		const char *k = c->string;
 		bool finite = true;
 		char *text;
 
-		if (names_field(e->s, d, rpath, k) != NULL)
+		if (codec_plan_key(pm, k, strlen(k), 0) >= 0)
 			continue;
-		if (reserved != NULL && strcmp(k, reserved->name) == 0) {
-			ok = enc_key_fail(e, path, k, "reserved key");
-		} else if (extra == NULL) {
-			ok = enc_key_fail(e, path, k, "unknown key");
+		if (pm->reserved != NULL && strcmp(k, pm->reserved->name) == 0) {
+			ok = enc_key_fail(e, w, k, "reserved key");
+		} else if (pm->extra == NULL) {
+			ok = enc_key_fail(e, w, k, "unknown key");
 		} else if (json_depth(c, CODEC_MAX_DEPTH + 1, &finite) > CODEC_MAX_DEPTH) {
-			ok = enc_key_fail(e, path, k, codec_rule_too_deep);
+			ok = enc_key_fail(e, w, k, codec_rule_too_deep);
 		} else if (!finite) {
-			ok = enc_key_fail(e, path, k, "number out of range");
+			ok = enc_key_fail(e, w, k, "number out of range");
 		} else if ((text = cJSON_PrintUnformatted(c)) == NULL ||
-			   !codec_map_add(m, extra, k, text)) {
-			ok = enc_fail(e, path, "out of memory");
+			   !codec_map_add(m, pm->extra, k, text)) {
+			ok = enc_fail(e, w, "out of memory");
 		}
 	}
 	e->orig_msg = saved_msg;
 	e->orig_field = saved_field;
-	e->orig_prefix = saved_prefix;
+	e->orig_where = saved_where;
 	return ok;
 }
 
@@ -523,6 +547,7 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
     struct codec_error *err)
 {
 	struct enc e = {.s = s, .err = err};
+	const struct plan_msg *pm = NULL;
 	ProtobufCMessage *m = NULL;
 	size_t size;
 	bool ok;
@@ -530,11 +555,11 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 	*payload = NULL;
 	*len = 0;
 	if (!cJSON_IsObject(event))
-		ok = enc_fail(&e, "", "not an object");
-	else if ((m = codec_msg_new(s->message)) == NULL)
-		ok = enc_fail(&e, "", "out of memory");
+		ok = enc_fail(&e, NULL, "not an object");
+	else if ((pm = codec_plan(s)) == NULL || (m = codec_msg_new(s->message)) == NULL)
+		ok = enc_fail(&e, NULL, "out of memory");
 	else
-		ok = enc_message(&e, event, m, "", "");
+		ok = enc_message(&e, event, m, pm, NULL);
 	if (ok && s->check != NULL && !s->check(m, event, err))
 		ok = false;
 	if (ok) {
@@ -542,13 +567,15 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 		/* malloc(0) may return NULL: an empty message still gets a buffer. */
 		*payload = malloc(size > 0 ? size : 1);
 		if (*payload == NULL) {
-			ok = enc_fail(&e, "", "out of memory");
+			ok = enc_fail(&e, NULL, "out of memory");
 		} else {
 			*len = protobuf_c_message_pack(m, *payload);
 		}
 	}
 	if (m != NULL)
 		protobuf_c_message_free_unpacked(m, NULL);
+	if (pm != NULL)
+		codec_plan_release(s, pm);
 	/* on every path: the list's own entry (NULL for a word the family did not declare,
 	 * which t/families.c forbids): a label value, never the client's */
 	if (!ok && err != NULL)

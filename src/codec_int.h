@@ -67,4 +67,60 @@ bool codec_map_add(
 /* What inet_pton() takes for AF_INET or AF_INET6. */
 bool codec_ip_valid(const char *text);
 
+/* ------------------------------------------------------------ plans
+ * A schema compiled once (codec_plan.c): for each message at a rule path,
+ * its fields in descriptor order with their rules and sub-plans, the keys
+ * that name them, and what its map fields are for. */
+
+/* Most fields a message may have: the encoder keeps two slots a field on
+ * its stack.  A message with more is refused at its first field. */
+#define CODEC_PLAN_MAX_FIELDS 64
+
+enum plan_kind {
+	PLAN_VALUE, /* a value, a message included */
+	PLAN_LIST,  /* a repeated message that is not a map: a JSON array */
+	PLAN_ROLE,  /* a map or another repeated field: see ROLE */
+	PLAN_ONEOF, /* not supported by the codec */
+};
+
+struct plan_msg;
+
+struct plan_field {
+	const ProtobufCFieldDescriptor *f;
+	const struct codec_field *rule; /* the schema's rule for RPATH, or NULL */
+	char *rpath;			/* the rule path: no indexes */
+	enum plan_kind kind;
+	enum map_role role;	    /* PLAN_ROLE */
+	const struct plan_msg *sub; /* message fields: their plan */
+};
+
+/* A key of the message's JSON object: a field's short name, or the long
+ * key of a field's rule.  A key may name two fields: every entry counts. */
+struct plan_key {
+	const char *key;
+	size_t len;
+	unsigned field; /* index in FIELDS */
+	bool is_long;
+};
+
+struct plan_msg {
+	const ProtobufCMessageDescriptor *d;
+	struct plan_field *fields;
+	unsigned nfields;
+	struct plan_key *keys;
+	unsigned nkeys;
+	int role_error;				 /* first PLAN_ROLE field of MAP_NONE, or -1 */
+	const ProtobufCFieldDescriptor *extra;	 /* MAP_EXTRA, or NULL */
+	const ProtobufCFieldDescriptor *reserved; /* MAP_ORIGINALS, or NULL */
+	bool too_many;				 /* more than CODEC_PLAN_MAX_FIELDS fields */
+};
+
+/* S's plan, built on first use; NULL only when out of memory.  S must be
+ * static: its address keys the plan.  Give it back with
+ * codec_plan_release() (a no-op for the plans that are kept). */
+const struct plan_msg *codec_plan(const struct codec_schema *s);
+void codec_plan_release(const struct codec_schema *s, const struct plan_msg *pm);
+/* The first entry from START on of PM's keys that is KEY (LEN bytes), or -1. */
+int codec_plan_key(const struct plan_msg *pm, const char *key, size_t len, unsigned start);
+
 #endif
