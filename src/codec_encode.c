@@ -237,12 +237,15 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	if (rule != NULL && rule->kind == CODEC_KIND_UUID) {
 		uint8_t id[16];
 
-		if (!ids_parse(text, id, NULL))
-			return enc_fail(e, w, "not a UUID, ULID or ObjectId");
-		ids_format(id, canon);
-		if (strcmp(canon, text) != 0)
-			orig_add(e, w, text, &ok);
-		text = canon;
+		/* Most ids come canonical: no round trip to find that out. */
+		if (!ids_canonical(text)) {
+			if (!ids_parse(text, id, NULL))
+				return enc_fail(e, w, "not a UUID, ULID or ObjectId");
+			ids_format(id, canon);
+			if (strcmp(canon, text) != 0)
+				orig_add(e, w, text, &ok);
+			text = canon;
+		}
 	} else if (rule != NULL && rule->kind == CODEC_KIND_TIMESTAMP) {
 		if (!timefmt_parse(text, &us))
 			return enc_fail(e, w, "not an RFC 3339 timestamp");

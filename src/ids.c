@@ -277,6 +277,22 @@ ids_format_objectid(const uint8_t oid[12], char out[25])
 }
 
 bool
+ids_canonical(const char *s)
+{
+	for (int i = 0; i < 36; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			return false; /* the NUL of a shorter text too */
+		}
+	}
+	return s[36] == '\0';
+}
+
+bool
 ids_parse(const char *s, uint8_t out[16], enum ids_form *form)
 {
 	enum ids_form f;

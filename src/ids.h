@@ -76,6 +76,12 @@ void ids_format(const uint8_t id[16], char out[IDS_TEXT_SIZE]);
  */
 bool ids_parse(const char *s, uint8_t out[16], enum ids_form *form) IDS_WUR;
 
+/* True when S is a UUID in canonical text already: 8-4-4-4-12 lower-case
+ * hex digits, what ids_format() writes.  Such a text is one ids_parse()
+ * takes and ids_format() gives back unchanged; the check is a fraction of
+ * that round trip. */
+bool ids_canonical(const char *s);
+
 /*
  * ObjectId layout in a UUIDv8 (byte-wise order of ObjectIds is kept, so the
  * 4-byte creation time still sorts first):

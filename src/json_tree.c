@@ -81,6 +81,32 @@ put_utf8(char *o, unsigned cp)
 	return o;
 }
 
+/* The first '"' or '\\' from P on: the text passed the check, so the
+ * string's closing quote comes before END. */
+static const unsigned char *
+run_end(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Eight bytes a step, as json_strict_check() does: the lowest byte
+	 * flagged is exactly the first quote or backslash. */
+	while (end - p >= 8) {
+		const uint64_t ones = 0x0101010101010101u, high = ones << 7;
+		uint64_t x, q, b, m;
+
+		memcpy(&x, p, sizeof(x));
+		q = x ^ ('"' * ones);
+		b = x ^ ('\\' * ones);
+		m = (((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+		if (m != 0)
+			return p + (__builtin_ctzll(m) >> 3);
+		p += 8;
+	}
+#endif
+	while (*p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 /* The string at B->p (its opening quote) into the pool, NUL-terminated.
  * Decoded text is never longer than its escaped form. */
 static char *
@@ -92,8 +118,7 @@ take_string(struct builder *b)
 	for (;;) {
 		const unsigned char *run = p;
 
-		while (*p != '"' && *p != '\\')
-			p++;
+		p = run_end(p, b->end);
 		memcpy(o, run, (size_t)(p - run));
 		o += p - run;
 		if (*p == '"')

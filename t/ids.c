@@ -131,6 +131,44 @@ test_parse_uuid(void)
 	    "nil UUID, FORM may be NULL");
 }
 
+/* ids_canonical() is exactly "ids_parse() takes it and ids_format() gives
+ * it back", on every form of every length and on random ids. */
+static void
+test_canonical(void)
+{
+	static const char *const texts[] = {
+	    "6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6b",
+	    "6C1F0E8A-2D4B-4A9C-B7E3-5F8D1A2C4E6B",
+	    "6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6B",
+	    "{6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6b}",
+	    "6c1f0e8a2d4b4a9cb7e35f8d1a2c4e6b",
+	    "6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6",
+	    "6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6bb",
+	    "6c1f0e8a-2d4b-4a9c-b7e35f8d1a2c4e6b-",
+	    "6c1f0e8g-2d4b-4a9c-b7e3-5f8d1a2c4e6b",
+	    "01hr71kjry3w47epk7acq7emcd",
+	    "6374be699c11acaa3108cf02",
+	    "00000000-0000-0000-0000-000000000000",
+	    "",
+	};
+	uint8_t id[16];
+	char text[IDS_TEXT_SIZE];
+	size_t agree = 0;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		bool round = ids_parse(texts[i], id, NULL) && strcmp(fmt(id), texts[i]) == 0;
+
+		ok(ids_canonical(texts[i]) == round, "canonical \"%s\": %s", texts[i],
+		    round ? "yes" : "no");
+	}
+	for (int i = 0; i < 1000; i++) {
+		ids_batch_new(id);
+		ids_format(id, text);
+		agree += ids_canonical(text);
+	}
+	is_int((long long)agree, 1000, "every id ids_format() writes is canonical");
+}
+
 static void
 test_parse_ulid(void)
 {
@@ -227,6 +265,7 @@ main(void)
 	test_batch();
 	test_batch_new();
 	test_parse_uuid();
+	test_canonical();
 	test_parse_ulid();
 	test_objectid();
 	return tap_done();
