@@ -323,18 +323,6 @@ codec_set_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 		*(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
 }
 
-/* A message built here is freed with protobuf_c_message_free_unpacked(),
- * so everything in it comes from malloc like an unpacked message. */
-ProtobufCMessage *
-codec_msg_new(const ProtobufCMessageDescriptor *d)
-{
-	ProtobufCMessage *m = malloc(d->sizeof_message);
-
-	if (m != NULL)
-		protobuf_c_message_init(d, m);
-	return m;
-}
-
 bool
 codec_is_map(const ProtobufCFieldDescriptor *f)
 {
@@ -381,41 +369,6 @@ codec_entry_str(const ProtobufCMessage *entry, const char *name)
 
 	return f != NULL && f->type == PROTOBUF_C_TYPE_STRING ? (char **)codec_field_at(entry, f)
 							      : NULL;
-}
-
-/* Append KEY -> VALUE (VALUE's ownership passes here) to map field F of M. */
-bool
-codec_map_add(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *key, char *value)
-{
-	size_t *n = (size_t *)((char *)m + f->quantifier_offset);
-	ProtobufCMessage ***arr = codec_field_at(m, f), **narr;
-	ProtobufCMessage *entry = codec_msg_new(f->descriptor);
-	char **k, **v;
-
-	if (entry == NULL) {
-		free(value);
-		return false;
-	}
-	k = codec_entry_str(entry, "key");
-	v = codec_entry_str(entry, "value");
-	if (k == NULL || v == NULL || (*k = strdup(key)) == NULL) {
-		free(value);
-		protobuf_c_message_free_unpacked(entry, NULL);
-		return false;
-	}
-	*v = value;
-	/* The array's room is the next power of two of its count: grow when
-	 * the count reaches one, so that many extra keys cost O(n) copying. */
-	if ((*n & (*n - 1)) == 0) {
-		narr = realloc(*arr, (*n ? 2 * *n : 1) * sizeof(*narr));
-		if (narr == NULL) {
-			protobuf_c_message_free_unpacked(entry, NULL);
-			return false;
-		}
-		*arr = narr;
-	}
-	(*arr)[(*n)++] = entry;
-	return true;
 }
 
 /* What inet_pton() takes for AF_INET or AF_INET6. */

@@ -4,6 +4,8 @@
 #include "codec_int.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +26,66 @@ struct where {
 	size_t index;
 };
 
+/*
+ * The message under construction lives in one arena, its first block on
+ * the encoder's stack: it is packed, then dropped whole.  (Built with
+ * malloc, as protobuf-c unpacks, it cost a malloc a field and as many
+ * frees.)  Nothing of it outlives codec_event_encode().
+ */
+#define ARENA_STACK 2048
+
+struct arena_block {
+	struct arena_block *next;
+	max_align_t data[];
+};
+
+struct arena {
+	char *cur, *end;
+	struct arena_block *blocks; /* the ones from malloc */
+};
+
+static void *
+arena_alloc(struct arena *a, size_t n)
+{
+	const size_t align = sizeof(max_align_t);
+	struct arena_block *b;
+	size_t cap;
+	char *p;
+
+	n = (n + align - 1) / align * align;
+	if (n == 0)
+		n = align;
+	if ((size_t)(a->end - a->cur) >= n) {
+		p = a->cur;
+		a->cur += n;
+		return p;
+	}
+	cap = n > 4096 ? n : 4096;
+	if (cap > SIZE_MAX - sizeof(*b) || (b = malloc(sizeof(*b) + cap)) == NULL)
+		return NULL;
+	b->next = a->blocks;
+	a->blocks = b;
+	p = (char *)b->data;
+	a->cur = p + n;
+	a->end = p + cap;
+	return p;
+}
+
+static void
+arena_free(struct arena *a)
+{
+	while (a->blocks != NULL) {
+		struct arena_block *b = a->blocks;
+
+		a->blocks = b->next;
+		free(b);
+	}
+}
+
 struct enc {
 	const struct codec_schema *s;
 	struct codec_error *err;
+	struct arena arena;
 	/* Where converted ids keep their original text, while in scope. */
 	ProtobufCMessage *orig_msg;
 	const ProtobufCFieldDescriptor *orig_field;
@@ -56,6 +115,57 @@ where_path(const struct where *w, char out[PATH_MAX_LEN])
 
 static bool enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m,
     const struct plan_msg *pm, const struct where *w);
+
+static ProtobufCMessage *
+enc_msg_new(struct enc *e, const ProtobufCMessageDescriptor *d)
+{
+	ProtobufCMessage *m = arena_alloc(&e->arena, d->sizeof_message);
+
+	if (m != NULL)
+		protobuf_c_message_init(d, m);
+	return m;
+}
+
+static char *
+enc_strdup(struct enc *e, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = arena_alloc(&e->arena, n);
+
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+/* Append KEY -> VALUE to map field F of M. */
+static bool
+enc_map_add(struct enc *e, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+    const char *key, const char *value)
+{
+	size_t *n = (size_t *)((char *)m + f->quantifier_offset);
+	ProtobufCMessage ***arr = codec_field_at(m, f), **narr;
+	ProtobufCMessage *entry = enc_msg_new(e, f->descriptor);
+	char **k, **v;
+
+	if (entry == NULL)
+		return false;
+	k = codec_entry_str(entry, "key");
+	v = codec_entry_str(entry, "value");
+	if (k == NULL || v == NULL || (*k = enc_strdup(e, key)) == NULL ||
+	    (*v = enc_strdup(e, value)) == NULL)
+		return false;
+	/* The array's room is the next power of two of its count: grow when
+	 * the count reaches one, so that many extra keys cost O(n) copying. */
+	if ((*n & (*n - 1)) == 0) {
+		if ((narr = arena_alloc(&e->arena, (*n ? 2 * *n : 1) * sizeof(*narr))) == NULL)
+			return false;
+		if (*n > 0)
+			memcpy(narr, *arr, *n * sizeof(*narr));
+		*arr = narr;
+	}
+	(*arr)[(*n)++] = entry;
+	return true;
+}
 
 static bool
 enc_fail(struct enc *e, const struct where *w, const char *rule)
@@ -190,15 +300,13 @@ orig_add(struct enc *e, const struct where *w, const char *text, bool *ok)
 	char path[PATH_MAX_LEN], prefix[PATH_MAX_LEN];
 	const char *fpath = where_path(w, path);
 	size_t n;
-	char *copy;
 
 	if (e->orig_msg == NULL)
 		return;
 	n = strlen(where_path(e->orig_where, prefix));
 	if (n > 0 && strncmp(fpath, prefix, n) == 0 && fpath[n] == '.')
 		fpath += n + 1;
-	copy = strdup(text);
-	if (copy == NULL || !codec_map_add(e->orig_msg, e->orig_field, fpath, copy))
+	if (!enc_map_add(e, e->orig_msg, e->orig_field, fpath, text))
 		*ok = false;
 }
 
@@ -256,7 +364,7 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	if (!enc_hook(e, rule, v, w))
 		return false;
 	if (ok)
-		ok = (*(char **)codec_field_at(m, f) = strdup(text)) != NULL;
+		ok = (*(char **)codec_field_at(m, f) = enc_strdup(e, text)) != NULL;
 	if (!ok)
 		return enc_fail(e, w, "out of memory");
 	return true;
@@ -360,10 +468,9 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 
 		if (!cJSON_IsObject(v))
 			return enc_fail(e, w, "not an object");
-		sub = codec_msg_new(f->descriptor);
+		sub = enc_msg_new(e, f->descriptor);
 		if (sub == NULL)
 			return enc_fail(e, w, "out of memory");
-		/* Hooked in first, so that a failure below frees it with M. */
 		*(ProtobufCMessage **)p = sub;
 		return enc_message(e, v, sub, pf->sub, w);
 	}
@@ -394,7 +501,7 @@ enc_list(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMe
 			return enc_fail(e, w, "empty");
 		return true;
 	}
-	if ((*arr = calloc(count, sizeof(**arr))) == NULL)
+	if ((*arr = arena_alloc(&e->arena, count * sizeof(**arr))) == NULL)
 		return enc_fail(e, w, "out of memory");
 	for (c = v->child; c != NULL; c = c->next) {
 		struct where wi = {.up = w, .index = *n};
@@ -402,9 +509,8 @@ enc_list(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMe
 
 		if (!cJSON_IsObject(c))
 			return enc_fail(e, &wi, "not an object");
-		if ((sub = codec_msg_new(f->descriptor)) == NULL)
+		if ((sub = enc_msg_new(e, f->descriptor)) == NULL)
 			return enc_fail(e, &wi, "out of memory");
-		/* Counted first, so that a failure below frees it with M. */
 		(*arr)[(*n)++] = sub;
 		if (!enc_message(e, c, sub, pf->sub, &wi))
 			return false;
@@ -522,7 +628,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 	for (const cJSON *c = obj->child; ok && unknown > 0 && c != NULL; c = c->next) {
 		const char *k = c->string;
 		bool finite = true;
-		char *text;
+		char *text = NULL;
 
 		if (codec_plan_key(pm, k, strlen(k), 0) >= 0)
 			continue;
@@ -535,9 +641,10 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 		} else if (!finite) {
 			ok = enc_key_fail(e, w, k, "number out of range");
 		} else if ((text = cJSON_PrintUnformatted(c)) == NULL ||
-			   !codec_map_add(m, pm->extra, k, text)) {
+			   !enc_map_add(e, m, pm->extra, k, text)) {
 			ok = enc_fail(e, w, "out of memory");
 		}
+		cJSON_free(text);
 	}
 	e->orig_msg = saved_msg;
 	e->orig_field = saved_field;
@@ -549,6 +656,7 @@ bool
 codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload, size_t *len,
     struct codec_error *err)
 {
+	max_align_t stack[ARENA_STACK / sizeof(max_align_t)];
 	struct enc e = {.s = s, .err = err};
 	const struct plan_msg *pm = NULL;
 	ProtobufCMessage *m = NULL;
@@ -557,9 +665,11 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 
 	*payload = NULL;
 	*len = 0;
+	e.arena.cur = (char *)stack;
+	e.arena.end = (char *)stack + sizeof(stack);
 	if (!cJSON_IsObject(event))
 		ok = enc_fail(&e, NULL, "not an object");
-	else if ((pm = codec_plan(s)) == NULL || (m = codec_msg_new(s->message)) == NULL)
+	else if ((pm = codec_plan(s)) == NULL || (m = enc_msg_new(&e, s->message)) == NULL)
 		ok = enc_fail(&e, NULL, "out of memory");
 	else
 		ok = enc_message(&e, event, m, pm, NULL);
@@ -575,8 +685,7 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 			*len = protobuf_c_message_pack(m, *payload);
 		}
 	}
-	if (m != NULL)
-		protobuf_c_message_free_unpacked(m, NULL);
+	arena_free(&e.arena);
 	if (pm != NULL)
 		codec_plan_release(s, pm);
 	/* on every path: the list's own entry (NULL for a word the family did not declare,

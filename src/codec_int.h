@@ -49,9 +49,6 @@ const struct codec_field *codec_rule_find(const struct codec_schema *s, const ch
 void *codec_field_at(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 bool codec_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 void codec_set_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
-/* A message built here is freed with protobuf_c_message_free_unpacked(),
- * so everything in it comes from malloc like an unpacked message. */
-ProtobufCMessage *codec_msg_new(const ProtobufCMessageDescriptor *d);
 /* A map<,> field: a repeated message of key and value, as protoc makes it. */
 bool codec_is_map(const ProtobufCFieldDescriptor *f);
 /* A repeated message field that is not a map: a JSON array of objects. */
@@ -61,9 +58,6 @@ enum map_role codec_map_role(
     const struct codec_schema *s, const ProtobufCFieldDescriptor *f, const char *rpath);
 /* The key and value strings of a map entry, found by name. */
 char **codec_entry_str(const ProtobufCMessage *entry, const char *name);
-/* Append KEY -> VALUE (VALUE's ownership passes here) to map field F of M. */
-bool codec_map_add(
-    ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *key, char *value);
 /* What inet_pton() takes for AF_INET or AF_INET6. */
 bool codec_ip_valid(const char *text);
 
