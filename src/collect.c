@@ -331,39 +331,63 @@ on_delivery(struct producer_waiter *w, rd_kafka_resp_err_t err)
 	batch_maybe_free(b);
 }
 
-static rd_kafka_resp_err_t
-send_item(struct batch *b, struct item *it)
-{
-	struct collect *c = b->c;
-	rd_kafka_resp_err_t e;
-
-	if (it->error == NULL)
-		return producer_send(c->producer, b->run->fc->raw_topic, it->corr, strlen(it->corr),
-		    it->record, it->record_len, NULL, &b->waiter);
-	e = producer_send(c->producer, b->run->fc->invalid_topic, it->corr, strlen(it->corr),
-	    it->json, strlen(it->json), it->headers, &b->waiter);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		it->headers = NULL; /* librdkafka's now */
-	return e;
-}
-
-/* Stage 2: every event to Kafka; the last report answers.  Never frees
- * the batch: the caller does, once (batch_maybe_free). */
+/* Stage 2: every event to Kafka; the last report answers.  The valid
+ * events go in one call, the invalid ones (with their headers) one by one.
+ * Never frees the batch: the caller does, once (batch_maybe_free). */
 static void
 batch_produce(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		rd_kafka_resp_err_t e = send_item(b, &b->items[i]);
+	struct collect *c = b->c;
+	rd_kafka_message_t *msgs = calloc(b->n ? b->n : 1, sizeof(*msgs));
+	size_t nvalid = 0, queued;
 
+	if (msgs == NULL) {
+		snprintf(b->failure, sizeof(b->failure), "out of memory");
+		batch_answer_error(b, 503, "kafka_unavailable", b->failure, 1);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+
+		if (it->error != NULL)
+			continue;
+		msgs[nvalid].key = it->corr;
+		msgs[nvalid].key_len = IDS_TEXT_SIZE - 1;
+		msgs[nvalid].payload = it->record;
+		msgs[nvalid].len = it->record_len;
+		msgs[nvalid++]._private = &b->waiter;
+	}
+	queued = producer_send_batch(c->producer, b->run->fc->raw_topic, msgs, nvalid);
+	b->kafka_pending += (unsigned)queued;
+	if (queued < nvalid) {
+		/* Sizes and room were checked for the whole batch, so this is
+		 * Kafka going away under us; the records queued so far still
+		 * report, and the last answers 503. */
+		rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__FAIL;
+
+		for (size_t i = 0; e == RD_KAFKA_RESP_ERR__FAIL && i < nvalid; i++)
+			if (msgs[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				e = msgs[i].err;
+		b->failed = true;
+		snprintf(b->failure, sizeof(b->failure), "Kafka cannot take the batch: %s",
+		    rd_kafka_err2str(e));
+	}
+	free(msgs);
+	for (size_t i = 0; !b->failed && i < b->n; i++) {
+		struct item *it = &b->items[i];
+		rd_kafka_resp_err_t e;
+
+		if (it->error == NULL)
+			continue;
+		e = producer_send(c->producer, b->run->fc->invalid_topic, it->corr,
+		    IDS_TEXT_SIZE - 1, it->json, strlen(it->json), it->headers, &b->waiter);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			/* Sizes and room were checked for the whole batch, so
-			 * this is Kafka going away under us; the records queued
-			 * so far still report, and the last answers 503. */
 			b->failed = true;
 			snprintf(b->failure, sizeof(b->failure), "Kafka cannot take the batch: %s",
 			    rd_kafka_err2str(e));
 			break;
 		}
+		it->headers = NULL; /* librdkafka's now */
 		b->kafka_pending++;
 	}
 	if (b->kafka_pending == 0)

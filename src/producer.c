@@ -11,6 +11,7 @@
 #include "producer.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +36,17 @@
 #define DRAIN_SLICE_MS 100
 
 /* One librdkafka handle with its event queue on the loop. */
+/* Topic handles a handle keeps: a daemon sends to a few topics. */
+#define PRK_TOPICS 16
+
 struct prk {
 	struct producer *p;
 	rd_kafka_t *rk;
+	struct {
+		char *name;
+		rd_kafka_topic_t *rkt;
+	} topics[PRK_TOPICS];
+	size_t ntopics;
 	rd_kafka_queue_t *queue;
 	struct rdk_loop *loop;
 	bool retired;
@@ -119,6 +128,10 @@ prk_free(struct prk *h)
 	if (h == NULL)
 		return;
 	rdk_loop_free(h->loop);
+	for (size_t i = 0; i < h->ntopics; i++) {
+		rd_kafka_topic_destroy(h->topics[i].rkt);
+		free(h->topics[i].name);
+	}
 	if (h->queue != NULL)
 		rd_kafka_queue_destroy(h->queue);
 	if (h->rk != NULL)
@@ -410,6 +423,52 @@ producer_send(struct producer *p, const char *topic, const void *key, size_t key
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		metrics_add("collectord_produce_errors_total", "", 1);
 	return e;
+}
+
+/* H's handle of TOPIC, kept once made; NULL when out of room or memory
+ * (the caller then sends record by record). */
+static rd_kafka_topic_t *
+prk_topic(struct prk *h, const char *topic)
+{
+	rd_kafka_topic_t *rkt;
+	char *name;
+
+	for (size_t i = 0; i < h->ntopics; i++)
+		if (strcmp(h->topics[i].name, topic) == 0)
+			return h->topics[i].rkt;
+	if (h->ntopics == PRK_TOPICS || (name = strdup(topic)) == NULL)
+		return NULL;
+	if ((rkt = rd_kafka_topic_new(h->rk, topic, NULL)) == NULL) {
+		free(name);
+		return NULL;
+	}
+	h->topics[h->ntopics].name = name;
+	h->topics[h->ntopics++].rkt = rkt;
+	return rkt;
+}
+
+size_t
+producer_send_batch(struct producer *p, const char *topic, rd_kafka_message_t *msgs, size_t n)
+{
+	rd_kafka_topic_t *rkt = p->cur != NULL ? prk_topic(p->cur, topic) : NULL;
+	size_t queued = 0;
+	int r;
+
+	if (rkt == NULL || n > INT_MAX) {
+		for (size_t i = 0; i < n; i++) {
+			msgs[i].err = producer_send(p, topic, msgs[i].key, msgs[i].key_len,
+			    msgs[i].payload, msgs[i].len, NULL, msgs[i]._private);
+			queued += msgs[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+		}
+		return queued;
+	}
+	for (size_t i = 0; i < n; i++)
+		msgs[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	r = rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, msgs, (int)n);
+	queued = r > 0 ? (size_t)r : 0;
+	if (queued < n)
+		metrics_add("collectord_produce_errors_total", "", (double)(n - queued));
+	return queued;
 }
 
 size_t

@@ -60,6 +60,16 @@ rd_kafka_resp_err_t producer_send(struct producer *p, const char *topic, const v
     struct producer_waiter *w) __attribute__((warn_unused_result));
 
 /*
+ * Queue N records of TOPIC at once, as producer_send() queues one: each
+ * MSGS[i] gives key, key_len, payload, len and, in _private, its waiter;
+ * no headers.  Key and payload are copied.  Returns how many were queued;
+ * the others have their refusal in MSGS[i].err, and their waiters never
+ * fire.  One call takes librdkafka's locks once, not once a record.
+ */
+size_t producer_send_batch(struct producer *p, const char *topic, rd_kafka_message_t *msgs,
+    size_t n) __attribute__((warn_unused_result));
+
+/*
  * The size librdkafka gives a record of KEYLEN key bytes, LEN value bytes
  * and HEADERS (may be NULL) when it decides whether to take it:
  * PRODUCER_RECORD_OVERHEAD + KEYLEN + LEN + the headers' serialized size
