@@ -307,6 +307,12 @@ enum codec_status codec_gunzip(const void *in, size_t inlen, size_t max_out, cha
 bool codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload,
     size_t *len, struct codec_error *err) CODEC_WUR;
 
+/* codec_event_encode() straight into a Kafka record: the Confluent frame
+ * of SCHEMA_ID (codec_frame_header()), then the payload, in one malloc'd
+ * buffer (*RECORD, *LEN), with no copy. */
+bool codec_event_record(const struct codec_schema *s, const cJSON *event, int32_t schema_id,
+    uint8_t **record, size_t *len, struct codec_error *err) CODEC_WUR;
+
 /* Confluent framing for a message of SCHEMA_ID that is the first message of
  * its schema: magic 0, the id big-endian, message-index array [0] written
  * as the single byte 0.  Returns the bytes written into OUT (6). */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "pb_pack.h"
 
 /* ------------------------------------------------------------ encode */
 
@@ -652,18 +653,18 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 	return ok;
 }
 
-bool
-codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload, size_t *len,
-    struct codec_error *err)
+/* EVENT encoded behind RESERVE bytes of the output, which the caller fills. */
+static bool
+encode(const struct codec_schema *s, const cJSON *event, size_t reserve, uint8_t **out,
+    size_t *len, struct codec_error *err)
 {
 	max_align_t stack[ARENA_STACK / sizeof(max_align_t)];
 	struct enc e = {.s = s, .err = err};
 	const struct plan_msg *pm = NULL;
 	ProtobufCMessage *m = NULL;
-	size_t size;
 	bool ok;
 
-	*payload = NULL;
+	*out = NULL;
 	*len = 0;
 	e.arena.cur = (char *)stack;
 	e.arena.end = (char *)stack + sizeof(stack);
@@ -675,16 +676,8 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 		ok = enc_message(&e, event, m, pm, NULL);
 	if (ok && s->check != NULL && !s->check(m, event, err))
 		ok = false;
-	if (ok) {
-		size = protobuf_c_message_get_packed_size(m);
-		/* malloc(0) may return NULL: an empty message still gets a buffer. */
-		*payload = malloc(size > 0 ? size : 1);
-		if (*payload == NULL) {
-			ok = enc_fail(&e, NULL, "out of memory");
-		} else {
-			*len = protobuf_c_message_pack(m, *payload);
-		}
-	}
+	if (ok && !pb_pack(m, reserve, out, len))
+		ok = enc_fail(&e, NULL, "out of memory");
 	arena_free(&e.arena);
 	if (pm != NULL)
 		codec_plan_release(s, pm);
@@ -693,4 +686,27 @@ codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **p
 	if (!ok && err != NULL)
 		err->rule = codec_rule(s, err->rule);
 	return ok;
+}
+
+bool
+codec_event_encode(const struct codec_schema *s, const cJSON *event, uint8_t **payload, size_t *len,
+    struct codec_error *err)
+{
+	return encode(s, event, 0, payload, len, err);
+}
+
+bool
+codec_event_record(const struct codec_schema *s, const cJSON *event, int32_t schema_id,
+    uint8_t **record, size_t *len, struct codec_error *err)
+{
+	uint8_t hdr[CODEC_FRAME_MAX];
+	size_t hlen = codec_frame_header(hdr, schema_id), plen;
+
+	if (!encode(s, event, hlen, record, &plen, err)) {
+		*len = 0;
+		return false;
+	}
+	memcpy(*record, hdr, hlen);
+	*len = hlen + plen;
+	return true;
 }

@@ -609,8 +609,6 @@ batch_new(const struct run *run, struct httpd_req *r)
 static bool
 batch_validate(struct batch *b)
 {
-	uint8_t hdr[CODEC_FRAME_MAX];
-	size_t hlen = codec_frame_header(hdr, b->run->schema_id);
 	const cJSON *ev;
 	size_t i = 0;
 
@@ -620,37 +618,29 @@ batch_validate(struct batch *b)
 	cJSON_ArrayForEach(ev, b->events)
 	{
 		struct item *it = &b->items[i];
-		uint8_t corr[16], *payload = NULL;
-		size_t plen = 0;
+		uint8_t corr[16];
 		struct codec_error err;
 
 		ids_correlation(corr, b->id, (uint32_t)i++);
 		ids_format(corr, it->corr);
-		if (!codec_event_encode(&b->run->f->codec, ev, &payload, &plen, &err)) {
-			if ((it->error = strdup(err.message)) == NULL ||
-			    (it->json = cJSON_PrintUnformatted(ev)) == NULL ||
-			    (it->headers = rd_kafka_headers_new(4)) == NULL)
-				return false;
-			it->rule = err.rule;
-			/* the parts as well as the text: the rejections table and
-			 * other consumers take them without parsing the message */
-			rd_kafka_header_add(it->headers, "error", -1, it->error, -1);
-			rd_kafka_header_add(
-			    it->headers, "error-path", -1, it->error, (ssize_t)err.path_len);
-			rd_kafka_header_add(it->headers, "error-rule", -1,
-			    err.rule != NULL ? err.rule : "other", -1);
-			rd_kafka_header_add(it->headers, "correlation-id", -1, it->corr, -1);
-			b->rejected++;
+		/* valid: the framed record, ready for Kafka */
+		if (codec_event_record(&b->run->f->codec, ev, b->run->schema_id, &it->record,
+			&it->record_len, &err))
 			continue;
-		}
-		if ((it->record = malloc(hlen + plen)) == NULL) {
-			free(payload);
+		if ((it->error = strdup(err.message)) == NULL ||
+		    (it->json = cJSON_PrintUnformatted(ev)) == NULL ||
+		    (it->headers = rd_kafka_headers_new(4)) == NULL)
 			return false;
-		}
-		memcpy(it->record, hdr, hlen);
-		memcpy(it->record + hlen, payload, plen);
-		it->record_len = hlen + plen;
-		free(payload);
+		it->rule = err.rule;
+		/* the parts as well as the text: the rejections table and
+		 * other consumers take them without parsing the message */
+		rd_kafka_header_add(it->headers, "error", -1, it->error, -1);
+		rd_kafka_header_add(
+		    it->headers, "error-path", -1, it->error, (ssize_t)err.path_len);
+		rd_kafka_header_add(it->headers, "error-rule", -1,
+		    err.rule != NULL ? err.rule : "other", -1);
+		rd_kafka_header_add(it->headers, "correlation-id", -1, it->corr, -1);
+		b->rejected++;
 	}
 	return true;
 }

@@ -63,6 +63,33 @@ column_want(const struct codec_column *col, const cJSON *want, const char *json)
 	}
 }
 
+/* PAYLOAD is what protobuf-c itself writes for the message it holds, and
+ * codec_event_record() gives the same bytes behind the frame header. */
+static bool
+packs_as_protobuf_c(const struct codec_schema *s, const cJSON *event, int32_t sid,
+    const uint8_t *payload, size_t len)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(s->message, NULL, len, payload);
+	uint8_t hdr[CODEC_FRAME_MAX], *again = NULL, *rec = NULL;
+	size_t n = 0, rlen = 0, h = codec_frame_header(hdr, sid);
+	struct codec_error ce;
+	bool same = false;
+
+	if (m != NULL && (again = malloc(protobuf_c_message_get_packed_size(m) + 1)) != NULL) {
+		n = protobuf_c_message_pack(m, again);
+		same = n == len && memcmp(again, payload, len) == 0;
+	}
+	if (same && codec_event_record(s, event, sid, &rec, &rlen, &ce))
+		same = rlen == h + len && memcmp(rec, hdr, h) == 0 && memcmp(rec + h, payload, len) == 0;
+	else
+		same = false;
+	free(rec);
+	free(again);
+	if (m != NULL)
+		protobuf_c_message_free_unpacked(m, NULL);
+	return same;
+}
+
 static void
 valid_case(const struct family *f, const cJSON *c)
 {
@@ -94,6 +121,11 @@ valid_case(const struct family *f, const cJSON *c)
 			got = codec_enrich(
 			    s, p, plen, corr, publish_us / 1000, sid, &row, err, sizeof(err));
 	}
+	if (payload != NULL)
+		ok(packs_as_protobuf_c(s, cJSON_GetObjectItemCaseSensitive(c, "event"),
+		       (int32_t)cJSON_GetObjectItemCaseSensitive(meta, "schemaId")->valueint,
+		       payload, len),
+		    "%s: protobuf-c's own bytes, framed too", name);
 	w = cJSON_Duplicate(golden, 1);
 	golden_exact_numbers(w);
 	want = cJSON_PrintUnformatted(w);
