@@ -279,17 +279,20 @@ ids_format_objectid(const uint8_t oid[12], char out[25])
 bool
 ids_canonical(const char *s)
 {
-	for (int i = 0; i < 36; i++) {
-		unsigned char c = (unsigned char)s[i];
+	/* 1: a lower-case hex digit; the hyphens are checked by position */
+	static const unsigned char hex[256] = {
+	    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+	    ['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+	    ['e'] = 1, ['f'] = 1,
+	};
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (c != '-')
-				return false;
-		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-			return false; /* the NUL of a shorter text too */
-		}
-	}
-	return s[36] == '\0';
+	/* Stops at the first byte out of place, the NUL of a shorter text too. */
+	for (int i = 0; i < 36; i++)
+		if (shape[i] == '-' ? p[i] != '-' : !hex[p[i]])
+			return false;
+	return p[36] == '\0';
 }
 
 bool
