@@ -225,6 +225,14 @@ for d in $(grep -E '/$' .gitignore | grep -v '^#' | sed 's:^/::; s:/$::'); do
 	grep -qxF -e "$d" -e "**/$d" .dockerignore || missing="$missing $d"
 done
 ok "$([ -z "$missing" ]; echo $?)" ".dockerignore leaves out every folder .gitignore names (build/ and the services' state among them)" "$missing"
+# In a git work tree (not in a release tarball, whose configure and
+# Makefile.in the image makes again itself):
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	check "no file git ignores here (build output, service state) would enter the image's build context" \
+		sh -c 'git ls-files -oi --exclude-standard --directory | "$1" "$2" dockerignore .dockerignore' _ "$DEPLOY_PYTHON" "$top_srcdir/t/deploy_check.py"
+	check "every file git tracks would enter the image's build context" \
+		sh -c 'git ls-files | "$1" "$2" dockerignore .dockerignore --kept' _ "$DEPLOY_PYTHON" "$top_srcdir/t/deploy_check.py"
+fi
 
 # ---------------------------------------------------------------- monitoring
 

@@ -30,6 +30,10 @@ exits 1 if anything was; t/deploy.sh turns that into one TAP line.
                                file, for promtool check rules
   metric-names LIST FILE...    every metric a rule file or dashboard uses is
                                in LIST (/metrics of a real collectord)
+  dockerignore FILE [--kept]   the paths of standard input (one a line, a
+                               folder with a trailing /) that FILE, a
+                               .dockerignore, lets into the build context
+                               (--kept: those it leaves out)
   dockerfile FILE              "STAGE PACKAGE" for each Debian package an
                                apt-get install of each stage names, and
                                "FROM IMAGE" for each base image, build
@@ -606,6 +610,64 @@ def dockerfile(path):
                             print(f"{stage} {p}")
 
 
+def dockerignore_rules(path):
+    """(exclude?, regex) per line of a .dockerignore, as Docker reads them:
+    relative to the context root, "*" within a path element, "**" across
+    elements, "!" re-includes; the last rule matching a path wins."""
+    rules = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            keep = line.startswith("!")
+            pat = os.path.normpath(line.lstrip("!").strip("/"))
+            rx, i = "", 0
+            while i < len(pat):
+                c = pat[i]
+                if pat.startswith("**", i):
+                    rx += ".*"
+                    i += 2
+                    if pat.startswith("/", i):
+                        rx += "/?"
+                        i += 1
+                    continue
+                if c == "*":
+                    rx += "[^/]*"
+                elif c == "?":
+                    rx += "[^/]"
+                elif c == "[":
+                    j = pat.index("]", i)
+                    rx += pat[i:j + 1]
+                    i = j
+                else:
+                    rx += re.escape(c)
+                i += 1
+            rules.append((not keep, re.compile(rx + "$")))
+    return rules
+
+
+def dockerignore(path, mode=None):
+    rules = dockerignore_rules(path)
+    kept = mode == "--kept"
+    for line in sys.stdin:
+        p = line.strip().rstrip("/")
+        if not p:
+            continue
+        # A rule matches a path when it matches the path or a folder above
+        # it; the last rule that matches decides.
+        parts = p.split("/")
+        prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+        out = False
+        for exclude, rx in rules:
+            if any(rx.match(x) for x in prefixes):
+                out = exclude
+        if kept and out:
+            problem(f"{p} would not be in the image's build context")
+        elif not kept and not out:
+            problem(f"{p} would be in the image's build context")
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__)
@@ -635,6 +697,8 @@ def main(argv):
         metric_names(args[0], args[1:])
     elif cmd == "dockerfile":
         dockerfile(*args)
+    elif cmd == "dockerignore":
+        dockerignore(*args)
     else:
         print(f"unknown subcommand {cmd}", file=sys.stderr)
         sys.exit(2)
