@@ -308,6 +308,33 @@ apply_family_env(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* COLLECTORD_KAFKA_<KEY> for the librdkafka property KEY, upper case with
+ * '_' for '.' (COLLECTORD_KAFKA_QUEUE_BUFFERING_MAX_MESSAGES is
+ * queue.buffering.max.messages: no property has a '_' of its own), so that
+ * a container or a unit's environment sets any of them, secrets included.
+ * COLLECTORD_KAFKA_BROKERS stays the short name of bootstrap.servers. */
+static int
+apply_kafka_env(struct config *cfg)
+{
+	static const char prefix[] = "COLLECTORD_KAFKA_";
+
+	for (char **e = environ; *e != NULL; e++) {
+		const char *eq = strchr(*e, '='), *rest = *e + sizeof(prefix) - 1;
+		char key[128];
+		size_t n;
+
+		if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0 || eq == NULL || eq == rest ||
+		    (n = (size_t)(eq - rest)) >= sizeof(key) || strncmp(rest, "BROKERS=", 8) == 0)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			key[j] = rest[j] == '_' ? '.' : (char)tolower((unsigned char)rest[j]);
+		key[n] = '\0';
+		if (kafka_set(cfg, key, eq + 1) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* COLLECTORD_<SECTION>_<KEY>, upper case, for every non-kafka key. */
 static int
 apply_env(struct config *cfg, char *err, size_t errlen)
@@ -332,8 +359,9 @@ apply_env(struct config *cfg, char *err, size_t errlen)
 	}
 	if (apply_family_env(cfg, err, errlen) == -1)
 		return -1;
-	if ((v = getenv("COLLECTORD_KAFKA_BROKERS")) != NULL &&
-	    kafka_set(cfg, "bootstrap.servers", v) == -1) {
+	if (apply_kafka_env(cfg) == -1 ||
+	    ((v = getenv("COLLECTORD_KAFKA_BROKERS")) != NULL &&
+		kafka_set(cfg, "bootstrap.servers", v) == -1)) {
 		seterr(err, errlen, "out of memory");
 		return -1;
 	}

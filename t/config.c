@@ -234,13 +234,23 @@ test_env(void)
 	setenv("COLLECTORD_S3_SECRET_KEY", "from-env", 1);
 	setenv("COLLECTORD_SERVER_PORT", "8123", 1);
 	setenv("COLLECTORD_KAFKA_BROKERS", "b:1", 1);
-	cfg = config_parse("[s3]\nsecret_key = from-file\n", "env.conf", true, err, sizeof(err));
+	setenv("COLLECTORD_KAFKA_QUEUE_BUFFERING_MAX_MESSAGES", "7", 1);
+	setenv("COLLECTORD_KAFKA_SASL_PASSWORD", "from-env", 1);
+	cfg = config_parse("[s3]\nsecret_key = from-file\n[kafka]\nsasl.password = file\n",
+	    "env.conf", true, err, sizeof(err));
 	if (ok(cfg != NULL, "env overrides parse")) {
 		is_str(cfg->s3_secret_key, "from-env", "env beats the file");
 		is_int(cfg->listen_port, 8123, "env sets a number");
 		is_str(
 		    config_kafka_get(cfg, "bootstrap.servers"), "b:1", "COLLECTORD_KAFKA_BROKERS");
+		is_str(config_kafka_get(cfg, "queue.buffering.max.messages"), "7",
+		    "COLLECTORD_KAFKA_<KEY>: '_' is '.'");
+		is_str(config_kafka_get(cfg, "sasl.password"), "from-env",
+		    "... and beats the file's [kafka] key");
+		ok(config_kafka_get(cfg, "brokers") == NULL, "BROKERS is bootstrap.servers only");
 	}
+	unsetenv("COLLECTORD_KAFKA_QUEUE_BUFFERING_MAX_MESSAGES");
+	unsetenv("COLLECTORD_KAFKA_SASL_PASSWORD");
 	config_free(cfg);
 	setenv("COLLECTORD_SERVER_PORT", "x", 1);
 	cfg = config_parse("", "env.conf", true, err, sizeof(err));
