@@ -1,5 +1,6 @@
 /* t/config.c: INI parsing: good files, every kind of bad file and its
- * message, environment overrides, and that the sample documents each key. */
+ * message, environment overrides, and that the sample and the manual page
+ * collectord.conf(5) document each key. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,27 +264,38 @@ test_env(void)
 	unsetenv("COLLECTORD_KAFKA_BROKERS");
 }
 
-/* The shipped sample documents every key with its default, and parses. */
-static void
-test_sample(void)
+/* The whole of the file NAME of the source tree, or NULL. */
+static char *
+slurp(const char *name)
 {
 	const char *top = getenv("top_srcdir");
-	const char *section, *key, *def;
-	char path[1024], err[512], *text;
-	struct config *cfg;
+	char path[1024], *text;
 	FILE *f;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/etc/collectord.conf.sample", top ? top : ".");
-	if (!ok((f = fopen(path, "r")) != NULL, "sample config exists"))
-		return;
+	snprintf(path, sizeof(path), "%s/%s", top ? top : ".", name);
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
 	fseek(f, 0, SEEK_END);
 	n = ftell(f);
 	rewind(f);
 	text = calloc(1, (size_t)n + 1);
-	if (fread(text, 1, (size_t)n, f) != (size_t)n)
+	if (text != NULL && fread(text, 1, (size_t)n, f) != (size_t)n)
 		text[0] = '\0';
 	fclose(f);
+	return text;
+}
+
+/* The shipped sample documents every key with its default, and parses. */
+static void
+test_sample(void)
+{
+	const char *section, *key, *def;
+	char err[512], *text;
+	struct config *cfg;
+
+	if (!ok((text = slurp("etc/collectord.conf.sample")) != NULL, "sample config exists"))
+		return;
 	for (size_t i = 0; config_key_at(i, &section, &key, &def); i++) {
 		char line[512], hdr[64];
 		const char *in = NULL;
@@ -312,6 +324,105 @@ test_sample(void)
 	free(text);
 }
 
+/* Where the page's section [NAME] starts (past its ".Ss [NAME]\&" line)
+ * and ends (the next .Ss or .Sh), or false. */
+static bool
+page_section(const char *page, const char *name, const char **start, const char **end)
+{
+	char hdr[80];
+	const char *s, *e, *sh;
+
+	snprintf(hdr, sizeof(hdr), "\n.Ss [%s]\\&\n", name);
+	if ((s = strstr(page, hdr)) == NULL)
+		return false;
+	s += strlen(hdr);
+	e = strstr(s, "\n.Ss ");
+	sh = strstr(s, "\n.Sh ");
+	if (e == NULL || (sh != NULL && sh < e))
+		e = sh;
+	*start = s;
+	*end = e != NULL ? e : s + strlen(s);
+	return true;
+}
+
+/* The entry of KEY with default DEF in [SECTION] of the page, as
+ * ".It Cm KEY Pq default Ql DEF" (".Pq default empty" for an empty
+ * default); the build's data directory is the page's @datadir@. */
+static bool
+page_documents(const char *page, const char *section, const char *key, const char *def)
+{
+	const char *s, *e, *at;
+	char line[512];
+
+	if (!page_section(page, section, &s, &e))
+		return false;
+	if (*def == '\0')
+		snprintf(line, sizeof(line), "\n.It Cm %s Pq default empty\n", key);
+	else if (strncmp(def, DATADIR "/", strlen(DATADIR) + 1) == 0)
+		snprintf(line, sizeof(line), "\n.It Cm %s Pq default Ql @datadir@%s\n", key,
+		    def + strlen(DATADIR));
+	else
+		snprintf(line, sizeof(line), "\n.It Cm %s Pq default Ql %s\n", key, def);
+	/* the section's text starts past its header's newline */
+	at = strstr(s - 1, line);
+	return at != NULL && at < e;
+}
+
+/* One test per key the page documents with a default in [SECTION]: it
+ * must be a key of the table, not one removed or renamed in src/config.c. */
+static void
+page_no_stray_keys(const char *page, const char *section)
+{
+	const char *s, *e, *p, *key, *def, *sec;
+	char name[128];
+
+	if (!page_section(page, section, &s, &e))
+		return;
+	for (p = s - 1; (p = strstr(p, "\n.It Cm ")) != NULL && p < e; p++) {
+		bool known = false;
+		size_t n = strcspn(p + 8, " \n");
+
+		if (strncmp(p + 8 + n, " Pq default ", 12) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)n, p + 8);
+		if (strcmp(section, "family.NAME") == 0) {
+			for (size_t i = 0; config_family_key_at(i, &key, &def); i++)
+				known = known || strcmp(key, name) == 0;
+		} else {
+			for (size_t i = 0; config_key_at(i, &sec, &key, &def); i++)
+				known =
+				    known || (strcmp(sec, section) == 0 && strcmp(key, name) == 0);
+		}
+		ok(known, "collectord.conf(5) [%s] %s is a key of src/config.c", section, name);
+	}
+}
+
+/* collectord.conf(5) documents every key of the table, and of a family
+ * section, with its default, under its section, and no other key. */
+static void
+test_manual(void)
+{
+	const char *section, *key, *def, *prev = "";
+	char *page;
+
+	if (!ok((page = slurp("man/collectord.conf.5.in")) != NULL,
+		"man/collectord.conf.5.in exists"))
+		return;
+	for (size_t i = 0; config_key_at(i, &section, &key, &def); i++)
+		ok(page_documents(page, section, key, def),
+		    "collectord.conf(5) documents [%s] %s, default \"%s\"", section, key, def);
+	for (size_t i = 0; config_family_key_at(i, &key, &def); i++)
+		ok(page_documents(page, "family.NAME", key, def),
+		    "collectord.conf(5) documents [family.NAME] %s, default \"%s\"", key, def);
+	for (size_t i = 0; config_key_at(i, &section, &key, &def); i++) {
+		if (strcmp(section, prev) != 0)
+			page_no_stray_keys(page, section);
+		prev = section;
+	}
+	page_no_stray_keys(page, "family.NAME");
+	free(page);
+}
+
 int
 main(void)
 {
@@ -320,6 +431,7 @@ main(void)
 	test_bad();
 	test_env();
 	test_sample();
+	test_manual();
 	test_families();
 	return tap_done();
 }
