@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 
 struct dep {
 	bool required, up, known;
@@ -24,10 +25,25 @@ static const char *const names[HEALTH_NDEPS] = {
     "postgres",
 };
 
+static void
+dep_metric(enum health_dep dep)
+{
+	char label[64];
+
+	/* What /readyz says, for alerts: one series a required dependency. */
+	snprintf(label, sizeof(label), "dependency=\"%s\"", names[dep]);
+	metrics_set("collectord_dependency_up", label, health_up(dep) ? 1 : 0);
+}
+
 void
 health_require(enum health_dep dep, bool required)
 {
 	deps[dep].required = required;
+	if (required) {
+		metrics_declare("collectord_dependency_up", METRIC_GAUGE,
+		    "1 while a dependency of the process's roles is up, as /readyz says.");
+		dep_metric(dep);
+	}
 }
 
 void
@@ -50,6 +66,8 @@ health_set(enum health_dep dep, bool up, const char *err)
 	d->known = true;
 	d->up = up;
 	d->since = time(NULL);
+	if (d->required)
+		dep_metric(dep);
 }
 
 bool

@@ -8,6 +8,12 @@ is "$(http_status "$URL/healthz")" 200 "healthz 200"
 is "$(http_status "$URL/metrics")" 200 "metrics 200"
 grep -q '^collectord_inflight_batches ' "$T_DIR/body"; ok $? "metrics text has collectord_inflight_batches"
 
+# dep_up NAME: the value of collectord_dependency_up for NAME
+dep_up() { curl -s "$URL/metrics" | awk -v d="collectord_dependency_up{dependency=\"$1\"}" '$1 == d { print $2 }'; }
+for dep in kafka registry schema s3 postgres; do
+	is "$(dep_up "$dep")" 1 "collectord_dependency_up{dependency=\"$dep\"} is 1"
+done
+
 # service name in scripts/services → dependency name in /readyz
 for pair in pg:postgres minio:s3 registry:registry kafka:kafka; do
 	svc=${pair%%:*}
@@ -17,8 +23,10 @@ for pair in pg:postgres minio:s3 registry:registry kafka:kafka; do
 		"readyz 503 naming $dep while $svc is stopped"
 	jq -e ".ready == false and (.dependencies.$dep.lastError | length > 0)" "$T_DIR/body" >/dev/null
 	ok $? "readyz body says ready=false and gives $dep's last error"
+	is "$(dep_up "$dep")" 0 "collectord_dependency_up{dependency=\"$dep\"} is 0"
 	services start "$svc" >/dev/null 2>&1 || bail "cannot restart $svc"
 	ok "$(wait_for 180 "[ \$(http_status $URL/readyz) = 200 ]"; echo $?)" "readyz 200 again after $svc is back"
+	is "$(dep_up "$dep")" 1 "collectord_dependency_up{dependency=\"$dep\"} is 1 again"
 done
 
 # SIGHUP reopens the log and keeps serving.
