@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# bench/peer.sh: collectord beside a peer, Fluent Bit's in_http -> out_kafka,
+# on the same broker with the same body, in the same session:
+#   events/s and p99 (wrk, CONNECTIONS x batches of BATCH), CPU seconds
+#   per million events and peak RSS of each process.
+# collectord validates every event and answers after Kafka acknowledged
+# the batch; Fluent Bit answers once it buffered the request, before
+# Kafka, and validates nothing: it is the ceiling of a shipper, not a peer
+# doing the same work.
+#
+#   FLUENT_BIT=/path/to/fluent-bit bench/peer.sh [SECONDS] [ROUNDS]
+#
+# Runs batches of 10 over 64 connections and of 100 over 32, ROUNDS
+# (default 3) rounds, the two systems interleaved.  Fluent Bit is not
+# built here: give the binary of a release (its in_http and out_kafka
+# plugins).  Needs the services up and a build in build/ (or BUILD=dir).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+SECS=${1:-10}
+ROUNDS=${2:-3}
+FB=${FLUENT_BIT:?set FLUENT_BIT to a fluent-bit binary}
+command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+eval "$("$ROOT/scripts/services" env)"
+P=bench-peer-$$
+TMP=$(mktemp -d)
+PIDS=
+trap 'for p in $PIDS; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
+printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n%s.fb,3,1,message.timestamp.type=LogAppendTime\n' \
+	"$P" "$P" "$P" >"$TMP/topics"
+"$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+CPORT=$(free_port)
+COLLECTORD_SERVER_PORT=$CPORT COLLECTORD_SERVER_FAMILIES=holded COLLECTORD_SERVER_ROLES=collect \
+	COLLECTORD_TOPICS_RAW=$P.raw COLLECTORD_TOPICS_DEAD_LETTER=$P.dlq COLLECTORD_SERVER_LOG_LEVEL=warn \
+	"$BUILD/collectord" 2>"$TMP/collectord.log" &
+CPID=$!
+PIDS="$PIDS $CPID"
+FPORT=$(free_port)
+cat >"$TMP/fluent-bit.conf" <<EOF
+[SERVICE]
+    flush        1
+    log_level    warn
+[INPUT]
+    name              http
+    listen            127.0.0.1
+    port              $FPORT
+    buffer_max_size   8M
+    buffer_chunk_size 1M
+[OUTPUT]
+    name     kafka
+    match    *
+    brokers  $COLLECTORD_KAFKA_BROKERS
+    topics   $P.fb
+    format   json
+    rdkafka.acks all
+    rdkafka.enable.idempotence true
+EOF
+"$FB" -c "$TMP/fluent-bit.conf" >"$TMP/fluent-bit.log" 2>&1 &
+FPID=$!
+PIDS="$PIDS $FPID"
+for _ in $(seq 1 120); do curl -fs -o /dev/null "http://127.0.0.1:$CPORT/readyz" && break; sleep 0.5; done
+for _ in $(seq 1 60); do curl -s -o /dev/null -X POST -d '[{}]' -H 'Content-Type: application/json' \
+	"http://127.0.0.1:$FPORT/bench" && break; sleep 0.5; done
+
+# cpu PID: user+system seconds so far; hwm PID: peak RSS in MiB
+cpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
+hwm() { awk '/VmHWM/{ printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# run NAME PID URL BATCH CONNS: one wrk run, one line of figures
+run() {
+	local name=$1 pid=$2 url=$3 batch=$4 conns=$5 c0 c1 out rps p99 non2xx ev
+	jq -c --argjson n "$batch" '[range($n) as $i | .[0]]' "$ROOT/t/data/collect-request.json" >"$TMP/body.json"
+	c0=$(cpu "$pid")
+	out=$(BENCH_BODY="$TMP/body.json" wrk -t2 -c"$conns" -d"${SECS}s" --latency -s "$ROOT/bench/post.lua" "$url")
+	c1=$(cpu "$pid")
+	rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+	p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+	non2xx=$(echo "$out" | awk '/Non-2xx/{print $NF}')
+	ev=$(awk -v r="$rps" -v b="$batch" 'BEGIN{printf "%.0f", r * b}')
+	printf '%-12s batch %-3s %3s conns %10s events/s  p99 %9s  CPU %6.1f s per 1M events  peak RSS %4s MiB  non-2xx %s\n' \
+		"$name" "$batch" "$conns" "$ev" "$p99" \
+		"$(awk -v a="$c0" -v b="$c1" -v e="$ev" -v s="$SECS" 'BEGIN{ print (e > 0) ? (b - a) / (e * s) * 1e6 : 0 }')" \
+		"$(hwm "$pid")" "${non2xx:-0}"
+}
+
+echo "machine: $(nproc) cores shared by the broker, both systems and wrk; ${SECS}s a run, $ROUNDS rounds"
+echo "fluent-bit: $("$FB" --version 2>/dev/null | head -1)"
+for r in $(seq 1 "$ROUNDS"); do
+	for spec in "10 64" "100 32"; do
+		set -- $spec
+		run collectord "$CPID" "http://127.0.0.1:$CPORT/collect" "$1" "$2"
+		run fluent-bit "$FPID" "http://127.0.0.1:$FPORT/bench" "$1" "$2"
+	done
+done
