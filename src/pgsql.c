@@ -54,6 +54,13 @@ pgsql_timestamp(int64_t us, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+bool
+pgsql_timestamp_valid(int64_t us)
+{
+	/* 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z */
+	return us >= INT64_C(-62135596800) * US_PER_SEC && us < INT64_C(253402300800) * US_PER_SEC;
+}
+
 int64_t
 pgsql_day(int64_t us)
 {
@@ -330,18 +337,33 @@ pgsql_array_add(struct pgsql_array *a, const char *elem)
 		a->len += 4;
 		return 0;
 	}
-	for (p = elem; *p != '\0'; p++)
-		quoted += (*p == '"' || *p == '\\') ? 2 : 1;
+	/* runs between the characters to escape go by memcpy */
+	for (p = elem; *p != '\0';) {
+		size_t run = strcspn(p, "\"\\");
+
+		quoted += run;
+		p += run;
+		if (*p != '\0') {
+			quoted += 2;
+			p++;
+		}
+	}
 	/* separator, two quotes, and room for the closing brace and NUL */
 	if (array_reserve(a, quoted + 5) == -1)
 		return -1;
 	if (a->n++ > 0)
 		a->s[a->len++] = ',';
 	a->s[a->len++] = '"';
-	for (p = elem; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
+	for (p = elem; *p != '\0';) {
+		size_t run = strcspn(p, "\"\\");
+
+		memcpy(a->s + a->len, p, run);
+		a->len += run;
+		p += run;
+		if (*p != '\0') {
 			a->s[a->len++] = '\\';
-		a->s[a->len++] = *p;
+			a->s[a->len++] = *p++;
+		}
 	}
 	a->s[a->len++] = '"';
 	return 0;

@@ -132,6 +132,9 @@ void pgsql_copy_free(struct pgsql_copy *c);
  */
 int pgsql_timestamp(int64_t us, char *buf, size_t size) PGSQL_WUR;
 
+/* Whether pgsql_timestamp() takes US: years 0001..9999. */
+bool pgsql_timestamp_valid(int64_t us);
+
 /* The UTC day US falls in, as days since 1970-01-01 (rounded down). */
 int64_t pgsql_day(int64_t us);
 

@@ -22,8 +22,10 @@
  *
  * "pg_sink_it --bench [rows]" measures instead: rows/s of the plain
  * one-statement-per-round-trip way and of pg_sink's pipeline, for batch
- * sizes 1..1000, with multi-row VALUES and with unnest() arrays.  It uses
- * (and truncates) the partition events_20980601.
+ * sizes 1..1000, with multi-row VALUES and with unnest() arrays; then of
+ * COPY (binary and text) straight into the table and through a staging
+ * table, and of pg_sink with insert = copy.  It uses (and truncates) the
+ * partition events_20980601.
  */
 /* RTLD_NEXT, for the counting getaddrinfo() */
 #define _GNU_SOURCE
@@ -70,8 +72,12 @@ static struct pgsql_table table;
 static struct pgsql_column table_cols[CODEC_ROW_MAX];
 static struct config *fam_cfg; /* owns the names TABLE borrows */
 
+/* How the sinks of the tests insert: each test runs once per mode. */
+static struct pg_sink_opts mode;
+
 #define SINK_NEW(ci, opts, err)                                                                    \
-	pg_sink_new(base, (ci), dirs, 2, &table, 1, (opts), (err), sizeof(err))
+	pg_sink_new(base, (ci), dirs, 2, &table, 1, (opts) != NULL ? (opts) : &mode, (err),      \
+	    sizeof(err))
 
 /* The index of column NAME of the table; aborts the run when it has none. */
 static size_t
@@ -550,8 +556,8 @@ test_pg_conn_names(void)
 static void
 test_partitions_and_replay(struct pg_sink *sink)
 {
-	struct trow t[6];
-	struct done d1 = {0}, d2 = {0};
+	struct trow t[8];
+	struct done d1 = {0}, d2 = {0}, d3 = {0};
 	char name[32], *s;
 
 	/* request 0xe571: events 0 (day 1), 1 and ffffffff (day 2); its
@@ -593,6 +599,15 @@ test_partitions_and_replay(struct pg_sink *sink)
 		   "timestamp_stamp < '2100-01-02'");
 	is_str(s, "6", "replay inserted nothing (ON CONFLICT DO NOTHING)");
 	free(s);
+
+	/* after a restart the first batch holds stored rows and new ones */
+	trow_init(&t[6], DAY2_FIRST + 9, 0xe57b, 0);
+	trow_init(&t[7], DAY2_FIRST + 10, 0xe57b, 1);
+	ok(write_rows(sink, t, 8, &d3) == 0 && run_until(fired, &d3),
+	    "replay the six rows with two new ones");
+	is_ok(&d3, "replay with new rows");
+	is_int(request_rows(0xe57b), 2, "the new rows are in");
+	is_int(request_rows(0xe571), 3, "the replayed ones still once");
 }
 
 static void
@@ -1077,9 +1092,9 @@ bench_sink_finished(const void *ctx)
 }
 
 static double
-bench_sink(struct bench *b, size_t batch, unsigned window)
+bench_sink(struct bench *b, size_t batch, unsigned window, bool copy)
 {
-	struct pg_sink_opts opts = {.max_in_flight = window};
+	struct pg_sink_opts opts = {.max_in_flight = window, .copy = copy};
 	struct bench_sink bs = {.b = b, .batch = batch};
 	struct want_state up = {NULL, PG_CONN_UP, ""};
 	char err[256];
@@ -1138,8 +1153,8 @@ bench_main(size_t nrows)
 		r[1] = bench_plain(&b, batches[i], true, true);
 		r[2] = bench_plain(&b, batches[i], false, false);
 		r[3] = bench_plain(&b, batches[i], true, false);
-		r[4] = bench_sink(&b, batches[i], 1);
-		r[5] = bench_sink(&b, batches[i], 4);
+		r[4] = bench_sink(&b, batches[i], 1, false);
+		r[5] = bench_sink(&b, batches[i], 4, false);
 		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0],
 		    r[1], r[2], r[3], r[4], r[5]);
 		fflush(stdout);
@@ -1147,17 +1162,19 @@ bench_main(size_t nrows)
 	/* The same rows by COPY; "copy" straight into the table is the
 	 * physical limit (a replay would conflict), "stage" what a sink that
 	 * absorbs replays can do. */
-	printf("# %-6s %12s %12s %12s %12s\n", "batch", "copy-bin", "copy-txt", "stage-bin",
-	    "stage-txt");
+	printf("# %-6s %12s %12s %12s %12s %12s\n", "batch", "copy-bin", "copy-txt", "stage-bin",
+	    "stage-txt", "sink-copy");
 	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
-		double r[4];
+		double r[5];
 
 		PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
 		r[0] = bench_copy(&b, batches[i], false, true);
 		r[1] = bench_copy(&b, batches[i], false, false);
 		r[2] = bench_copy(&b, batches[i], true, true);
 		r[3] = bench_copy(&b, batches[i], true, false);
-		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0], r[1], r[2], r[3]);
+		r[4] = bench_sink(&b, batches[i], 1, true);
+		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0], r[1], r[2],
+		    r[3], r[4]);
 		fflush(stdout);
 	}
 	PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
@@ -1244,29 +1261,34 @@ main(int argc, char **argv)
 	test_pg_conn();
 	test_pg_conn_names();
 
-	/* The server may already have these from an earlier run. */
-	exec("DROP TABLE IF EXISTS events_20991231, events_21000101, events_21000102, "
-	     "events_21000103");
-	sink = SINK_NEW(conninfo, NULL, err);
-	if (!ok(sink != NULL, "pg_sink_new")) {
-		printf("# %s\n", err);
-		return tap_done();
-	}
-	up.sink = sink;
-	ok(run_until(state_is, &up), "sink comes UP after applying %s", sql_dir);
+	for (int copy = 0; copy <= 1; copy++) {
+		mode = (struct pg_sink_opts){.copy = copy};
+		printf("# insert = %s\n", copy ? "copy" : "unnest");
+		/* The server may already have these from an earlier run. */
+		exec("DROP TABLE IF EXISTS events_20991231, events_21000101, events_21000102, "
+		     "events_21000103");
+		sink = SINK_NEW(conninfo, NULL, err);
+		if (!ok(sink != NULL, "pg_sink_new")) {
+			printf("# %s\n", err);
+			return tap_done();
+		}
+		up.sink = sink;
+		ok(run_until(state_is, &up), "sink comes UP after applying %s", sql_dir);
 
-	test_partitions_and_replay(sink);
-	test_events_of_request();
-	test_order_and_validation(sink);
-	test_rejected(sink);
-	test_stale_partition(sink);
-	test_bad_setup();
-	test_concurrent_setup();
-	if (stop_cmd != NULL && start_cmd != NULL)
-		test_restart(sink, stop_cmd, start_cmd);
-	else
-		ok(1, "# SKIP restart: COLLECTORD_PG_STOP_CMD/COLLECTORD_PG_START_CMD not set");
-	test_free_from_callback(sink);
+		test_partitions_and_replay(sink);
+		test_events_of_request();
+		test_order_and_validation(sink);
+		test_rejected(sink);
+		test_stale_partition(sink);
+		test_bad_setup();
+		test_concurrent_setup();
+		if (stop_cmd != NULL && start_cmd != NULL)
+			test_restart(sink, stop_cmd, start_cmd);
+		else
+			ok(1, "# SKIP restart: COLLECTORD_PG_STOP_CMD/COLLECTORD_PG_START_CMD not "
+			      "set");
+		test_free_from_callback(sink);
+	}
 
 	PQfinish(admin);
 	event_base_free(base);

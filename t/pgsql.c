@@ -29,6 +29,11 @@ test_timestamp(void)
 	ok(pgsql_timestamp(US(-62135596800) - 1, buf, sizeof(buf)) == -1, "year 0 refused");
 	ok(pgsql_timestamp(INT64_MIN, buf, sizeof(buf)) == -1, "INT64_MIN refused");
 	ok(pgsql_timestamp(0, buf, 29) == -1, "short buffer refused");
+	ok(pgsql_timestamp_valid(US(-62135596800)) && pgsql_timestamp_valid(US(253402300800) - 1),
+	    "timestamp_valid: 0001-01-01 and the last microsecond of 9999");
+	ok(!pgsql_timestamp_valid(US(-62135596800) - 1) && !pgsql_timestamp_valid(US(253402300800)) &&
+		!pgsql_timestamp_valid(INT64_MIN),
+	    "timestamp_valid: years 0 and 10000 are not");
 }
 
 static void
