@@ -38,7 +38,7 @@ printf "%s.raw,${PARTITIONS:-3},1,message.timestamp.type=LogAppendTime\n%s.dlq,1
 echo "machine: $(nproc) cores; services on loopback; $N events; flush_events $FLUSH"
 if [ "${CEILING:-1}" != 0 ]; then
 	echo "ceiling: the PostgreSQL sink alone (rows/s by batch size; sink-copy is what the enricher uses)"
-	top_srcdir=$ROOT "$BUILD/t/pg_sink_it.t" --bench 20000 | sed -n 's/^# \(batch\|1 \|10 \|100 \|1000 \)/  \1/p'
+	top_srcdir=$ROOT "$BUILD/t/pg_sink_it.t" --bench 20000 | sed -n 's/^# \(batch\|1 \|10 \|100 \|500 \|1000 \)/  \1/p'
 fi
 
 # Fill the topic through /collect: valid events only, batches of 100.

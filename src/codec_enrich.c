@@ -68,12 +68,40 @@ out_chr(struct out *o, char c)
 }
 
 /* Bytes cJSON's printer escapes in a string: controls, '"' and '\\'. */
-static const bool escaped[256] = {
-    [0] = true, [1] = true, [2] = true, [3] = true, [4] = true, [5] = true, [6] = true,
-    [7] = true, [8] = true, [9] = true, [10] = true, [11] = true, [12] = true, [13] = true,
-    [14] = true, [15] = true, [16] = true, [17] = true, [18] = true, [19] = true, [20] = true,
-    [21] = true, [22] = true, [23] = true, [24] = true, [25] = true, [26] = true, [27] = true,
-    [28] = true, [29] = true, [30] = true, [31] = true, ['"'] = true, ['\\'] = true};
+static const bool escaped[256] = {[0] = true,
+    [1] = true,
+    [2] = true,
+    [3] = true,
+    [4] = true,
+    [5] = true,
+    [6] = true,
+    [7] = true,
+    [8] = true,
+    [9] = true,
+    [10] = true,
+    [11] = true,
+    [12] = true,
+    [13] = true,
+    [14] = true,
+    [15] = true,
+    [16] = true,
+    [17] = true,
+    [18] = true,
+    [19] = true,
+    [20] = true,
+    [21] = true,
+    [22] = true,
+    [23] = true,
+    [24] = true,
+    [25] = true,
+    [26] = true,
+    [27] = true,
+    [28] = true,
+    [29] = true,
+    [30] = true,
+    [31] = true,
+    ['"'] = true,
+    ['\\'] = true};
 
 /* S as a JSON string, escaped as cJSON prints it: \" \\ \b \f \n \r \t,
  * other control characters as \u00XX, everything else as it is. */
@@ -327,7 +355,8 @@ bigint_text(const char *digits, size_t n, const cJSON *item, const char **why)
 /* The columns of HERE take the value just written from START on (of kind
  * K; STR its text, ITEM its cJSON item). */
 static void
-col_take(struct dec *dc, colset here, enum vkind k, size_t start, const char *str, const cJSON *item)
+col_take(
+    struct dec *dc, colset here, enum vkind k, size_t start, const char *str, const cJSON *item)
 {
 	if (k == V_ITEM && cJSON_IsString(item)) {
 		k = V_STR;
@@ -349,7 +378,8 @@ col_take(struct dec *dc, colset here, enum vkind k, size_t start, const char *st
 			}
 		} else if (col->kind == CODEC_COL_BIGINT) {
 			if (k == V_RAW)
-				text = bigint_text(dc->o.s + start, dc->o.len - start, NULL, &cl->why);
+				text =
+				    bigint_text(dc->o.s + start, dc->o.len - start, NULL, &cl->why);
 			else if (k == V_ITEM)
 				text = bigint_text(NULL, 0, item, &cl->why);
 			else
@@ -628,8 +658,9 @@ dec_extras(struct dec *dc, struct obj *ob, const ProtobufCMessage *m, const stru
 
 		if (item == NULL) {
 			dc->failed = true;
-			return codec_fail(dc->err, dc->errlen, "payload: %s%s%s: extra value is not JSON",
-			    where_path, *where_path ? "." : "", codec_key_show(k, show));
+			return codec_fail(dc->err, dc->errlen,
+			    "payload: %s%s%s: extra value is not JSON", where_path,
+			    *where_path ? "." : "", codec_key_show(k, show));
 		}
 		below = dec_key(dc, ob, k, &here);
 		start = dc->o.len;
@@ -693,7 +724,8 @@ dec_message(struct dec *dc, const ProtobufCMessage *m, const struct plan_msg *pm
 
 	out_chr(&dc->o, '{');
 	if (pm == NULL || pm->too_many) {
-		struct lvl fl = {at, m->descriptor->n_fields > 0 ? m->descriptor->fields[0].name : "?", 0};
+		struct lvl fl = {
+		    at, m->descriptor->n_fields > 0 ? m->descriptor->fields[0].name : "?", 0};
 
 		return dec_fail(dc, &fl, ": field type not supported by the codec");
 	}
@@ -726,8 +758,8 @@ dec_message(struct dec *dc, const ProtobufCMessage *m, const struct plan_msg *pm
 		if (!dec_value(dc, pf, m, &fl, depth, below, &k))
 			return false;
 		if (here != 0)
-			col_take(dc, here, k, start, k == V_STR ? *(char *const *)codec_field_at(m, pf->f) : NULL,
-			    NULL);
+			col_take(dc, here, k, start,
+			    k == V_STR ? *(char *const *)codec_field_at(m, pf->f) : NULL, NULL);
 	}
 	for (int pass = MAP_ORIGINALS; pass >= MAP_EXTRA; pass--) {
 		for (unsigned i = 0; i < pm->nfields; i++) {
@@ -794,7 +826,8 @@ row_finish(struct dec *dc, const char *json)
 		if (*col->source == '\0') {
 			if (col->kind == CODEC_COL_JSONB) {
 				if ((dc->row->values[c] = strdup(json)) == NULL)
-					return codec_fail(dc->err, dc->errlen, "row: out of memory");
+					return codec_fail(
+					    dc->err, dc->errlen, "row: out of memory");
 				continue;
 			}
 			dc->cols[c].why =
@@ -803,9 +836,10 @@ row_finish(struct dec *dc, const char *json)
 		if (dc->cols[c].why == NULL)
 			continue;
 		if (strcmp(dc->cols[c].why, "not a timestamp") == 0)
-			return codec_fail(dc->err, dc->errlen, "row: %s: not a timestamp", col->name);
-		return codec_fail(dc->err, dc->errlen, "row: %s: %s %s", col->name, col->source,
-		    dc->cols[c].why);
+			return codec_fail(
+			    dc->err, dc->errlen, "row: %s: not a timestamp", col->name);
+		return codec_fail(
+		    dc->err, dc->errlen, "row: %s: %s %s", col->name, col->source, dc->cols[c].why);
 	}
 	return true;
 }
@@ -905,8 +939,8 @@ codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t len,
 	if (ok && dc.o.oom)
 		ok = codec_fail(err, errlen, "enrich: out of memory");
 	if (ok && row != NULL && dc.row == NULL)
-		ok = codec_fail(err, errlen, "row: schema %s has more than %d columns", s->name,
-		    CODEC_ROW_MAX);
+		ok = codec_fail(
+		    err, errlen, "row: schema %s has more than %d columns", s->name, CODEC_ROW_MAX);
 	if (ok && dc.row != NULL && !row_finish(&dc, dc.o.s))
 		ok = false;
 	if (!ok) {

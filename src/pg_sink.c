@@ -277,8 +277,8 @@ batch_free(struct batch *b)
  * one the binary encoding does not take (or out of memory: the INSERT's
  * arrays then say so). */
 static bool
-batch_copy(struct batch *b, const struct pgsql_table *t, const struct pg_row *rows, size_t n,
-    size_t bytes)
+batch_copy(
+    struct batch *b, const struct pgsql_table *t, const struct pg_row *rows, size_t n, size_t bytes)
 {
 	b->copy = pgsql_copy_new(t, true, bytes + n * (4 + 2 + 4 * t->ncolumns + 16 * 3));
 	for (size_t i = 0; i < n && b->copy != NULL; i++) {
@@ -733,8 +733,8 @@ setup_next(struct pg_sink *s)
 			r = pg_conn_prepare(s->conn, name, s->tables[i].insert,
 			    (int)s->tables[i].t.ncolumns, NULL, NULL, err, sizeof(err));
 			if (r == 0 && s->opts.copy)
-				r = pg_conn_query(s->conn, s->tables[i].stage_create, 0, NULL,
-				    NULL, NULL, err, sizeof(err));
+				r = pg_conn_query(s->conn, s->tables[i].stage_create, 0, NULL, NULL,
+				    NULL, err, sizeof(err));
 		}
 		if (r == 0)
 			r = pg_conn_sync(s->conn, on_setup, s, err, sizeof(err));

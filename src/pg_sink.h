@@ -4,10 +4,10 @@
  * Batches of rows go into the families' partitioned tables (pgsql.h: a
  * table descriptor each), each batch into one table as one transaction: the daily partitions it
  * needs are created on demand, then one parameterised INSERT ... ON CONFLICT DO NOTHING (or a
- * COPY, see pg_sink_opts.copy), so a replayed batch inserts nothing twice.  The sink owns its connection (pg_conn): at every
- * (re)connect it applies the schema files before taking work, and it retries
- * a batch that failed for reasons other than its data, with backoff, until
- * it commits.  Completion callbacks fire in submission order.
+ * COPY, see pg_sink_opts.copy), so a replayed batch inserts nothing twice.  The sink owns its
+ * connection (pg_conn): at every (re)connect it applies the schema files before taking work, and it
+ * retries a batch that failed for reasons other than its data, with backoff, until it commits.
+ * Completion callbacks fire in submission order.
  */
 #ifndef COLLECTORD_PG_SINK_H
 #define COLLECTORD_PG_SINK_H

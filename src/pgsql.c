@@ -473,8 +473,7 @@ copy_kind(const char *type)
 		const char *name;
 		enum copy_kind kind;
 	} kinds[] = {{"text", K_TEXT}, {"jsonb", K_JSONB}, {"uuid", K_UUID},
-	    {"timestamptz", K_TIMESTAMPTZ}, {"int8", K_INT8}, {"bigint", K_INT8},
-	    {"inet", K_INET}};
+	    {"timestamptz", K_TIMESTAMPTZ}, {"int8", K_INT8}, {"bigint", K_INT8}, {"inet", K_INET}};
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(type, kinds[i].name) == 0)
@@ -562,7 +561,8 @@ parse_uuid(const char *s, unsigned char out[16])
 	if (braces)
 		s++;
 	for (int i = 0; i < 16; i++) {
-		int hi = hex_digit((unsigned char)s[0]), lo = hi < 0 ? -1 : hex_digit((unsigned char)s[1]);
+		int hi = hex_digit((unsigned char)s[0]),
+		    lo = hi < 0 ? -1 : hex_digit((unsigned char)s[1]);
 
 		if (hi < 0 || lo < 0)
 			return false;
@@ -635,8 +635,8 @@ parse_inet(const char *s, unsigned char *family, unsigned char *bits, unsigned c
 
 /* One field of the binary format: length, then the bytes. */
 static int
-bin_field(struct pgsql_copy *c, enum copy_kind kind, int64_t partition_us, bool partition,
-    const char *v)
+bin_field(
+    struct pgsql_copy *c, enum copy_kind kind, int64_t partition_us, bool partition, const char *v)
 {
 	unsigned char u[16], family, bits, nb;
 	int64_t i8;

@@ -107,12 +107,11 @@ char *pgsql_stage_insert_sql(const struct pgsql_table *t) PGSQL_WUR;
 struct pgsql_copy;
 
 /* SIZE_HINT: expected bytes of all rows (0 if unknown).  NULL on OOM. */
-struct pgsql_copy *pgsql_copy_new(const struct pgsql_table *t, bool binary, size_t size_hint)
-    PGSQL_WUR;
+struct pgsql_copy *pgsql_copy_new(
+    const struct pgsql_table *t, bool binary, size_t size_hint) PGSQL_WUR;
 /* Append one row: 0; 1 when a value cannot be encoded (binary only: the
  * builder is unchanged); -1 when out of memory (sticky). */
-int pgsql_copy_row(struct pgsql_copy *c, int64_t partition_us, const char *const *values)
-    PGSQL_WUR;
+int pgsql_copy_row(struct pgsql_copy *c, int64_t partition_us, const char *const *values) PGSQL_WUR;
 /* Rows appended so far. */
 size_t pgsql_copy_rows(const struct pgsql_copy *c);
 /* Close the data (binary: the trailer) and give the whole of it, owned by

@@ -22,10 +22,9 @@
  *
  * "pg_sink_it --bench [rows]" measures instead: rows/s of the plain
  * one-statement-per-round-trip way and of pg_sink's pipeline, for batch
- * sizes 1..1000, with multi-row VALUES and with unnest() arrays; then of
- * COPY (binary and text) straight into the table and through a staging
- * table, and of pg_sink with insert = copy.  It uses (and truncates) the
- * partition events_20980601.
+ * sizes 1..1000 (500 is the enricher's default), with multi-row VALUES and with unnest() arrays;
+ * then of COPY (binary and text) straight into the table and through a staging table, and of
+ * pg_sink with insert = copy.  It uses (and truncates) the partition events_20980601.
  */
 /* RTLD_NEXT, for the counting getaddrinfo() */
 #define _GNU_SOURCE
@@ -76,8 +75,8 @@ static struct config *fam_cfg; /* owns the names TABLE borrows */
 static struct pg_sink_opts mode;
 
 #define SINK_NEW(ci, opts, err)                                                                    \
-	pg_sink_new(base, (ci), dirs, 2, &table, 1, (opts) != NULL ? (opts) : &mode, (err),      \
-	    sizeof(err))
+	pg_sink_new(                                                                               \
+	    base, (ci), dirs, 2, &table, 1, (opts) != NULL ? (opts) : &mode, (err), sizeof(err))
 
 /* The index of column NAME of the table; aborts the run when it has none. */
 static size_t
@@ -991,7 +990,8 @@ static double
 bench_copy(struct bench *b, size_t batch, bool stage, bool binary)
 {
 	char ts[PGSQL_TIMESTAMP_SIZE], sql[4096];
-	char *copy = pgsql_copy_sql(&table, stage, binary), *insert = pgsql_stage_insert_sql(&table);
+	char *copy = pgsql_copy_sql(&table, stage, binary),
+	     *insert = pgsql_stage_insert_sql(&table);
 	double t0, r = 0;
 
 	bench_rows(b);
@@ -1008,8 +1008,8 @@ bench_copy(struct bench *b, size_t batch, bool stage, bool binary)
 		bool good = c != NULL && PQsendQuery(b->pg, sql);
 
 		for (size_t i = 0; good && i < n; i++)
-			good = pgsql_copy_row(c, b->rows[at + i].row.partition_us,
-				   b->rows[at + i].v) == 0;
+			good = pgsql_copy_row(
+				   c, b->rows[at + i].row.partition_us, b->rows[at + i].v) == 0;
 		data = good ? pgsql_copy_finish(c, &len) : NULL;
 		while (good && (res = PQgetResult(b->pg)) != NULL) {
 			ExecStatusType st = PQresultStatus(res);
@@ -1117,7 +1117,8 @@ bench_sink(struct bench *b, size_t batch, unsigned window, bool copy)
 static int
 bench_main(size_t nrows)
 {
-	static const size_t batches[] = {1, 10, 100, 1000};
+	/* 500: the enricher's, flush_events */
+	static const size_t batches[] = {1, 10, 100, 500, 1000};
 	struct bench b = {.nrows = nrows};
 
 	b.rows = calloc(nrows, sizeof(*b.rows));

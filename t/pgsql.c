@@ -31,8 +31,8 @@ test_timestamp(void)
 	ok(pgsql_timestamp(0, buf, 29) == -1, "short buffer refused");
 	ok(pgsql_timestamp_valid(US(-62135596800)) && pgsql_timestamp_valid(US(253402300800) - 1),
 	    "timestamp_valid: 0001-01-01 and the last microsecond of 9999");
-	ok(!pgsql_timestamp_valid(US(-62135596800) - 1) && !pgsql_timestamp_valid(US(253402300800)) &&
-		!pgsql_timestamp_valid(INT64_MIN),
+	ok(!pgsql_timestamp_valid(US(-62135596800) - 1) &&
+		!pgsql_timestamp_valid(US(253402300800)) && !pgsql_timestamp_valid(INT64_MIN),
 	    "timestamp_valid: years 0 and 10000 are not");
 }
 
@@ -260,9 +260,8 @@ copy_hex(const struct pgsql_table *t, bool binary, const int64_t *us,
 static void
 test_copy_binary(void)
 {
-	static const struct pgsql_column cols[] = {
-	    {"id", "uuid"}, {"at", "timestamptz"}, {"n", "int8"}, {"ip", "inet"},
-	    {"t", "text"}, {"j", "jsonb"}, {"w", "timestamptz"}};
+	static const struct pgsql_column cols[] = {{"id", "uuid"}, {"at", "timestamptz"},
+	    {"n", "int8"}, {"ip", "inet"}, {"t", "text"}, {"j", "jsonb"}, {"w", "timestamptz"}};
 	static const struct pgsql_table t = {"things", cols, 7, 1};
 	/* 2000-01-01T00:00:01Z: one second after PostgreSQL's epoch */
 	const int64_t us[] = {US(946684801), US(946684801)};
@@ -282,8 +281,8 @@ test_copy_binary(void)
 		"2000-01-01 00:00:00"},
 	    {"0190d2c4-1f00-7abc-8def-e5710000000", NULL, "1", "::1", "", "{}",
 		"2000-01-01T00:00:00Z"},
-	    {"0190d2c4-1f00-7abc-8def-e57100000001", NULL, "9223372036854775808", "::1", "",
-		"{}", "2000-01-01T00:00:00Z"},
+	    {"0190d2c4-1f00-7abc-8def-e57100000001", NULL, "9223372036854775808", "::1", "", "{}",
+		"2000-01-01T00:00:00Z"},
 	};
 	static const struct pgsql_column odd_cols[] = {{"at", "timestamptz"}, {"x", "numeric"}};
 	static const struct pgsql_table odd = {"odd", odd_cols, 2, 0};
@@ -295,25 +294,47 @@ test_copy_binary(void)
 	is_int(refused, 0, "both rows encoded");
 	is_str(hex,
 	    /* signature, flags, extension; row 1: 7 fields */
-	    "5047434f50590aff0d0a00" "00000000" "00000000" "0007"
+	    "5047434f50590aff0d0a00"
+	    "00000000"
+	    "00000000"
+	    "0007"
 	    /* uuid */
-	    "00000010" "0190d2c41f007abc8defe57100000001"
+	    "00000010"
+	    "0190d2c41f007abc8defe57100000001"
 	    /* timestamptz: 1 s after 2000-01-01 in microseconds */
-	    "00000008" "00000000000f4240"
+	    "00000008"
+	    "00000000000f4240"
 	    /* int8 -2 */
-	    "00000008" "fffffffffffffffe"
+	    "00000008"
+	    "fffffffffffffffe"
 	    /* inet 10.0.0.1/8: family, bits, not cidr, 4 bytes */
-	    "00000008" "02080004" "0a000001"
+	    "00000008"
+	    "02080004"
+	    "0a000001"
 	    /* text: the bytes as they are */
-	    "00000003" "610962"
+	    "00000003"
+	    "610962"
 	    /* jsonb: version 1, then the text */
-	    "00000003" "017b7d"
+	    "00000003"
+	    "017b7d"
 	    /* timestamptz from text */
-	    "00000008" "0000000000000001"
+	    "00000008"
+	    "0000000000000001"
 	    /* row 2: braces, upper case, no hyphens; NULLs; ::1; +01:00 */
-	    "0007" "00000010" "0190d2c41f007abc8defe57100000001" "00000008" "00000000000f4240"
-	    "ffffffff" "00000014" "03800010" "00000000000000000000000000000001" "ffffffff"
-	    "00000003" "015b5d" "00000008" "0000000000000000"
+	    "0007"
+	    "00000010"
+	    "0190d2c41f007abc8defe57100000001"
+	    "00000008"
+	    "00000000000f4240"
+	    "ffffffff"
+	    "00000014"
+	    "03800010"
+	    "00000000000000000000000000000001"
+	    "ffffffff"
+	    "00000003"
+	    "015b5d"
+	    "00000008"
+	    "0000000000000000"
 	    /* trailer */
 	    "ffff",
 	    "binary COPY data: header, fields by type, NULLs, trailer");
@@ -339,7 +360,8 @@ test_copy_text(void)
 	char *text = copy_hex(&table3, false, us, rows, 1, &refused);
 
 	is_int(refused, 0, "text row taken");
-	is_str(text, "id-1\t2026-11-20 09:15:02.481000+00\t{\"k\": \"a\\\\\\\\b\\ttab\\nline\\rcr\"}\n",
+	is_str(text,
+	    "id-1\t2026-11-20 09:15:02.481000+00\t{\"k\": \"a\\\\\\\\b\\ttab\\nline\\rcr\"}\n",
 	    "text COPY: tab-separated, backslash, tab, newline, CR escaped");
 	free(text);
 	{
