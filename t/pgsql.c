@@ -77,7 +77,7 @@ test_tables(void)
 	static const struct pgsql_column bad_type[] = {{"id", "uuid) --"}, {"at", "timestamptz"}};
 	static const struct pgsql_column arr[] = {{"tags", "text[]"}, {"at", "timestamptz"}};
 	struct pgsql_table t = table3;
-	char err[256], long_name[56];
+	char err[256] = "", long_name[56];
 
 	ok(pgsql_table_check(&table3, err, sizeof(err)) == 0, "a plain table passes: %s", err);
 	t.name = "Things";
