@@ -68,6 +68,7 @@ static const struct key keys[] = {
     I("s3", "max_connections", s3_max_connections, "16", 1, 1024),
     S("pg", "conninfo", pg_conninfo, "host=127.0.0.1 port=5432 user=postgres dbname=holded"),
     S("pg", "sql_dir", pg_sql_dir, DATADIR "/collectord/sql"),
+    S("pg", "insert", pg_insert, "copy"),
     S("enrich", "group_id", enrich_group_id, "collectord-enrich"),
     I("enrich", "flush_events", enrich_flush_events, "500", 1, 1000000),
     I("enrich", "flush_ms", enrich_flush_ms, "1000", 0, 3600000),
@@ -397,6 +398,12 @@ finish(struct config *cfg, char *err, size_t errlen)
 	free(roles);
 	if (!cfg->role_collect && !cfg->role_enrich) {
 		seterr(err, errlen, "[server] roles: no role given");
+		return -1;
+	}
+	if (strcmp(cfg->pg_insert, "copy") == 0 || strcmp(cfg->pg_insert, "unnest") == 0) {
+		cfg->pg_copy = strcmp(cfg->pg_insert, "copy") == 0;
+	} else {
+		seterr(err, errlen, "[pg] insert: \"%s\" is not copy or unnest", cfg->pg_insert);
 		return -1;
 	}
 	if (!log_parse_level(cfg->log_level, &(enum log_level){LOG_INFO})) {

@@ -89,6 +89,8 @@ struct config {
 	/* [pg] */
 	char *pg_conninfo;
 	char *pg_sql_dir;
+	char *pg_insert; /* "copy" or "unnest" */
+	bool pg_copy;	 /* derived from pg_insert */
 
 	/* [enrich] */
 	char *enrich_group_id;

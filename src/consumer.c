@@ -320,6 +320,12 @@ part_confirm(struct part *p)
 		flush_free(p);
 		return false;
 	}
+	log_debug("flush confirmed",
+	    "topic=%s partition=%d first=%lld last=%lld s3_ms=%lld pg_ms=%lld total_ms=%lld",
+	    p->topic, (int)p->partition, (long long)f->first_off, (long long)f->last_off,
+	    (long long)(f->s3_ms > 0 ? f->s3_ms - f->started_ms : -1),
+	    (long long)(f->pg_ms > 0 ? f->pg_ms - f->started_ms : -1),
+	    (long long)(now_ms() - f->started_ms));
 	/* Below the offset we started from would move the commit back: the
 	 * cursor answers -1 then. */
 	part_store(p, cursor_store_offset(p->cur));

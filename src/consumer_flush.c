@@ -518,6 +518,7 @@ on_s3_done(void *arg, bool ok, const char *err)
 	} else {
 		count_flush("s3", true);
 		f->s3_backoff = 0;
+		f->s3_ms = now_ms();
 		s3_kick(p); /* lines removed meanwhile: PUT again */
 		part_progress(p);
 	}
@@ -696,6 +697,7 @@ on_pg_done(struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const 
 	switch (outcome) {
 	case PG_SINK_OK:
 		count_flush("postgres", true);
+		f->pg_ms = now_ms();
 		break;
 	case PG_SINK_REJECTED:
 		count_flush("postgres", false);
@@ -791,6 +793,7 @@ flush_start(struct part *p, struct flush *f, const struct cursor_block *b)
 	f->first_off = b->first_off;
 	f->last_off = b->last_off;
 	f->final = b->final;
+	f->started_ms = now_ms();
 	p->flush = f;
 	/* Named after the block's first record held, whichever flush this is. */
 	f->have_key =

@@ -115,6 +115,10 @@ struct flush {
 	size_t pg_pending; /* writes not yet reported */
 	size_t dl_wait;	   /* dead letters of the range not yet acknowledged */
 	bool aborted;	   /* the PostgreSQL sink went away first */
+	/* monotonic ms: started, last S3 PUT and last PostgreSQL write
+	 * confirmed (the debug log of each confirmed flush says where the
+	 * time went) */
+	int64_t started_ms, s3_ms, pg_ms;
 };
 
 /* One served family as the enricher sees it. */

@@ -215,6 +215,7 @@ pg_start(struct daemon *d, char *err, size_t errlen)
 	struct pgsql_table tables[16 + 1];
 	struct pgsql_column cols[16][CODEC_ROW_MAX];
 	const struct config_family *fc;
+	struct pg_sink_opts opts = {.copy = d->cfg->pg_copy};
 	size_t n = 0;
 
 	dirs[0] = d->cfg->pg_sql_dir;
@@ -229,7 +230,7 @@ pg_start(struct daemon *d, char *err, size_t errlen)
 	tables[n] = *rejections_table();
 	d->rejections_table = n;
 	return pg_sink_new(
-	    d->base, d->cfg->pg_conninfo, dirs, 1 + n, tables, n + 1, NULL, err, errlen);
+	    d->base, d->cfg->pg_conninfo, dirs, 1 + n, tables, n + 1, &opts, err, errlen);
 }
 
 static bool

@@ -34,7 +34,10 @@
 
 #define ERR_SIZE 512
 
-enum item_kind { ITEM_QUERY, ITEM_SYNC, ITEM_SIMPLE };
+enum item_kind { ITEM_QUERY, ITEM_SYNC, ITEM_SIMPLE, ITEM_COPY };
+
+/* Bytes handed to PQputCopyData at a time: libpq takes an int. */
+#define COPY_CHUNK (256 * 1024)
 
 /* One thing sent that awaits its result(s), in send order. */
 struct pg_item {
@@ -43,6 +46,11 @@ struct pg_item {
 	pg_conn_result_cb *cb;
 	void *arg;
 	PGresult *res; /* collected so far (query: its result; simple: see pick) */
+	/* ITEM_COPY: its input (borrowed), how much libpq has taken, and
+	 * whether the server asked for it and the end went out */
+	const char *data;
+	size_t len, sent;
+	bool copying, copy_done;
 };
 
 /*
@@ -772,12 +780,40 @@ finish_sync(struct pg_conn *c, struct pg_item *it)
 static void
 collect(struct pg_item *it, PGresult *res)
 {
-	if (it->res != NULL && (it->kind != ITEM_SIMPLE || result_failed(it->res))) {
+	if (it->res != NULL &&
+	    ((it->kind != ITEM_SIMPLE && it->kind != ITEM_COPY) || result_failed(it->res))) {
 		PQclear(res);
 		return;
 	}
 	PQclear(it->res);
 	it->res = res;
+}
+
+/*
+ * Feed the COPY at the head of the queue: its data, then its end.  libpq
+ * grows its buffer for what it is given, so a refusal (0) only happens
+ * when it cannot; the write handler tries again.  A refusal for good (-1)
+ * is usually the server's error arriving first (it ends the COPY): the
+ * item then waits for that error like any result.
+ */
+static void
+copy_feed(struct pg_conn *c, struct pg_item *it)
+{
+	int r = 1;
+
+	while (r == 1 && it->sent < it->len) {
+		size_t n = it->len - it->sent < COPY_CHUNK ? it->len - it->sent : COPY_CHUNK;
+
+		if ((r = PQputCopyData(c->pg, it->data + it->sent, (int)n)) == 1)
+			it->sent += n;
+	}
+	if (r == 1)
+		r = PQputCopyEnd(c->pg, NULL);
+	if (r != 0) {
+		it->copying = false;
+		it->copy_done = true;
+	}
+	want_flush(c);
 }
 
 /* Hand out every complete result.  In pipeline mode each query's result
@@ -792,8 +828,21 @@ drain(struct pg_conn *c)
 	while (
 	    c->gen == gen && !c->dead && !c->reset_pending && c->head != NULL && !PQisBusy(c->pg)) {
 		struct pg_item *it = c->head;
-		PGresult *res = PQgetResult(c->pg);
+		PGresult *res;
 
+		if (it->copying)
+			break; /* libpq answers COPY_IN until the end is sent */
+		res = PQgetResult(c->pg);
+		if (res != NULL && PQresultStatus(res) == PGRES_COPY_IN) {
+			PQclear(res);
+			if (it->kind != ITEM_COPY || it->copy_done) {
+				teardown(c, "protocol confusion: the server wants COPY data");
+				break;
+			}
+			it->copying = true;
+			copy_feed(c, it);
+			continue;
+		}
 		if (it->kind == ITEM_SYNC) {
 			if (res == NULL)
 				break;
@@ -844,10 +893,17 @@ on_write(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	c->depth++;
-	if (PQstatus(c->pg) == CONNECTION_BAD)
+	if (PQstatus(c->pg) == CONNECTION_BAD) {
 		teardown(c, PQerrorMessage(c->pg));
-	else
-		flush(c);
+	} else {
+		if (c->head != NULL && c->head->copying) {
+			copy_feed(c, c->head);
+			if (!c->head->copying)
+				drain(c); /* the results may be here already */
+		}
+		if (c->pg != NULL && !c->dead)
+			flush(c);
+	}
 	leave(c);
 }
 
@@ -1079,4 +1135,17 @@ pg_conn_simple(
 	if (!PQsendQuery(c->pg, sql))
 		return send_failed(c, err, errlen);
 	return push(c, ITEM_SIMPLE, cb, arg, err, errlen);
+}
+
+int
+pg_conn_copy(struct pg_conn *c, const char *sql, const void *data, size_t len,
+    pg_conn_result_cb *cb, void *arg, char *err, size_t errlen)
+{
+	if (pg_conn_simple(c, sql, cb, arg, err, errlen) == -1)
+		return -1;
+	/* the item pg_conn_simple queued is ours, and the only one */
+	c->tail->kind = ITEM_COPY;
+	c->tail->data = data;
+	c->tail->len = len;
+	return 0;
 }

@@ -132,6 +132,19 @@ int pg_conn_sync(struct pg_conn *conn, pg_conn_result_cb *cb, void *arg, char *e
 int pg_conn_simple(struct pg_conn *conn, const char *sql, pg_conn_result_cb *cb, void *arg,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * Run SQL with the simple query protocol, like pg_conn_simple, where one
+ * statement is COPY ... FROM STDIN: when the server asks for the COPY's
+ * input, LEN bytes of DATA go as its whole input (libpq cannot COPY in
+ * pipeline mode, hence the simple protocol).  The statements of SQL run as
+ * one implicit transaction.  DATA is borrowed until CB fires or the
+ * connection is freed.  CB (not NULL) fires once, like a simple query's
+ * (RES: the first error result, else the last result).  Only when nothing
+ * else is in flight.  0 or -1 with ERR.
+ */
+int pg_conn_copy(struct pg_conn *conn, const char *sql, const void *data, size_t len,
+    pg_conn_result_cb *cb, void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* True when UP and no item awaits its result. */
 bool pg_conn_idle(const struct pg_conn *conn);
 

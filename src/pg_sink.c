@@ -12,6 +12,16 @@
  * that fails stays open (aborted) after the sync and would fail every batch
  * pipelined behind it until a ROLLBACK.
  *
+ * With opts.copy a batch is instead one binary COPY, sent as one simple
+ * query after the ensure calls it needs (libpq cannot COPY in pipeline
+ * mode, so one batch is in flight at a time).  COPY has no ON CONFLICT: a
+ * batch that meets a row already stored (unique violation: a replay after
+ * a restart or a rebalance) is sent again the replay-safe way, COPY into
+ * the session's staging table <table>_stage (ON COMMIT DELETE ROWS) and
+ * INSERT ... SELECT ... ON CONFLICT DO NOTHING from it, in the same
+ * transaction.  A batch with a value the binary encoding does not take
+ * goes by the INSERT, so that the server judges it as before.
+ *
  * Up to max_in_flight batches are pipelined.  A batch fails either for its
  * data (reported as PG_SINK_REJECTED, the sink moves on) or for anything
  * else (requeued: resent in queue order after a backoff, on a new session
@@ -59,7 +69,9 @@ struct batch {
 	void *arg;
 	size_t table; /* index into the sink's tables */
 	size_t nrows;
-	char *params[PGSQL_MAX_COLUMNS];
+	char *params[PGSQL_MAX_COLUMNS]; /* the INSERT's arrays, or NULL */
+	struct pgsql_copy *copy;	 /* or the COPY's data */
+	bool stage;			 /* COPY it through the staging table */
 	int64_t *days;
 	size_t ndays;
 	bool skipped_days; /* last attempt relied on days ensured earlier */
@@ -78,6 +90,9 @@ struct table {
 	struct pgsql_column columns[PGSQL_MAX_COLUMNS];
 	char *insert; /* prepared as INSERT_NAME<i> */
 	char *ensure; /* <table>_ensure_partition($1) */
+	/* opts.copy: COPY into the table, into its staging table, the move
+	 * from there, and the staging table's creation (at setup) */
+	char *copy, *stage_copy, *stage_insert, *stage_create;
 };
 
 /* A partition ensured (or being ensured) on this session. */
@@ -252,22 +267,41 @@ batch_free(struct batch *b)
 		return;
 	for (int i = 0; i < PGSQL_MAX_COLUMNS; i++)
 		free(b->params[i]);
+	pgsql_copy_free(b->copy);
 	free(b->days);
 	free(b->err);
 	free(b);
 }
 
-/* Copy ROWS of table T (index TI) into a new batch's parameters; NULL
- * with ERR on a bad row or OOM. */
+/* ROWS as COPY data into B->copy; false, leaving none, when a value is
+ * one the binary encoding does not take (or out of memory: the INSERT's
+ * arrays then say so). */
+static bool
+batch_copy(
+    struct batch *b, const struct pgsql_table *t, const struct pg_row *rows, size_t n, size_t bytes)
+{
+	b->copy = pgsql_copy_new(t, true, bytes + n * (4 + 2 + 4 * t->ncolumns + 16 * 3));
+	for (size_t i = 0; i < n && b->copy != NULL; i++) {
+		if (pgsql_copy_row(b->copy, rows[i].partition_us, rows[i].values) != 0) {
+			pgsql_copy_free(b->copy);
+			b->copy = NULL;
+		}
+	}
+	return b->copy != NULL;
+}
+
+/* Copy ROWS of table T (index TI) into a new batch: COPY data when COPY,
+ * else (or when the encoding refuses a value) the INSERT's parameters;
+ * NULL with ERR on a bad row or OOM. */
 static struct batch *
-batch_build(const struct pgsql_table *t, size_t ti, const struct pg_row *rows, size_t n, char *err,
-    size_t errlen)
+batch_build(const struct pgsql_table *t, size_t ti, const struct pg_row *rows, size_t n, bool copy,
+    char *err, size_t errlen)
 {
 	struct batch *b = calloc(1, sizeof(*b));
 	size_t sizes[PGSQL_MAX_COLUMNS] = {0};
 	struct pgsql_array *a = NULL;
 	char ts[PGSQL_TIMESTAMP_SIZE];
-	size_t pc = t->partition_column;
+	size_t pc = t->partition_column, bytes = 0;
 
 	if (b == NULL || (n > 0 && (b->days = malloc(n * sizeof(*b->days))) == NULL))
 		goto oom;
@@ -277,7 +311,7 @@ batch_build(const struct pgsql_table *t, size_t ti, const struct pg_row *rows, s
 		int64_t day = pgsql_day(rows[i].partition_us);
 		size_t d;
 
-		if (pgsql_timestamp(rows[i].partition_us, ts, sizeof(ts)) == -1) {
+		if (!pgsql_timestamp_valid(rows[i].partition_us)) {
 			snprintf(err, errlen, "row %zu: %s out of range", i, t->columns[pc].name);
 			goto fail;
 		}
@@ -290,6 +324,10 @@ batch_build(const struct pgsql_table *t, size_t ti, const struct pg_row *rows, s
 			b->days[b->ndays++] = day;
 	}
 	if (n == 0)
+		return b;
+	for (size_t c = 0; c < t->ncolumns; c++)
+		bytes += sizes[c];
+	if (copy && batch_copy(b, t, rows, n, bytes))
 		return b;
 	for (size_t c = 0; c < t->ncolumns; c++) {
 		a = pgsql_array_new(c == pc ? n * PGSQL_TIMESTAMP_SIZE : sizes[c] + n * 5);
@@ -471,6 +509,8 @@ on_batch(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 
 	(void)conn;
 	s->in_flight--;
+	if (err == NULL && b->copy != NULL && res != NULL)
+		b->inserted = strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
 	if (err == NULL) {
 		b->state = B_DONE;
 		b->outcome = PG_SINK_OK;
@@ -494,6 +534,15 @@ on_batch(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 	}
 	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	cls = pgsql_classify(sqlstate);
+	if (b->copy != NULL && !b->stage && sqlstate != NULL &&
+	    (strcmp(sqlstate, "23505") == 0 || strcmp(sqlstate, "23P01") == 0)) {
+		/* rows already stored: a replay, absorbed the INSERT's way */
+		log_info("postgres rows already present, copying through the staging table",
+		    "rows=%zu", b->nrows);
+		b->stage = true;
+		pump(s);
+		return;
+	}
 	if (cls == PGSQL_ERR_DATA && b->skipped_days && sqlstate != NULL &&
 	    strcmp(sqlstate, "23514") == 0) {
 		/* no partition for a row: the day cache was stale (an earlier
@@ -519,6 +568,58 @@ on_batch(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 	hold(s, cls == PGSQL_ERR_RESET);
 }
 
+/* B as one simple query: the ensure calls of the days this session has
+ * not ensured, the COPY, and from the staging table the INSERT. */
+static int
+send_copy(struct pg_sink *s, struct batch *b)
+{
+	const struct table *t = &s->tables[b->table];
+	const char *copy = b->stage ? t->stage_copy : t->copy;
+	size_t cap = strlen(copy) + strlen(t->stage_insert) + 8, at = 0, len;
+	char err[ERR_SIZE], ts[PGSQL_TIMESTAMP_SIZE], *sql;
+	const char *data;
+
+	for (size_t i = 0; i < b->ndays; i++)
+		if (!day_known(s, b->table, b->days[i]))
+			cap += strlen(t->t.name) + 32 + PGSQL_TIMESTAMP_SIZE;
+	if ((sql = malloc(cap)) == NULL || (data = pgsql_copy_finish(b->copy, &len)) == NULL) {
+		free(sql);
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	b->skipped_days = false;
+	for (size_t i = 0; i < b->ndays; i++) {
+		if (day_known(s, b->table, b->days[i])) {
+			b->skipped_days = true;
+			continue;
+		}
+		/* digits and punctuation only: safe in a literal */
+		if (pgsql_timestamp(b->days[i] * US_PER_DAY, ts, sizeof(ts)) == -1)
+			snprintf(ts, sizeof(ts), "infinity"); /* cannot happen: rows were checked */
+		at += (size_t)snprintf(
+		    sql + at, cap - at, "SELECT %s_ensure_partition('%s'); ", t->t.name, ts);
+		day_add(s, b->table, b->days[i]);
+	}
+	snprintf(sql + at, cap - at, "%s%s%s", copy, b->stage ? "; " : "",
+	    b->stage ? t->stage_insert : "");
+	/* the data stays in the batch until on_batch */
+	if (pg_conn_copy(s->conn, sql, data, len, on_batch, b, err, sizeof(err)) == -1) {
+		free(sql);
+		goto fail;
+	}
+	free(sql);
+	b->state = B_SENT;
+	b->attempts++;
+	s->in_flight++;
+	return 0;
+fail:
+	s->ndays = 0;
+	s->ready = false;
+	snprintf(s->err, sizeof(s->err), "%s", err);
+	pg_conn_reset(s->conn, err);
+	return -1;
+}
+
 static int
 send_batch(struct pg_sink *s, struct batch *b)
 {
@@ -526,6 +627,8 @@ send_batch(struct pg_sink *s, struct batch *b)
 	const char *param[1] = {ts};
 	const struct table *t = &s->tables[b->table];
 
+	if (b->copy != NULL)
+		return send_copy(s, b);
 	b->skipped_days = false;
 	for (size_t i = 0; i < b->ndays; i++) {
 		if (day_known(s, b->table, b->days[i])) {
@@ -559,7 +662,8 @@ fail:
 static void
 pump(struct pg_sink *s)
 {
-	unsigned max = s->opts.max_in_flight;
+	/* a COPY needs the connection to itself */
+	unsigned max = s->opts.copy ? 1 : s->opts.max_in_flight;
 
 	if (!s->ready || s->holding || s->dying || s->free_requested)
 		return;
@@ -578,7 +682,8 @@ static void setup_next(struct pg_sink *s);
 static const char *
 setup_step_name(const struct pg_sink *s)
 {
-	return s->setup_step < s->nfiles ? s->files[s->setup_step].name : "prepare inserts";
+	return s->setup_step < s->nfiles ? s->files[s->setup_step].name
+					 : "prepare inserts and staging tables";
 }
 
 static void
@@ -627,6 +732,9 @@ setup_next(struct pg_sink *s)
 			snprintf(name, sizeof(name), INSERT_NAME "%zu", i);
 			r = pg_conn_prepare(s->conn, name, s->tables[i].insert,
 			    (int)s->tables[i].t.ncolumns, NULL, NULL, err, sizeof(err));
+			if (r == 0 && s->opts.copy)
+				r = pg_conn_query(s->conn, s->tables[i].stage_create, 0, NULL, NULL,
+				    NULL, err, sizeof(err));
 		}
 		if (r == 0)
 			r = pg_conn_sync(s->conn, on_setup, s, err, sizeof(err));
@@ -661,6 +769,10 @@ free_tables(struct table *t, size_t n)
 	for (size_t i = 0; i < n && t != NULL; i++) {
 		free(t[i].insert);
 		free(t[i].ensure);
+		free(t[i].copy);
+		free(t[i].stage_copy);
+		free(t[i].stage_insert);
+		free(t[i].stage_create);
 	}
 	free(t);
 }
@@ -683,7 +795,12 @@ load_tables(struct pg_sink *s, const struct pgsql_table *tables, size_t n, char 
 		s->ntables++;
 		t->insert = pgsql_insert_unnest_sql(&t->t);
 		t->ensure = pgsql_ensure_partition_sql(&t->t);
-		if (t->insert == NULL || t->ensure == NULL)
+		t->copy = pgsql_copy_sql(&t->t, false, true);
+		t->stage_copy = pgsql_copy_sql(&t->t, true, true);
+		t->stage_insert = pgsql_stage_insert_sql(&t->t);
+		t->stage_create = pgsql_stage_create_sql(&t->t);
+		if (t->insert == NULL || t->ensure == NULL || t->copy == NULL ||
+		    t->stage_copy == NULL || t->stage_insert == NULL || t->stage_create == NULL)
 			goto oom;
 	}
 	return 0;
@@ -769,7 +886,7 @@ pg_sink_write(struct pg_sink *s, size_t table, const struct pg_row *rows, size_t
 		snprintf(err, errlen, "no table %zu", table);
 		return -1;
 	}
-	b = batch_build(&s->tables[table].t, table, rows, n, err, errlen);
+	b = batch_build(&s->tables[table].t, table, rows, n, s->opts.copy, err, errlen);
 	if (b == NULL)
 		return -1;
 	/* From here the batch is the sink's; the caller's rows are not used. */

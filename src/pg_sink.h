@@ -3,11 +3,11 @@
  *
  * Batches of rows go into the families' partitioned tables (pgsql.h: a
  * table descriptor each), each batch into one table as one transaction: the daily partitions it
- * needs are created on demand, then one parameterised INSERT ... ON CONFLICT DO NOTHING, so a
- * replayed batch inserts nothing twice.  The sink owns its connection (pg_conn): at every
- * (re)connect it applies the schema files before taking work, and it retries
- * a batch that failed for reasons other than its data, with backoff, until
- * it commits.  Completion callbacks fire in submission order.
+ * needs are created on demand, then one parameterised INSERT ... ON CONFLICT DO NOTHING (or a
+ * COPY, see pg_sink_opts.copy), so a replayed batch inserts nothing twice.  The sink owns its
+ * connection (pg_conn): at every (re)connect it applies the schema files before taking work, and it
+ * retries a batch that failed for reasons other than its data, with backoff, until it commits.
+ * Completion callbacks fire in submission order.
  */
 #ifndef COLLECTORD_PG_SINK_H
 #define COLLECTORD_PG_SINK_H
@@ -34,6 +34,14 @@ struct pg_row {
 };
 
 struct pg_sink_opts {
+	/*
+	 * Rows by COPY (binary) rather than the pipelined INSERT: one batch at
+	 * a time, COPY straight into the table, and a batch that meets rows
+	 * already there (a replay) again through the session's staging table
+	 * and INSERT ... ON CONFLICT DO NOTHING.  A batch holding a value the
+	 * binary encoding cannot vouch for goes by the INSERT.
+	 */
+	bool copy;
 	unsigned max_in_flight;	     /* batches pipelined at once; 0 = 4 */
 	unsigned backoff_min_ms;     /* reconnect and retry delays; 0 = 100 */
 	unsigned backoff_max_ms;     /* 0 = 10000 */

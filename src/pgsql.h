@@ -76,6 +76,51 @@ size_t pgsql_values_max_rows(const struct pgsql_table *t);
  */
 char *pgsql_insert_values_sql(const struct pgsql_table *t, size_t nrows) PGSQL_WUR;
 
+/*
+ * COPY of rows of T.  COPY cannot run in libpq's pipeline mode and aborts
+ * on the first conflict, so a sink that must absorb replays copies into a
+ * session's staging table and moves the rows on with INSERT ... SELECT ...
+ * ON CONFLICT DO NOTHING; straight into T it is the physical limit the
+ * benchmark measures.  T must pass pgsql_table_check().  Each returns a
+ * malloc'd string (NULL when out of memory).
+ */
+/* "COPY <t> (a, b) FROM STDIN (FORMAT binary|text)", or into T's staging
+ * table pg_temp.<t>_stage when STAGING. */
+char *pgsql_copy_sql(const struct pgsql_table *t, bool staging, bool binary) PGSQL_WUR;
+/* "CREATE TEMP TABLE IF NOT EXISTS <t>_stage (LIKE <t>) ON COMMIT DELETE
+ * ROWS": per session, emptied by every commit, never logged. */
+char *pgsql_stage_create_sql(const struct pgsql_table *t) PGSQL_WUR;
+/* "INSERT INTO <t> (a, b) SELECT a, b FROM pg_temp.<t>_stage ON CONFLICT
+ * DO NOTHING". */
+char *pgsql_stage_insert_sql(const struct pgsql_table *t) PGSQL_WUR;
+
+/*
+ * COPY data builder, in PostgreSQL's binary or text format, for rows of T
+ * (borrowed; it must outlive the builder).  The partition column's value
+ * is PARTITION_US; every other value is the column's text (as the unnest()
+ * INSERT takes it) or NULL for SQL NULL.  In binary every value is
+ * converted here, for the types a family's table uses: text, jsonb, uuid,
+ * timestamptz, int8, inet (any other type, or a text whose meaning this
+ * cannot tell exactly as PostgreSQL would, is refused so that the caller
+ * sends the row as text and the server judges it).
+ */
+struct pgsql_copy;
+
+/* SIZE_HINT: expected bytes of all rows (0 if unknown).  NULL on OOM. */
+struct pgsql_copy *pgsql_copy_new(
+    const struct pgsql_table *t, bool binary, size_t size_hint) PGSQL_WUR;
+/* Append one row: 0; 1 when a value cannot be encoded (binary only: the
+ * builder is unchanged); -1 when out of memory (sticky). */
+int pgsql_copy_row(struct pgsql_copy *c, int64_t partition_us, const char *const *values) PGSQL_WUR;
+/* Rows appended so far. */
+size_t pgsql_copy_rows(const struct pgsql_copy *c);
+/* Close the data (binary: the trailer) and give the whole of it, owned by
+ * the builder, LEN bytes; NULL if a step ran out of memory.  No row may be
+ * added after it. */
+const char *pgsql_copy_finish(struct pgsql_copy *c, size_t *len) PGSQL_WUR;
+/* NULL-safe. */
+void pgsql_copy_free(struct pgsql_copy *c);
+
 /* Bytes pgsql_timestamp() needs, NUL included. */
 #define PGSQL_TIMESTAMP_SIZE 30
 
@@ -85,6 +130,9 @@ char *pgsql_insert_values_sql(const struct pgsql_table *t, size_t nrows) PGSQL_W
  * 0001..9999 are accepted (-1 otherwise, or when SIZE is too small).
  */
 int pgsql_timestamp(int64_t us, char *buf, size_t size) PGSQL_WUR;
+
+/* Whether pgsql_timestamp() takes US: years 0001..9999. */
+bool pgsql_timestamp_valid(int64_t us);
 
 /* The UTC day US falls in, as days since 1970-01-01 (rounded down). */
 int64_t pgsql_day(int64_t us);

@@ -47,6 +47,7 @@ test_defaults(void)
 	is_str(config_kafka_get(cfg, "bootstrap.servers"), "127.0.0.1:9092",
 	    "default bootstrap.servers");
 	is_int(cfg->max_body_bytes, 1048576, "default max_body_bytes");
+	ok(cfg->pg_copy, "rows go in by COPY by default");
 	config_free(cfg);
 }
 
@@ -67,7 +68,8 @@ test_good(void)
 				   "[s3]\n"
 				   "endpoint = http://s3.example:9000\n"
 				   "[pg]\n"
-				   "conninfo = host=db port=5432 dbname=x\n",
+				   "conninfo = host=db port=5432 dbname=x\n"
+				   "insert = unnest\n",
 	    err, sizeof(err));
 
 	if (!ok(cfg != NULL, "good file parses"))
@@ -79,6 +81,7 @@ test_good(void)
 	    "kafka key overrides our default");
 	is_str(config_kafka_get(cfg, "linger.ms"), "20", "kafka key passed through");
 	is_str(cfg->s3_endpoint, "http://s3.example:9000", "s3 endpoint");
+	ok(!cfg->pg_copy, "[pg] insert = unnest");
 	is_str(cfg->pg_conninfo, "host=db port=5432 dbname=x", "value keeps its '='");
 	config_free(cfg);
 }
@@ -108,6 +111,8 @@ test_bad(void)
 	bad("[server]\nlog_level = loud\n",
 	    "test.conf: [server] log_level: \"loud\" is not one of debug, info, warn, error",
 	    "bad log level");
+	bad("[pg]\ninsert = bulk\n", "test.conf: [pg] insert: \"bulk\" is not copy or unnest",
+	    "bad insert mode");
 	bad("[server]\nmax_body_bytes = 100\nmax_decompressed_bytes = 10\n",
 	    "test.conf: [server] max_decompressed_bytes (10) is smaller than max_body_bytes (100)",
 	    "decompressed limit below body limit");

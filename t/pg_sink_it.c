@@ -22,8 +22,9 @@
  *
  * "pg_sink_it --bench [rows]" measures instead: rows/s of the plain
  * one-statement-per-round-trip way and of pg_sink's pipeline, for batch
- * sizes 1..1000, with multi-row VALUES and with unnest() arrays.  It uses
- * (and truncates) the partition events_20980601.
+ * sizes 1..1000 (500 is the enricher's default), with multi-row VALUES and with unnest() arrays;
+ * then of COPY (binary and text) straight into the table and through a staging table, and of
+ * pg_sink with insert = copy.  It uses (and truncates) the partition events_20980601.
  */
 /* RTLD_NEXT, for the counting getaddrinfo() */
 #define _GNU_SOURCE
@@ -70,8 +71,12 @@ static struct pgsql_table table;
 static struct pgsql_column table_cols[CODEC_ROW_MAX];
 static struct config *fam_cfg; /* owns the names TABLE borrows */
 
+/* How the sinks of the tests insert: each test runs once per mode. */
+static struct pg_sink_opts mode;
+
 #define SINK_NEW(ci, opts, err)                                                                    \
-	pg_sink_new(base, (ci), dirs, 2, &table, 1, (opts), (err), sizeof(err))
+	pg_sink_new(                                                                               \
+	    base, (ci), dirs, 2, &table, 1, (opts) != NULL ? (opts) : &mode, (err), sizeof(err))
 
 /* The index of column NAME of the table; aborts the run when it has none. */
 static size_t
@@ -550,8 +555,8 @@ test_pg_conn_names(void)
 static void
 test_partitions_and_replay(struct pg_sink *sink)
 {
-	struct trow t[6];
-	struct done d1 = {0}, d2 = {0};
+	struct trow t[8];
+	struct done d1 = {0}, d2 = {0}, d3 = {0};
 	char name[32], *s;
 
 	/* request 0xe571: events 0 (day 1), 1 and ffffffff (day 2); its
@@ -593,6 +598,15 @@ test_partitions_and_replay(struct pg_sink *sink)
 		   "timestamp_stamp < '2100-01-02'");
 	is_str(s, "6", "replay inserted nothing (ON CONFLICT DO NOTHING)");
 	free(s);
+
+	/* after a restart the first batch holds stored rows and new ones */
+	trow_init(&t[6], DAY2_FIRST + 9, 0xe57b, 0);
+	trow_init(&t[7], DAY2_FIRST + 10, 0xe57b, 1);
+	ok(write_rows(sink, t, 8, &d3) == 0 && run_until(fired, &d3),
+	    "replay the six rows with two new ones");
+	is_ok(&d3, "replay with new rows");
+	is_int(request_rows(0xe57b), 2, "the new rows are in");
+	is_int(request_rows(0xe571), 3, "the replayed ones still once");
 }
 
 static void
@@ -965,6 +979,62 @@ bench_plain(struct bench *b, size_t batch, bool unnest, bool full)
 	return (double)b->nrows / (now_s() - t0);
 }
 
+/*
+ * COPY over plain libpq, one simple query per batch: the ensure call, the
+ * COPY and, when STAGE, the INSERT from the session's staging table run as
+ * that query's one implicit transaction (two round trips: the server must
+ * say CopyIn before libpq sends data).  Straight into the table a replay
+ * would fail on the unique index; via staging it is absorbed.
+ */
+static double
+bench_copy(struct bench *b, size_t batch, bool stage, bool binary)
+{
+	char ts[PGSQL_TIMESTAMP_SIZE], sql[4096];
+	char *copy = pgsql_copy_sql(&table, stage, binary),
+	     *insert = pgsql_stage_insert_sql(&table);
+	double t0, r = 0;
+
+	bench_rows(b);
+	if (copy == NULL || insert == NULL || pgsql_timestamp(BENCH_DAY, ts, sizeof(ts)) == -1)
+		goto out;
+	snprintf(sql, sizeof(sql), "SELECT %s_ensure_partition('%s'); %s%s%s", table.name, ts, copy,
+	    stage ? "; " : "", stage ? insert : "");
+	t0 = now_s();
+	for (size_t at = 0; at < b->nrows; at += batch) {
+		size_t n = b->nrows - at < batch ? b->nrows - at : batch, len;
+		struct pgsql_copy *c = pgsql_copy_new(&table, binary, n * 900);
+		const char *data;
+		PGresult *res;
+		bool good = c != NULL && PQsendQuery(b->pg, sql);
+
+		for (size_t i = 0; good && i < n; i++)
+			good = pgsql_copy_row(
+				   c, b->rows[at + i].row.partition_us, b->rows[at + i].v) == 0;
+		data = good ? pgsql_copy_finish(c, &len) : NULL;
+		while (good && (res = PQgetResult(b->pg)) != NULL) {
+			ExecStatusType st = PQresultStatus(res);
+
+			if (st == PGRES_COPY_IN) {
+				PQclear(res);
+				good = data != NULL && PQputCopyData(b->pg, data, (int)len) == 1 &&
+				       PQputCopyEnd(b->pg, NULL) == 1;
+			} else {
+				good = bench_ok(res);
+			}
+		}
+		while (!good && (res = PQgetResult(b->pg)) != NULL)
+			PQclear(res);
+		pgsql_copy_free(c);
+		if (!good)
+			goto out;
+	}
+	r = (double)b->nrows / (now_s() - t0);
+out:
+	free(copy);
+	free(insert);
+	return r;
+}
+
 struct bench_sink {
 	struct bench *b;
 	struct pg_sink *sink;
@@ -1022,9 +1092,9 @@ bench_sink_finished(const void *ctx)
 }
 
 static double
-bench_sink(struct bench *b, size_t batch, unsigned window)
+bench_sink(struct bench *b, size_t batch, unsigned window, bool copy)
 {
-	struct pg_sink_opts opts = {.max_in_flight = window};
+	struct pg_sink_opts opts = {.max_in_flight = window, .copy = copy};
 	struct bench_sink bs = {.b = b, .batch = batch};
 	struct want_state up = {NULL, PG_CONN_UP, ""};
 	char err[256];
@@ -1047,7 +1117,8 @@ bench_sink(struct bench *b, size_t batch, unsigned window)
 static int
 bench_main(size_t nrows)
 {
-	static const size_t batches[] = {1, 10, 100, 1000};
+	/* 500: the enricher's, flush_events */
+	static const size_t batches[] = {1, 10, 100, 500, 1000};
 	struct bench b = {.nrows = nrows};
 
 	b.rows = calloc(nrows, sizeof(*b.rows));
@@ -1065,6 +1136,12 @@ bench_main(size_t nrows)
 		PQclear(PQprepare(b.pg, "bench_unnest", insert, (int)table.ncolumns, NULL));
 		free(insert);
 	}
+	{
+		char *stage = pgsql_stage_create_sql(&table);
+
+		PQclear(PQexec(b.pg, stage));
+		free(stage);
+	}
 	printf("# rows/s, %zu rows per run, server %d, partition events_20980601\n", nrows,
 	    PQserverVersion(b.pg));
 	printf("# %-6s %12s %12s %12s %12s %12s %12s\n", "batch", "plain4-vals", "plain4-unn",
@@ -1077,10 +1154,28 @@ bench_main(size_t nrows)
 		r[1] = bench_plain(&b, batches[i], true, true);
 		r[2] = bench_plain(&b, batches[i], false, false);
 		r[3] = bench_plain(&b, batches[i], true, false);
-		r[4] = bench_sink(&b, batches[i], 1);
-		r[5] = bench_sink(&b, batches[i], 4);
+		r[4] = bench_sink(&b, batches[i], 1, false);
+		r[5] = bench_sink(&b, batches[i], 4, false);
 		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0],
 		    r[1], r[2], r[3], r[4], r[5]);
+		fflush(stdout);
+	}
+	/* The same rows by COPY; "copy" straight into the table is the
+	 * physical limit (a replay would conflict), "stage" what a sink that
+	 * absorbs replays can do. */
+	printf("# %-6s %12s %12s %12s %12s %12s\n", "batch", "copy-bin", "copy-txt", "stage-bin",
+	    "stage-txt", "sink-copy");
+	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
+		double r[5];
+
+		PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
+		r[0] = bench_copy(&b, batches[i], false, true);
+		r[1] = bench_copy(&b, batches[i], false, false);
+		r[2] = bench_copy(&b, batches[i], true, true);
+		r[3] = bench_copy(&b, batches[i], true, false);
+		r[4] = bench_sink(&b, batches[i], 1, true);
+		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0], r[1], r[2],
+		    r[3], r[4]);
 		fflush(stdout);
 	}
 	PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
@@ -1167,29 +1262,34 @@ main(int argc, char **argv)
 	test_pg_conn();
 	test_pg_conn_names();
 
-	/* The server may already have these from an earlier run. */
-	exec("DROP TABLE IF EXISTS events_20991231, events_21000101, events_21000102, "
-	     "events_21000103");
-	sink = SINK_NEW(conninfo, NULL, err);
-	if (!ok(sink != NULL, "pg_sink_new")) {
-		printf("# %s\n", err);
-		return tap_done();
-	}
-	up.sink = sink;
-	ok(run_until(state_is, &up), "sink comes UP after applying %s", sql_dir);
+	for (int copy = 0; copy <= 1; copy++) {
+		mode = (struct pg_sink_opts){.copy = copy};
+		printf("# insert = %s\n", copy ? "copy" : "unnest");
+		/* The server may already have these from an earlier run. */
+		exec("DROP TABLE IF EXISTS events_20991231, events_21000101, events_21000102, "
+		     "events_21000103");
+		sink = SINK_NEW(conninfo, NULL, err);
+		if (!ok(sink != NULL, "pg_sink_new")) {
+			printf("# %s\n", err);
+			return tap_done();
+		}
+		up.sink = sink;
+		ok(run_until(state_is, &up), "sink comes UP after applying %s", sql_dir);
 
-	test_partitions_and_replay(sink);
-	test_events_of_request();
-	test_order_and_validation(sink);
-	test_rejected(sink);
-	test_stale_partition(sink);
-	test_bad_setup();
-	test_concurrent_setup();
-	if (stop_cmd != NULL && start_cmd != NULL)
-		test_restart(sink, stop_cmd, start_cmd);
-	else
-		ok(1, "# SKIP restart: COLLECTORD_PG_STOP_CMD/COLLECTORD_PG_START_CMD not set");
-	test_free_from_callback(sink);
+		test_partitions_and_replay(sink);
+		test_events_of_request();
+		test_order_and_validation(sink);
+		test_rejected(sink);
+		test_stale_partition(sink);
+		test_bad_setup();
+		test_concurrent_setup();
+		if (stop_cmd != NULL && start_cmd != NULL)
+			test_restart(sink, stop_cmd, start_cmd);
+		else
+			ok(1, "# SKIP restart: COLLECTORD_PG_STOP_CMD/COLLECTORD_PG_START_CMD not "
+			      "set");
+		test_free_from_callback(sink);
+	}
 
 	PQfinish(admin);
 	event_base_free(base);

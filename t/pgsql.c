@@ -29,6 +29,11 @@ test_timestamp(void)
 	ok(pgsql_timestamp(US(-62135596800) - 1, buf, sizeof(buf)) == -1, "year 0 refused");
 	ok(pgsql_timestamp(INT64_MIN, buf, sizeof(buf)) == -1, "INT64_MIN refused");
 	ok(pgsql_timestamp(0, buf, 29) == -1, "short buffer refused");
+	ok(pgsql_timestamp_valid(US(-62135596800)) && pgsql_timestamp_valid(US(253402300800) - 1),
+	    "timestamp_valid: 0001-01-01 and the last microsecond of 9999");
+	ok(!pgsql_timestamp_valid(US(-62135596800) - 1) &&
+		!pgsql_timestamp_valid(US(253402300800)) && !pgsql_timestamp_valid(INT64_MIN),
+	    "timestamp_valid: years 0 and 10000 are not");
 }
 
 static void
@@ -72,7 +77,7 @@ test_tables(void)
 	static const struct pgsql_column bad_type[] = {{"id", "uuid) --"}, {"at", "timestamptz"}};
 	static const struct pgsql_column arr[] = {{"tags", "text[]"}, {"at", "timestamptz"}};
 	struct pgsql_table t = table3;
-	char err[256], long_name[56];
+	char err[256] = "", long_name[56];
 
 	ok(pgsql_table_check(&table3, err, sizeof(err)) == 0, "a plain table passes: %s", err);
 	t.name = "Things";
@@ -196,6 +201,180 @@ test_arrays(void)
 }
 
 static void
+test_copy_sql(void)
+{
+	char *sql = pgsql_copy_sql(&table3, false, true);
+
+	is_str(sql, "COPY things (id, at, data) FROM STDIN (FORMAT binary)", "COPY into the table");
+	free(sql);
+	sql = pgsql_copy_sql(&table3, true, false);
+	is_str(sql, "COPY pg_temp.things_stage (id, at, data) FROM STDIN (FORMAT text)",
+	    "COPY into the session's staging table, text");
+	free(sql);
+	sql = pgsql_stage_create_sql(&table3);
+	is_str(sql,
+	    "CREATE TEMP TABLE IF NOT EXISTS things_stage (LIKE things) ON COMMIT DELETE ROWS",
+	    "the staging table: per session, emptied by each commit");
+	free(sql);
+	sql = pgsql_stage_insert_sql(&table3);
+	is_str(sql,
+	    "INSERT INTO things (id, at, data) SELECT id, at, data FROM pg_temp.things_stage ON "
+	    "CONFLICT DO NOTHING",
+	    "staged rows move on, replays absorbed");
+	free(sql);
+}
+
+/* The data of one COPY of ROWS (values of table T, partition instants US):
+ * binary as hex, text as it is; *REFUSED counts the rows left out. */
+static char *
+copy_hex(const struct pgsql_table *t, bool binary, const int64_t *us,
+    const char *const (*rows)[PGSQL_MAX_COLUMNS], size_t n, int *refused)
+{
+	struct pgsql_copy *c = pgsql_copy_new(t, binary, 0);
+	const char *data;
+	char *hex;
+	size_t len;
+
+	*refused = 0;
+	for (size_t i = 0; i < n; i++) {
+		int r = pgsql_copy_row(c, us[i], rows[i]);
+
+		if (r == 1)
+			(*refused)++;
+		else if (r == -1)
+			return strdup("oom");
+	}
+	data = pgsql_copy_finish(c, &len);
+	hex = malloc(len * 2 + 1);
+	if (binary) {
+		for (size_t i = 0; i < len; i++)
+			sprintf(hex + 2 * i, "%02x", (unsigned char)data[i]);
+	} else {
+		memcpy(hex, data, len); /* text: as it is */
+		hex[len] = '\0';
+	}
+	pgsql_copy_free(c);
+	return hex;
+}
+
+static void
+test_copy_binary(void)
+{
+	static const struct pgsql_column cols[] = {{"id", "uuid"}, {"at", "timestamptz"},
+	    {"n", "int8"}, {"ip", "inet"}, {"t", "text"}, {"j", "jsonb"}, {"w", "timestamptz"}};
+	static const struct pgsql_table t = {"things", cols, 7, 1};
+	/* 2000-01-01T00:00:01Z: one second after PostgreSQL's epoch */
+	const int64_t us[] = {US(946684801), US(946684801)};
+	const char *const rows[][PGSQL_MAX_COLUMNS] = {
+	    {"0190d2c4-1f00-7abc-8def-e57100000001", NULL, "-2", "10.0.0.1/8", "a\tb", "{}",
+		"2000-01-01T00:00:00.000001Z"},
+	    {"{0190D2C41F007ABC8DEFE57100000001}", NULL, NULL, "::1", NULL, "[]",
+		"2000-01-01T01:00:00+01:00"},
+	};
+	const char *const bad[][PGSQL_MAX_COLUMNS] = {
+	    {"not-a-uuid", NULL, "1", "::1", "", "{}", "2000-01-01T00:00:00Z"},
+	    {"0190d2c4-1f00-7abc-8def-e57100000001", NULL, "1x", "::1", "", "{}",
+		"2000-01-01T00:00:00Z"},
+	    {"0190d2c4-1f00-7abc-8def-e57100000001", NULL, "1", "10.1", "", "{}",
+		"2000-01-01T00:00:00Z"},
+	    {"0190d2c4-1f00-7abc-8def-e57100000001", NULL, "1", "::1", "", "{}",
+		"2000-01-01 00:00:00"},
+	    {"0190d2c4-1f00-7abc-8def-e5710000000", NULL, "1", "::1", "", "{}",
+		"2000-01-01T00:00:00Z"},
+	    {"0190d2c4-1f00-7abc-8def-e57100000001", NULL, "9223372036854775808", "::1", "", "{}",
+		"2000-01-01T00:00:00Z"},
+	};
+	static const struct pgsql_column odd_cols[] = {{"at", "timestamptz"}, {"x", "numeric"}};
+	static const struct pgsql_table odd = {"odd", odd_cols, 2, 0};
+	const char *const odd_row[][PGSQL_MAX_COLUMNS] = {{NULL, "1.5"}};
+	int refused;
+	char *hex;
+
+	hex = copy_hex(&t, true, us, rows, 2, &refused);
+	is_int(refused, 0, "both rows encoded");
+	is_str(hex,
+	    /* signature, flags, extension; row 1: 7 fields */
+	    "5047434f50590aff0d0a00"
+	    "00000000"
+	    "00000000"
+	    "0007"
+	    /* uuid */
+	    "00000010"
+	    "0190d2c41f007abc8defe57100000001"
+	    /* timestamptz: 1 s after 2000-01-01 in microseconds */
+	    "00000008"
+	    "00000000000f4240"
+	    /* int8 -2 */
+	    "00000008"
+	    "fffffffffffffffe"
+	    /* inet 10.0.0.1/8: family, bits, not cidr, 4 bytes */
+	    "00000008"
+	    "02080004"
+	    "0a000001"
+	    /* text: the bytes as they are */
+	    "00000003"
+	    "610962"
+	    /* jsonb: version 1, then the text */
+	    "00000003"
+	    "017b7d"
+	    /* timestamptz from text */
+	    "00000008"
+	    "0000000000000001"
+	    /* row 2: braces, upper case, no hyphens; NULLs; ::1; +01:00 */
+	    "0007"
+	    "00000010"
+	    "0190d2c41f007abc8defe57100000001"
+	    "00000008"
+	    "00000000000f4240"
+	    "ffffffff"
+	    "00000014"
+	    "03800010"
+	    "00000000000000000000000000000001"
+	    "ffffffff"
+	    "00000003"
+	    "015b5d"
+	    "00000008"
+	    "0000000000000000"
+	    /* trailer */
+	    "ffff",
+	    "binary COPY data: header, fields by type, NULLs, trailer");
+	free(hex);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		hex = copy_hex(&t, true, us, &bad[i], 1, &refused);
+		ok(refused == 1 && strcmp(hex, "5047434f50590aff0d0a000000000000000000ffff") == 0,
+		    "row %zu the server must judge: refused, nothing of it kept", i);
+		free(hex);
+	}
+	hex = copy_hex(&odd, true, us, odd_row, 1, &refused);
+	is_int(refused, 1, "a type the encoder does not know is left to the server");
+	free(hex);
+}
+
+static void
+test_copy_text(void)
+{
+	const int64_t us[] = {US(1795166102) + 481000};
+	const char *const rows[][PGSQL_MAX_COLUMNS] = {
+	    {"id-1", NULL, "{\"k\": \"a\\\\b\ttab\nline\rcr\"}"}};
+	int refused;
+	char *text = copy_hex(&table3, false, us, rows, 1, &refused);
+
+	is_int(refused, 0, "text row taken");
+	is_str(text,
+	    "id-1\t2026-11-20 09:15:02.481000+00\t{\"k\": \"a\\\\\\\\b\\ttab\\nline\\rcr\"}\n",
+	    "text COPY: tab-separated, backslash, tab, newline, CR escaped");
+	free(text);
+	{
+		const char *const nul[][PGSQL_MAX_COLUMNS] = {{NULL, NULL, NULL}};
+
+		text = copy_hex(&table3, false, us, nul, 1, &refused);
+		is_str(text, "\\N\t2026-11-20 09:15:02.481000+00\t\\N\n", "SQL NULL is \\N");
+		free(text);
+	}
+	pgsql_copy_free(NULL);
+}
+
+static void
 test_classify(void)
 {
 	is_int(pgsql_classify("22P02"), PGSQL_ERR_DATA, "invalid text representation is data");
@@ -224,6 +403,9 @@ main(void)
 	test_statements();
 	test_values();
 	test_arrays();
+	test_copy_sql();
+	test_copy_binary();
+	test_copy_text();
 	test_classify();
 	return tap_done();
 }
