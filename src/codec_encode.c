@@ -140,8 +140,8 @@ enc_strdup(struct enc *e, const char *s)
 
 /* Append KEY -> VALUE to map field F of M. */
 static bool
-enc_map_add(struct enc *e, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-    const char *key, const char *value)
+enc_map_add(struct enc *e, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *key,
+    const char *value)
 {
 	size_t *n = (size_t *)((char *)m + f->quantifier_offset);
 	ProtobufCMessage ***arr = codec_field_at(m, f), **narr;
@@ -255,8 +255,7 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 		const char *why;
 		size_t where;
 
-		*parsed =
-		    json_tree_parse(cur->valuestring, strlen(cur->valuestring), &where, &why);
+		*parsed = json_tree_parse(cur->valuestring, strlen(cur->valuestring), &where, &why);
 		if (*parsed == NULL) {
 			/* "{6c1f...}" is a braced UUID, not broken JSON. */
 			if (f->type == PROTOBUF_C_TYPE_STRING && plain_ok(rule, cur->valuestring)) {
@@ -531,7 +530,8 @@ enc_field(struct enc *e, const struct plan_field *pf, const cJSON *v, const cJSO
 	if (v != NULL && lv != NULL) {
 		char path[PATH_MAX_LEN];
 
-		return codec_err_put(e->err, where_path(w, path), "given twice", " (long and short key)");
+		return codec_err_put(
+		    e->err, where_path(w, path), "given twice", " (long and short key)");
 	}
 	if (v == NULL)
 		v = lv;
@@ -600,8 +600,8 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 				return enc_fail(e, w, "out of memory");
 			/* Reported under the short name, like every other error. */
 			k = codec_plan_key(pm, dup, strlen(dup), 0);
-			return enc_key_fail(
-			    e, w, k >= 0 ? pm->fields[pm->keys[k].field].f->name : dup, "duplicate key");
+			return enc_key_fail(e, w,
+			    k >= 0 ? pm->fields[pm->keys[k].field].f->name : dup, "duplicate key");
 		}
 	}
 	if (pm->role_error >= 0) {
@@ -655,8 +655,8 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 
 /* EVENT encoded behind RESERVE bytes of the output, which the caller fills. */
 static bool
-encode(const struct codec_schema *s, const cJSON *event, size_t reserve, uint8_t **out,
-    size_t *len, struct codec_error *err)
+encode(const struct codec_schema *s, const cJSON *event, size_t reserve, uint8_t **out, size_t *len,
+    struct codec_error *err)
 {
 	max_align_t stack[ARENA_STACK / sizeof(max_align_t)];
 	struct enc e = {.s = s, .err = err};

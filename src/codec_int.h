@@ -103,10 +103,10 @@ struct plan_msg {
 	unsigned nfields;
 	struct plan_key *keys;
 	unsigned nkeys;
-	int role_error;				 /* first PLAN_ROLE field of MAP_NONE, or -1 */
-	const ProtobufCFieldDescriptor *extra;	 /* MAP_EXTRA, or NULL */
+	int role_error;				  /* first PLAN_ROLE field of MAP_NONE, or -1 */
+	const ProtobufCFieldDescriptor *extra;	  /* MAP_EXTRA, or NULL */
 	const ProtobufCFieldDescriptor *reserved; /* MAP_ORIGINALS, or NULL */
-	bool too_many;				 /* more than CODEC_PLAN_MAX_FIELDS fields */
+	bool too_many;				  /* more than CODEC_PLAN_MAX_FIELDS fields */
 };
 
 /* S's plan, built on first use; NULL only when out of memory.  S must be

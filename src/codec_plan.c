@@ -47,8 +47,8 @@ add_key(struct plan_msg *pm, const char *key, unsigned field, bool is_long)
  * messages, which the encoder cannot reach deeper than the JSON's own
  * nesting anyway. */
 static struct plan_msg *
-plan_msg_new(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, const char *rpath,
-    int depth)
+plan_msg_new(
+    const struct codec_schema *s, const ProtobufCMessageDescriptor *d, const char *rpath, int depth)
 {
 	size_t pl = strlen(rpath);
 	struct plan_msg *pm;
@@ -90,7 +90,8 @@ plan_msg_new(const struct codec_schema *s, const ProtobufCMessageDescriptor *d, 
 		} else {
 			pf->kind = codec_is_list(f) ? PLAN_LIST : PLAN_VALUE;
 			if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
-			    (pf->sub = plan_msg_new(s, f->descriptor, pf->rpath, depth + 1)) == NULL)
+			    (pf->sub = plan_msg_new(s, f->descriptor, pf->rpath, depth + 1)) ==
+				NULL)
 				goto fail;
 		}
 		if (!codec_is_map(f))

@@ -637,8 +637,8 @@ batch_validate(struct batch *b)
 		rd_kafka_header_add(it->headers, "error", -1, it->error, -1);
 		rd_kafka_header_add(
 		    it->headers, "error-path", -1, it->error, (ssize_t)err.path_len);
-		rd_kafka_header_add(it->headers, "error-rule", -1,
-		    err.rule != NULL ? err.rule : "other", -1);
+		rd_kafka_header_add(
+		    it->headers, "error-rule", -1, err.rule != NULL ? err.rule : "other", -1);
 		rd_kafka_header_add(it->headers, "correlation-id", -1, it->corr, -1);
 		b->rejected++;
 	}

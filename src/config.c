@@ -360,9 +360,8 @@ apply_env(struct config *cfg, char *err, size_t errlen)
 	}
 	if (apply_family_env(cfg, err, errlen) == -1)
 		return -1;
-	if (apply_kafka_env(cfg) == -1 ||
-	    ((v = getenv("COLLECTORD_KAFKA_BROKERS")) != NULL &&
-		kafka_set(cfg, "bootstrap.servers", v) == -1)) {
+	if (apply_kafka_env(cfg) == -1 || ((v = getenv("COLLECTORD_KAFKA_BROKERS")) != NULL &&
+					      kafka_set(cfg, "bootstrap.servers", v) == -1)) {
 		seterr(err, errlen, "out of memory");
 		return -1;
 	}

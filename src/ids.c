@@ -281,9 +281,22 @@ ids_canonical(const char *s)
 {
 	/* 1: a lower-case hex digit; the hyphens are checked by position */
 	static const unsigned char hex[256] = {
-	    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-	    ['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
-	    ['e'] = 1, ['f'] = 1,
+	    ['0'] = 1,
+	    ['1'] = 1,
+	    ['2'] = 1,
+	    ['3'] = 1,
+	    ['4'] = 1,
+	    ['5'] = 1,
+	    ['6'] = 1,
+	    ['7'] = 1,
+	    ['8'] = 1,
+	    ['9'] = 1,
+	    ['a'] = 1,
+	    ['b'] = 1,
+	    ['c'] = 1,
+	    ['d'] = 1,
+	    ['e'] = 1,
+	    ['f'] = 1,
 	};
 	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
 	const unsigned char *p = (const unsigned char *)s;

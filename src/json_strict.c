@@ -290,9 +290,8 @@ string: /* just after the opening quote */
 		 * than 0x20, so one compare finds either. */
 		while (end - p >= 16) {
 			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-			__m128i m = _mm_or_si128(
-			    _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-				_mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+			__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+						     _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
 			    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
 			unsigned bits = (unsigned)_mm_movemask_epi8(m);
 

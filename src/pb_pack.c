@@ -14,8 +14,7 @@ struct wbuf {
 	bool unsupported; /* a field this writer leaves to protobuf-c */
 };
 
-static bool __attribute__((noinline))
-room(struct wbuf *b, size_t n)
+static bool __attribute__((noinline)) room(struct wbuf *b, size_t n)
 {
 	size_t cap;
 	uint8_t *p;
@@ -245,7 +244,8 @@ w_message(struct wbuf *b, const ProtobufCMessage *m)
 			w_value(b, f, member);
 			break;
 		case PROTOBUF_C_LABEL_OPTIONAL:
-			if (f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING) {
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE ||
+			    f->type == PROTOBUF_C_TYPE_STRING) {
 				const void *ptr = *(const void *const *)member;
 
 				if (ptr == NULL || ptr == f->default_value)

@@ -558,16 +558,16 @@ test_body_limits(void)
 	st = codec_body_parse(big, n, &lim, &events, err, sizeof(err));
 	ok(st == CODEC_TOO_LARGE && events == NULL, "4,000,000 zeros, max_events 1000: 413");
 	is_str(err, "body: more than 1000 events", "... with the limit");
-	is_int((long long)json_tree_live_bytes(), (long long)base,
-	    "... before any tree is allocated");
+	is_int(
+	    (long long)json_tree_live_bytes(), (long long)base, "... before any tree is allocated");
 
 	lim.max_events = 0;
 	lim.max_values = 200000;
 	st = codec_body_parse(big, n, &lim, &events, err, sizeof(err));
 	ok(st == CODEC_TOO_LARGE && events == NULL, "4,000,000 zeros, max_values 200000: 413");
 	is_str(err, "body: more than 200000 JSON values", "... with the limit");
-	is_int((long long)json_tree_live_bytes(), (long long)base,
-	    "... before any tree is allocated");
+	is_int(
+	    (long long)json_tree_live_bytes(), (long long)base, "... before any tree is allocated");
 
 	/* Stopping at once: what follows the limit is never read, even
 	 * when it would make the body invalid. */

@@ -80,7 +80,8 @@ packs_as_protobuf_c(const struct codec_schema *s, const cJSON *event, int32_t si
 		same = n == len && memcmp(again, payload, len) == 0;
 	}
 	if (same && codec_event_record(s, event, sid, &rec, &rlen, &ce))
-		same = rlen == h + len && memcmp(rec, hdr, h) == 0 && memcmp(rec + h, payload, len) == 0;
+		same = rlen == h + len && memcmp(rec, hdr, h) == 0 &&
+		       memcmp(rec + h, payload, len) == 0;
 	else
 		same = false;
 	free(rec);

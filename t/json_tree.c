@@ -70,21 +70,22 @@ static void
 test_cases(void)
 {
 	static const char *const cases[] = {
-		"{}",
-		"[]",
-		"[[],{},[[]],{\"a\":{}}]",
-		"  {\"a\" : 1 , \"b\" :[ true ,false, null ] }  ",
-		"[0, -0, 1, -1, 42, 123456789012345, 1234567890123456, 12345678901234567890]",
-		"[2147483647, 2147483648, -2147483648, -2147483649, 1e308, -1e308, 1e-320]",
-		"[0.1, -0.5e-3, 1E+2, 1e2, 1.5e-7, 3.14159265358979323846, 9007199254740993]",
-		"[\"\", \"plain\", \"\\\"\\\\\\/\\b\\f\\n\\r\\t\", \"\\u0041\\u00e9\\u20ac\"]",
-		"[\"\\ud83d\\ude00 and \\uD834\\uDD1E\", \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]",
-		"{\"k\\u00e9y\":\"v\",\"\":\"empty key\",\"dup\":1,\"dup\":2}",
-		"\xef\xbb\xbf[1]",
-		"\"top-level string\"",
-		"12.5",
-		"true",
-		"null",
+	    "{}",
+	    "[]",
+	    "[[],{},[[]],{\"a\":{}}]",
+	    "  {\"a\" : 1 , \"b\" :[ true ,false, null ] }  ",
+	    "[0, -0, 1, -1, 42, 123456789012345, 1234567890123456, 12345678901234567890]",
+	    "[2147483647, 2147483648, -2147483648, -2147483649, 1e308, -1e308, 1e-320]",
+	    "[0.1, -0.5e-3, 1E+2, 1e2, 1.5e-7, 3.14159265358979323846, 9007199254740993]",
+	    "[\"\", \"plain\", \"\\\"\\\\\\/\\b\\f\\n\\r\\t\", \"\\u0041\\u00e9\\u20ac\"]",
+	    "[\"\\ud83d\\ude00 and \\uD834\\uDD1E\", \"caf\xc3\xa9 \xe2\x82\xac "
+	    "\xf0\x9f\x98\x80\"]",
+	    "{\"k\\u00e9y\":\"v\",\"\":\"empty key\",\"dup\":1,\"dup\":2}",
+	    "\xef\xbb\xbf[1]",
+	    "\"top-level string\"",
+	    "12.5",
+	    "true",
+	    "null",
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -128,7 +129,8 @@ test_golden(void)
 				no++;
 				/* Lines that are not strict JSON are the body parser's
 				 * cases, not the tree's. */
-				if (json_strict_check(line, (size_t)len, 0, 0, &jc) != JSON_STRICT_OK)
+				if (json_strict_check(line, (size_t)len, 0, 0, &jc) !=
+				    JSON_STRICT_OK)
 					continue;
 				snprintf(name, sizeof(name), "%s line %zu", path, no);
 				compare(line, (size_t)len, name);
@@ -151,11 +153,12 @@ test_wrap_and_count(void)
 	size_t base = json_tree_live_bytes();
 	cJSON *t;
 
-	if (!ok(json_strict_check(text, strlen(text), 0, 0, &jc) == JSON_STRICT_OK, "wrap: checked"))
+	if (!ok(json_strict_check(text, strlen(text), 0, 0, &jc) == JSON_STRICT_OK,
+		"wrap: checked"))
 		return;
 	t = json_tree_build(text, strlen(text), &jc, true);
 	ok(t != NULL && cJSON_IsArray(t) && cJSON_GetArraySize(t) == 1 &&
-	       cJSON_IsObject(t->child) && t->child->prev == t->child,
+		cJSON_IsObject(t->child) && t->child->prev == t->child,
 	    "a top-level object comes back as the one element of an array");
 	ok(json_tree_live_bytes() > base, "a held tree is counted");
 	json_tree_free(t);

@@ -156,8 +156,10 @@ test_fallback(void)
 	int32_t nums[] = {1, -1, 300};
 	Fallback f;
 	Every e;
-	ProtobufCMessageUnknownField unk = {.tag = 99, .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT,
-	    .len = 1, .data = (uint8_t *)"\x05"};
+	ProtobufCMessageUnknownField unk = {.tag = 99,
+	    .wire_type = PROTOBUF_C_WIRE_TYPE_VARINT,
+	    .len = 1,
+	    .data = (uint8_t *)"\x05"};
 
 	collectord__pbpack__v1__fallback__init(&f);
 	f.choice_case = COLLECTORD__PBPACK__V1__FALLBACK__CHOICE_B;
