@@ -1,6 +1,6 @@
-/* codec_enrich.c: a raw record's Protobuf payload, checked again, to the
- * enriched JSON and its family's table row: codec_enrich(), and the row's
- * accessors. */
+/* codec_enrich.c: a raw record's Protobuf payload, checked again, to its
+ * JSON (codec_decode(), also the archive's), the enriched JSON and its
+ * family's table row: codec_enrich(), and the row's accessors. */
 #include "codec_int.h"
 
 #include <inttypes.h>
@@ -427,14 +427,30 @@ fill_row(const struct codec_schema *s, const cJSON *root, const char *json, stru
 	return true;
 }
 
+cJSON *
+codec_decode(
+    const struct codec_schema *s, const uint8_t *payload, size_t len, char *err, size_t errlen)
+{
+	struct dec dc = {.s = s, .err = err, .errlen = errlen};
+	ProtobufCMessage *m;
+	cJSON *root;
+
+	m = protobuf_c_message_unpack(s->message, NULL, len, payload);
+	if (m == NULL) {
+		codec_fail(err, errlen, "payload: not a valid %s message", s->message->name);
+		return NULL;
+	}
+	root = dec_message(&dc, m, "", "");
+	protobuf_c_message_free_unpacked(m, NULL);
+	return root;
+}
+
 char *
 codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t len,
     const char *correlation_id, int64_t publish_time_ms, int32_t schema_id, struct codec_row *row,
     char *err, size_t errlen)
 {
-	struct dec dc = {.s = s, .err = err, .errlen = errlen};
 	char corr[IDS_TEXT_SIZE], when[CODEC_TIME_SIZE], *json = NULL;
-	ProtobufCMessage *m;
 	cJSON *root = NULL, *meta;
 	uint8_t id[16];
 
@@ -450,14 +466,7 @@ codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t len,
 		return NULL;
 	}
 	timefmt_ms(publish_time_ms, when);
-	m = protobuf_c_message_unpack(s->message, NULL, len, payload);
-	if (m == NULL) {
-		codec_fail(err, errlen, "payload: not a valid %s message", s->message->name);
-		return NULL;
-	}
-	root = dec_message(&dc, m, "", "");
-	protobuf_c_message_free_unpacked(m, NULL);
-	if (root == NULL)
+	if ((root = codec_decode(s, payload, len, err, errlen)) == NULL)
 		return NULL;
 	meta = cJSON_AddObjectToObject(root, "metadata");
 	if (meta == NULL || cJSON_AddStringToObject(meta, "correlationId", corr) == NULL ||

@@ -3,7 +3,8 @@
 # looks for them: each schemas/NAME/sql/*.sql in a dist_*sql_DATA list of
 # Makefile.am (installed as $(datadir)/collectord/schemas/NAME/sql, the
 # default [family.NAME] sql_dir), each schemas/NAME/NAME.proto in
-# dist_proto_DATA, and every sql/*.sql in dist_sql_DATA.  No services.
+# dist_proto_DATA, every sql/*.sql in dist_sql_DATA, and topics/main-topics
+# in dist_topics_DATA (the archive's topics file).  No services.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 MK=$top_srcdir/Makefile.am
@@ -27,6 +28,11 @@ for f in schemas/*/*.proto; do
 	words_of dist_proto_DATA | grep -qxF "$f"
 	ok $? "$f is installed (dist_proto_DATA)"
 done
+# [archive] topics_file's default, $(datadir)/collectord/topics/main-topics
+words_of dist_topics_DATA | grep -qxF topics/main-topics
+ok $? "topics/main-topics is installed (dist_topics_DATA)"
+grep -qE '^topicsdir = \$\(datadir\)/collectord/topics$' "$MK"
+ok $? "it goes to \$(datadir)/collectord/topics, where [archive] topics_file looks"
 for f in sql/*.sql; do
 	words_of dist_sql_DATA | grep -qxF "$f"
 	ok $? "$f is installed (dist_sql_DATA)"
