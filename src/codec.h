@@ -344,6 +344,16 @@ const char *codec_row_value(
     const struct codec_schema *s, const struct codec_row *row, const char *column);
 
 /*
+ * Decode PAYLOAD (S's message) as codec_enrich() does, checks included,
+ * without the metadata: the event's JSON as one raw cJSON item (printed
+ * as it is, so every number stays exact; the caller frees it with
+ * cJSON_Delete()), or NULL with "payload: ..." in ERR.  The archive's
+ * "decoded".
+ */
+cJSON *codec_decode(const struct codec_schema *s, const uint8_t *payload, size_t len, char *err,
+    size_t errlen) CODEC_WUR;
+
+/*
  * Decode PAYLOAD (S's message, as codec_event_encode() wrote it or any
  * producer of the schema) and return the enriched event as one line of
  * compact JSON (malloc'd; caller frees):
@@ -394,6 +404,10 @@ codec_format_us(int64_t us, char out[CODEC_TIME_SIZE])
 {
 	timefmt_us(us, out);
 }
+
+/* DATA (N bytes) in base64 (RFC 4648, with padding), NUL-terminated,
+ * malloc'd; NULL when out of memory. */
+char *codec_base64(const void *data, size_t n) CODEC_WUR;
 
 /* BYTES (LEN) as a JSON string item: the text itself when it is valid
  * UTF-8 without NUL (*TEXT true), else its base64.  NULL when out of

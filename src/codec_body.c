@@ -206,8 +206,8 @@ codec_gunzip(const void *in, size_t inlen, size_t max_out, char **out, size_t *o
 
 /* ------------------------------------------------------------ dead letters */
 
-static char *
-base64(const void *data, size_t n)
+char *
+codec_base64(const void *data, size_t n)
 {
 	static const char tab[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -251,7 +251,7 @@ codec_json_bytes(const void *data, size_t len, bool *text)
 		if (len > 0)
 			memcpy(s, data, len);
 		s[len] = '\0';
-	} else if ((s = base64(data, len)) == NULL) {
+	} else if ((s = codec_base64(data, len)) == NULL) {
 		return NULL;
 	}
 	item = cJSON_CreateString(s);

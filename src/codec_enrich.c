@@ -969,3 +969,43 @@ codec_row_value(const struct codec_schema *s, const struct codec_row *row, const
 			return row->values[i];
 	return NULL;
 }
+
+cJSON *
+codec_decode(
+    const struct codec_schema *s, const uint8_t *payload, size_t len, char *err, size_t errlen)
+{
+	struct dec dc = {.s = s, .err = err, .errlen = errlen};
+	const struct plan_msg *pm;
+	ProtobufCMessage *m;
+	cJSON *raw = NULL;
+	struct obj top;
+	bool ok;
+
+	if ((pm = codec_plan(s)) == NULL) {
+		codec_fail(err, errlen, "decode: out of memory");
+		return NULL;
+	}
+	m = protobuf_c_message_unpack(s->message, NULL, len, payload);
+	if (m == NULL) {
+		codec_plan_release(s, pm);
+		codec_fail(err, errlen, "payload: not a valid %s message", s->message->name);
+		return NULL;
+	}
+	dc.o.cap = 1024;
+	dc.o.s = malloc(dc.o.cap);
+	dc.o.oom = dc.o.s == NULL;
+	/* the enriched event's writer, without a row and without the metadata */
+	ok = dec_message(&dc, m, pm, NULL, 0, 0, &top);
+	if (ok) {
+		out_chr(&dc.o, '}');
+		out_chr(&dc.o, '\0');
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	codec_plan_release(s, pm);
+	if (ok && dc.o.oom)
+		ok = codec_fail(err, errlen, "decode: out of memory");
+	if (ok && (raw = cJSON_CreateRaw(dc.o.s)) == NULL)
+		ok = codec_fail(err, errlen, "decode: out of memory");
+	free(dc.o.s);
+	return ok ? raw : NULL;
+}

@@ -35,7 +35,7 @@ struct key {
 static const struct key keys[] = {
     S("server", "listen", listen_addr, "127.0.0.1"),
     I("server", "port", listen_port, "8000", 0, 65535),
-    S("server", "roles", roles, "collect,enrich"),
+    S("server", "roles", roles, "collect,enrich,archive"),
     S("server", "api_keys", api_keys, ""),
     I("server", "max_body_bytes", max_body_bytes, "1048576", 1, INT64_C(1) << 32),
     I("server", "max_decompressed_bytes", max_decompressed_bytes, "8388608", 1, INT64_C(1) << 32),
@@ -74,6 +74,12 @@ static const struct key keys[] = {
     I("enrich", "flush_ms", enrich_flush_ms, "1000", 0, 3600000),
     I("enrich", "max_pending", enrich_max_pending, "20000", 1, 10000000),
     I("enrich", "retry_max_ms", enrich_retry_max_ms, "10000", 10, 3600000),
+    S("archive", "group_id", archive_group_id, ""),
+    S("archive", "topics_file", archive_topics_file, DATADIR "/collectord/topics/main-topics"),
+    I("archive", "flush_events", archive_flush_events, "1000", 1, 1000000),
+    I("archive", "flush_ms", archive_flush_ms, "5000", 0, 3600000),
+    I("archive", "max_pending", archive_max_pending, "20000", 1, 10000000),
+    I("archive", "retry_max_ms", archive_retry_max_ms, "10000", 10, 3600000),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -379,23 +385,25 @@ finish(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	cfg->so_reuseport = cfg->so_reuseport_int != 0;
-	cfg->role_collect = cfg->role_enrich = false;
+	cfg->role_collect = cfg->role_enrich = cfg->role_archive = false;
 	for (tok = strtok_r(roles, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
 		if (strcmp(tok, "collect") == 0)
 			cfg->role_collect = true;
 		else if (strcmp(tok, "enrich") == 0)
 			cfg->role_enrich = true;
+		else if (strcmp(tok, "archive") == 0)
+			cfg->role_archive = true;
 		else {
 			seterr(err, errlen,
 			    "[server] roles: unknown role \"%s\" "
-			    "(expected collect and/or enrich)",
+			    "(expected collect, enrich, archive)",
 			    tok);
 			free(roles);
 			return -1;
 		}
 	}
 	free(roles);
-	if (!cfg->role_collect && !cfg->role_enrich) {
+	if (!cfg->role_collect && !cfg->role_enrich && !cfg->role_archive) {
 		seterr(err, errlen, "[server] roles: no role given");
 		return -1;
 	}
@@ -404,6 +412,18 @@ finish(struct config *cfg, char *err, size_t errlen)
 	} else {
 		seterr(err, errlen, "[pg] insert: \"%s\" is not copy or unnest", cfg->pg_insert);
 		return -1;
+	}
+	/* Its own group: the archive's offsets are not the enricher's. */
+	if (*cfg->archive_group_id == '\0') {
+		char *g = malloc(strlen(cfg->enrich_group_id) + sizeof("-archive"));
+
+		if (g == NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		sprintf(g, "%s-archive", cfg->enrich_group_id);
+		free(cfg->archive_group_id);
+		cfg->archive_group_id = g;
 	}
 	if (!log_parse_level(cfg->log_level, &(enum log_level){LOG_INFO})) {
 		seterr(err, errlen,

@@ -38,9 +38,9 @@ struct config {
 	/* [server] */
 	char *listen_addr;
 	int64_t listen_port;
-	char *roles;			/* "collect,enrich", "collect" or "enrich" */
-	bool role_collect, role_enrich; /* derived from roles */
-	char *api_keys;			/* comma separated; empty = no authentication */
+	char *roles; /* comma separated: collect, enrich, archive */
+	bool role_collect, role_enrich, role_archive; /* derived from roles */
+	char *api_keys; /* comma separated; empty = no authentication */
 	int64_t max_body_bytes;
 	int64_t max_decompressed_bytes;
 	int64_t max_events;
@@ -98,6 +98,14 @@ struct config {
 	int64_t enrich_flush_ms;
 	int64_t enrich_max_pending;
 	int64_t enrich_retry_max_ms;
+
+	/* [archive] */
+	char *archive_group_id; /* settled: "" becomes "<[enrich] group_id>-archive" */
+	char *archive_topics_file;
+	int64_t archive_flush_events;
+	int64_t archive_flush_ms;
+	int64_t archive_max_pending;
+	int64_t archive_retry_max_ms;
 };
 
 /*

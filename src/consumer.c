@@ -1,14 +1,19 @@
 /*
- * consumer.c: the enrich role.  A consumer-group member on [topics] raw that
- * turns each record into an enriched JSON line and a table row, writes the
- * lines to S3 and the rows to PostgreSQL, sends what it cannot decode to the
- * dead-letter topic (or, when Kafka refuses that dead letter for good, to
- * S3 dead-letter/kafka-refused/), and stores a partition's offset only once
- * everything before it is confirmed (librdkafka's auto-commit then commits
- * what was stored).  Everything runs on the loop; nothing here waits.
+ * consumer.c: the consumer roles that write offset blocks to S3, and the
+ * enrich role itself.  A consumer-group member whose role
+ * (struct consumer_role) turns each record into a JSON line: for enrich,
+ * on every served family's raw topic, an enriched line and a table row,
+ * the lines to S3 and the rows to PostgreSQL, what it cannot decode to
+ * the dead-letter topic (or, when Kafka refuses that dead letter for good,
+ * to S3 dead-letter/kafka-refused/); for archive (archive.c), on every
+ * topic, the record as it is, to S3 only.  A partition's offset is stored
+ * only once everything before it is confirmed (librdkafka's auto-commit
+ * then commits what was stored).  Everything runs on the loop; nothing
+ * here waits.
  *
  * Exactly-once S3 objects without local state.  The offsets of a partition
- * are cut into aligned blocks of N = [enrich] flush_events: [k*N, (k+1)*N).
+ * are cut into aligned blocks of N = [enrich] flush_events ([archive]
+ * flush_events for the archive): [k*N, (k+1)*N).
  * Each block is one S3 object, named after the block's first record (the
  * date of its publishTime, topic, partition, its offset), so the name
  * depends only on what is in Kafka.  A flush (the block complete, flush_ms
@@ -70,6 +75,7 @@
 #include "metrics.h"
 #include "rdk_loop.h"
 #include "registry.h"
+#include "s3.h"
 
 /* Gauges (lag, buffered, paused) refresh; while stopping, the close poll. */
 #define TICK_MS 1000L
@@ -193,13 +199,14 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 	p->partition = partition;
 	p->next_offset = -1;
 	p->object_block = -1;
+	p->hold_offset = -1;
 	p->refs = 1; /* the assignment's */
 	p->topic = strdup(topic);
 	p->cur = cursor_new(c->block, rec_free);
 	p->flush_timer = evtimer_new(c->base, on_flush_timer, p);
 	p->s3_timer = evtimer_new(c->base, on_s3_timer, p);
 	p->reg_timer = evtimer_new(c->base, on_reg_timer, p);
-	if (p->fam == NULL) {
+	if (p->fam == NULL && c->role->family_topics) {
 		/* subscribed to the raw topics only: cannot happen */
 		log_error("assigned a partition of no served family", "topic=%s", topic);
 		part_free(p);
@@ -262,7 +269,7 @@ part_set_paused(struct part *p, bool pause)
 	if (p->paused != pause)
 		c->npaused += pause ? 1 : -1;
 	p->paused = pause;
-	metrics_set("collectord_enrich_paused_partitions", "", c->npaused);
+	metrics_set(CONSUMER_METRIC(c, CONSUMER_M_PAUSED), "", c->npaused);
 	return true;
 }
 
@@ -280,7 +287,8 @@ part_pressure(struct part *p)
 	if (want == p->paused || !part_set_paused(p, want))
 		return;
 	log_info(want ? "partition paused, sinks behind" : "partition resumed",
-	    "topic=%s partition=%d buffered=%zu", p->topic, (int)p->partition, buffered);
+	    "role=%s topic=%s partition=%d buffered=%zu", c->role->name, p->topic,
+	    (int)p->partition, buffered);
 }
 
 /* ---------------------------------------------------------------- flushes */
@@ -446,29 +454,28 @@ on_reg_timer(evutil_socket_t fd, short what, void *arg)
 	part_process(p);
 }
 
-/* The registry's verdict on ID into *RES; false while the partition must
- * wait for it (a check or a retry is under way). */
-static bool
-registry_lookup(struct part *p, int32_t id, enum registry_result *res)
+bool
+consumer_registry_lookup(struct part *p, int32_t id, const char *subject, enum registry_result *res)
 {
 	struct consumer *c = p->c;
 
-	if (p->ans_valid && p->reg_id == id) {
+	if (p->ans_valid && p->reg_id == id && p->reg_subject != NULL &&
+	    strcmp(p->reg_subject, subject) == 0) {
 		/* Used once: later records go through the cache and its TTL. */
 		p->ans_valid = false;
 		*res = p->ans_res;
 		return true;
 	}
 	p->ans_valid = false;
-	if (registry_check_id_cached(c->registry, id, p->fam->fc->subject, SCHEMA_TYPE, res) &&
+	if (registry_check_id_cached(c->registry, id, subject, SCHEMA_TYPE, res) &&
 	    (*res == REGISTRY_OK || registry_result_permanent(*res)))
 		return true;
 	if (p->reg_wait)
 		return false;
 	p->reg_wait = true;
 	p->reg_id = id;
-	if (registry_check_id(c->registry, id, p->fam->fc->subject, SCHEMA_TYPE, on_reg_done, p) ==
-	    -1) {
+	p->reg_subject = subject; /* borrowed: the role's, from the configuration */
+	if (registry_check_id(c->registry, id, subject, SCHEMA_TYPE, on_reg_done, p) == -1) {
 		p->reg_backoff = backoff_next(p->reg_backoff, c->retry_max_ms);
 		timer_in(p->reg_timer, p->reg_backoff);
 		return false;
@@ -476,6 +483,13 @@ registry_lookup(struct part *p, int32_t id, enum registry_result *res)
 	p->reg_call = true;
 	p->refs++; /* the callback will come even after a revoke */
 	return false;
+}
+
+void
+consumer_hold(struct part *p, long ms)
+{
+	p->reg_wait = true;
+	timer_in(p->reg_timer, ms);
 }
 
 static const char *
@@ -493,9 +507,10 @@ registry_reason(enum registry_result res)
 
 /* ---------------------------------------------------------------- processing */
 
-/* Decide R: enriched (line and row) or dead letter.  False when held. */
+/* The enrich role's process hook: R enriched (line and row) or a dead
+ * letter.  False when held. */
 static bool
-rec_process(struct part *p, struct rec *r)
+enrich_process(struct part *p, struct rec *r)
 {
 	char err[512], why[700];
 	const uint8_t *payload;
@@ -522,7 +537,7 @@ rec_process(struct part *p, struct rec *r)
 		rec_dead(p, r, err);
 		return true;
 	}
-	if (!registry_lookup(p, sid, &res))
+	if (!consumer_registry_lookup(p, sid, p->fam->fc->subject, &res))
 		return false;
 	if (res == REGISTRY_WRONG_SUBJECT) {
 		snprintf(why, sizeof(why), "schema id %d: not registered under subject %s",
@@ -554,9 +569,40 @@ rec_process(struct part *p, struct rec *r)
 	}
 	r->line = line;
 	r->linelen = strlen(line);
-	metrics_add("collectord_enrich_records_total", "outcome=\"enriched\"", 1);
+	metrics_add(CONSUMER_METRIC(p->c, CONSUMER_M_RECORDS), "outcome=\"enriched\"", 1);
 	return true;
 }
+
+/* The enrich role's S3 key hook: enriched/ under the family's prefix. */
+static int
+enrich_s3_key(const struct part *p, const struct rec *first, char *buf, size_t size)
+{
+	return s3_key_enriched(buf, size, p->fam->s3_prefix, first->ts_ms < 0 ? 0 : first->ts_ms,
+	    p->topic, p->partition, first->offset);
+}
+
+static const struct consumer_role enrich_role = {
+    .name = "enrich",
+    .process = enrich_process,
+    .s3_key = enrich_s3_key,
+    .family_topics = true,
+    .metrics =
+	{
+	    [CONSUMER_M_RECORDS] = {"collectord_enrich_records_total",
+		"Records of the raw topic processed, by outcome."},
+	    [CONSUMER_M_FLUSHES] = {"collectord_enrich_flushes_total",
+		"Sink writes of the enrich role (S3 PUTs, PostgreSQL batches), by result."},
+	    [CONSUMER_M_BUFFERED] = {"collectord_enrich_buffered_records",
+		"Records received and not yet confirmed by the sinks."},
+	    [CONSUMER_M_PAUSED] = {"collectord_enrich_paused_partitions",
+		"Partitions paused because their sinks are behind."},
+	    [CONSUMER_M_COMMIT_ERRORS] = {"collectord_enrich_commit_errors_total",
+		"Offset commits Kafka refused."},
+	    [CONSUMER_M_LAG] = {"collectord_consumer_lag",
+		"Records between the high watermark and the next record to read, per "
+		"partition."},
+	},
+};
 
 static void
 part_process(struct part *p)
@@ -564,7 +610,7 @@ part_process(struct part *p)
 	if (p->revoked || p->c->stopping)
 		return;
 	while (cursor_processed(p->cur) < cursor_received(p->cur) && !p->reg_wait) {
-		if (!rec_process(p, part_rec(p, cursor_processed(p->cur))) ||
+		if (!p->c->role->process(p, part_rec(p, cursor_processed(p->cur))) ||
 		    !cursor_process(p->cur))
 			break;
 	}
@@ -621,7 +667,7 @@ on_rebalance(struct consumer *c, rd_kafka_event_t *ev)
 			err = rd_kafka_incremental_assign(c->rk, l);
 		else
 			ae = rd_kafka_assign(c->rk, l);
-		log_info("partitions assigned", "count=%d", l ? l->cnt : 0);
+		log_info("partitions assigned", "role=%s count=%d", c->role->name, l ? l->cnt : 0);
 		if (c->stopping)
 			LIST_FOREACH(p, &c->parts, link)
 		if (!p->paused)
@@ -640,8 +686,8 @@ on_rebalance(struct consumer *c, rd_kafka_event_t *ev)
 			err = rd_kafka_incremental_unassign(c->rk, l);
 		else
 			ae = rd_kafka_assign(c->rk, NULL);
-		log_info("partitions revoked", "count=%d lost=%d", l ? l->cnt : 0,
-		    rd_kafka_assignment_lost(c->rk));
+		log_info("partitions revoked", "role=%s count=%d lost=%d", c->role->name,
+		    l ? l->cnt : 0, rd_kafka_assignment_lost(c->rk));
 	}
 	if (err != NULL) {
 		log_error("assignment failed", "error=\"%s\"", rd_kafka_error_string(err));
@@ -734,7 +780,7 @@ on_message(struct consumer *c, const rd_kafka_message_t *m)
 	}
 	r->part = p;
 	r->offset = off;
-	r->ts_ms = rd_kafka_message_timestamp(m, NULL);
+	r->ts_ms = rd_kafka_message_timestamp(m, &r->ts_type);
 	r->arrived_ms = now_ms();
 	if (m->key != NULL) {
 		memcpy(r->key, m->key, m->key_len);
@@ -744,6 +790,7 @@ on_message(struct consumer *c, const rd_kafka_message_t *m)
 	if (m->len > 0)
 		memcpy(r->value, m->payload, m->len);
 	r->len = m->len;
+	r->null_value = m->payload == NULL;
 	p->next_offset = off + 1;
 	part_process(p);
 	part_pressure(p);
@@ -755,15 +802,15 @@ on_commit(struct consumer *c, rd_kafka_event_t *ev)
 	rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
 	const rd_kafka_topic_partition_list_t *l = rd_kafka_event_topic_partition_list(ev);
 
-	(void)c;
 	if (e == RD_KAFKA_RESP_ERR__NO_OFFSET)
 		return; /* nothing new to commit */
 	for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && l != NULL && i < l->cnt; i++)
 		e = l->elems[i].err;
 	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
 		return;
-	metrics_add("collectord_enrich_commit_errors_total", "", 1);
-	log_warn("offset commit failed", "error=\"%s\"", rd_kafka_err2str(e));
+	metrics_add(CONSUMER_METRIC(c, CONSUMER_M_COMMIT_ERRORS), "", 1);
+	log_warn(
+	    "offset commit failed", "role=%s error=\"%s\"", c->role->name, rd_kafka_err2str(e));
 }
 
 static void
@@ -776,7 +823,7 @@ on_error(struct consumer *c, rd_kafka_event_t *ev)
 		log_error("kafka consumer fatal error", "error=%s", log_quote(fatal, q, sizeof(q)));
 		return;
 	}
-	log_warn("kafka consumer error", "error=%s",
+	log_warn("kafka consumer error", "role=%s error=%s", c->role->name,
 	    log_quote(rd_kafka_event_error_string(ev), q, sizeof(q)));
 }
 
@@ -823,7 +870,7 @@ stop_progress(struct consumer *c)
 	if (c->closing) {
 		if (rd_kafka_consumer_closed(c->rk)) {
 			c->closed = true;
-			log_info("enrich consumer closed", NULL);
+			log_info("consumer closed", "role=%s", c->role->name);
 		}
 		return;
 	}
@@ -868,12 +915,12 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		    hi >= 0) {
 			snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", p->topic,
 			    (int)p->partition);
-			metrics_set("collectord_consumer_lag", labels,
+			metrics_set(CONSUMER_METRIC(c, CONSUMER_M_LAG), labels,
 			    (double)(hi > p->next_offset ? hi - p->next_offset : 0));
 		}
 	}
-	metrics_set("collectord_enrich_buffered_records", "", (double)buffered);
-	metrics_set("collectord_enrich_paused_partitions", "", c->npaused);
+	metrics_set(CONSUMER_METRIC(c, CONSUMER_M_BUFFERED), "", (double)buffered);
+	metrics_set(CONSUMER_METRIC(c, CONSUMER_M_PAUSED), "", c->npaused);
 	if (c->stopping) {
 		/* The close's last steps may only show in librdkafka's state. */
 		rdk_loop_kick(c->loop);
@@ -912,7 +959,7 @@ consumer_stop(struct consumer *c)
 		cursor_drop_unprocessed(p->cur);
 		part_schedule(p);
 	}
-	log_info("enrich stopping", "partitions=%d", n);
+	log_info("consumer stopping", "role=%s partitions=%d", c->role->name, n);
 	stop_progress(c);
 	if (!c->closed)
 		timer_in(c->tick, STOP_POLL_MS);
@@ -927,8 +974,9 @@ consumer_stopped(const struct consumer *c)
 /* ---------------------------------------------------------------- life */
 
 struct consumer *
-consumer_new(struct event_base *base, const struct config *cfg, struct producer *producer,
-    struct registry *registry, struct s3 *s3, struct pg_sink *pg, char *err, size_t errlen)
+consumer_open(struct event_base *base, const struct config *cfg, const struct consumer_role *role,
+    const struct consumer_settings *set, struct producer *producer, struct registry *registry,
+    struct s3 *s3, struct pg_sink *pg, char *err, size_t errlen)
 {
 	const struct config_family *fc;
 	struct consumer *c = calloc(1, sizeof(*c));
@@ -942,6 +990,7 @@ consumer_new(struct event_base *base, const struct config *cfg, struct producer 
 		goto fail;
 	}
 	c->base = base;
+	c->role = role;
 	c->hooks.settled = on_flush_settled;
 	c->hooks.unref = on_flush_unref;
 	c->cfg = cfg;
@@ -966,18 +1015,35 @@ consumer_new(struct event_base *base, const struct config *cfg, struct producer 
 	c->registry = registry;
 	c->s3 = s3;
 	c->pg = pg;
-	c->block = cfg->enrich_flush_events > 0 ? cfg->enrich_flush_events : 1;
-	c->flush_ms = cfg->enrich_flush_ms;
-	c->max_pending = cfg->enrich_max_pending;
-	c->retry_max_ms =
-	    cfg->enrich_retry_max_ms > RETRY_MIN_MS ? (long)cfg->enrich_retry_max_ms : RETRY_MIN_MS;
+	c->block = set->block > 0 ? set->block : 1;
+	c->flush_ms = set->flush_ms;
+	c->max_pending = set->max_pending;
+	c->retry_max_ms = set->retry_max_ms > RETRY_MIN_MS ? (long)set->retry_max_ms : RETRY_MIN_MS;
 	LIST_INIT(&c->parts);
 	LIST_INIT(&c->zombies);
 	LIST_INIT(&c->dls);
 	LIST_INIT(&c->pgws);
 
+	/* [kafka]'s consumer settings, then the role's own group: its
+	 * offsets are its own. */
 	if ((conf = kafka_conf_new(cfg, KAFKA_CONSUMER, err, errlen)) == NULL)
 		goto fail;
+	if (rd_kafka_conf_set(conf, "group.id", set->group_id, errstr, sizeof(errstr)) !=
+	    RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "%s consumer: group.id: %s", role->name, errstr);
+		goto fail;
+	}
+	if (set->metadata_refresh_ms > 0 &&
+	    config_kafka_get(cfg, "topic.metadata.refresh.interval.ms") == NULL) {
+		char ms[24];
+
+		snprintf(ms, sizeof(ms), "%lld", (long long)set->metadata_refresh_ms);
+		if (rd_kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", ms, errstr,
+			sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+			snprintf(err, errlen, "%s consumer: %s", role->name, errstr);
+			goto fail;
+		}
+	}
 	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_REBALANCE |
 					   RD_KAFKA_EVENT_OFFSET_COMMIT | RD_KAFKA_EVENT_ERROR);
 	rd_kafka_conf_set_log_cb(conf, rdk_loop_log);
@@ -995,20 +1061,15 @@ consumer_new(struct event_base *base, const struct config *cfg, struct producer 
 		snprintf(err, errlen, "kafka consumer: no consumer queue");
 		goto fail;
 	}
-	metrics_declare("collectord_enrich_records_total", METRIC_COUNTER,
-	    "Records of the raw topic processed, by outcome.");
-	metrics_declare("collectord_enrich_flushes_total", METRIC_COUNTER,
-	    "Sink writes of the enrich role (S3 PUTs, PostgreSQL batches), by result.");
-	metrics_declare("collectord_enrich_buffered_records", METRIC_GAUGE,
-	    "Records received and not yet confirmed by the sinks.");
-	metrics_declare("collectord_enrich_paused_partitions", METRIC_GAUGE,
-	    "Partitions paused because their sinks are behind.");
-	metrics_declare("collectord_enrich_commit_errors_total", METRIC_COUNTER,
-	    "Offset commits Kafka refused.");
-	metrics_declare("collectord_dead_letters_to_s3_total", METRIC_COUNTER,
-	    "Dead letters Kafka refused for good, stored in S3 instead.");
-	metrics_declare("collectord_consumer_lag", METRIC_GAUGE,
-	    "Records between the high watermark and the next record to read, per partition.");
+	for (size_t i = 0; i < CONSUMER_NMETRICS; i++)
+		metrics_declare(role->metrics[i].name,
+		    i == CONSUMER_M_BUFFERED || i == CONSUMER_M_PAUSED || i == CONSUMER_M_LAG
+			? METRIC_GAUGE
+			: METRIC_COUNTER,
+		    role->metrics[i].help);
+	if (producer != NULL)
+		metrics_declare("collectord_dead_letters_to_s3_total", METRIC_COUNTER,
+		    "Dead letters Kafka refused for good, stored in S3 instead.");
 	if ((c->tick = evtimer_new(base, on_tick, c)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -1016,15 +1077,14 @@ consumer_new(struct event_base *base, const struct config *cfg, struct producer 
 	c->loop = rdk_loop_new(base, c->queue, on_event, c, err, errlen);
 	if (c->loop == NULL)
 		goto fail;
-	if ((topics = rd_kafka_topic_partition_list_new((int)c->nfams)) == NULL) {
+	if ((topics = rd_kafka_topic_partition_list_new((int)set->ntopics)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	/* Every served family's raw topic, one group: partitions of all of
-	 * them are shared out among the group's processes. */
-	for (size_t i = 0; i < c->nfams; i++)
-		rd_kafka_topic_partition_list_add(
-		    topics, c->fams[i].fc->raw_topic, RD_KAFKA_PARTITION_UA);
+	/* One group over every topic: the partitions of all of them are
+	 * shared out among the group's processes. */
+	for (size_t i = 0; i < set->ntopics; i++)
+		rd_kafka_topic_partition_list_add(topics, set->topics[i], RD_KAFKA_PARTITION_UA);
 	e = rd_kafka_subscribe(c->rk, topics);
 	rd_kafka_topic_partition_list_destroy(topics);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1032,17 +1092,48 @@ consumer_new(struct event_base *base, const struct config *cfg, struct producer 
 		goto fail;
 	}
 	timer_in(c->tick, TICK_MS);
-	for (size_t i = 0; i < c->nfams; i++)
-		log_info("enrich consumer started",
-		    "family=%s topic=%s group=%s block=%lld flush_ms=%lld", c->fams[i].fc->name,
-		    c->fams[i].fc->raw_topic, cfg->enrich_group_id, (long long)c->block,
-		    (long long)c->flush_ms);
 	return c;
 fail:
 	if (conf != NULL)
 		rd_kafka_conf_destroy(conf);
 	consumer_free(c);
 	return NULL;
+}
+
+struct consumer *
+consumer_new(struct event_base *base, const struct config *cfg, struct producer *producer,
+    struct registry *registry, struct s3 *s3, struct pg_sink *pg, char *err, size_t errlen)
+{
+	const struct config_family *fc;
+	const char **topics;
+	size_t n = 0;
+	struct consumer *c;
+
+	while (family_served(cfg, n) != NULL)
+		n++;
+	if ((topics = calloc(n ? n : 1, sizeof(*topics))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		topics[i] = family_served(cfg, i)->raw_topic;
+	c = consumer_open(base, cfg, &enrich_role,
+	    &(struct consumer_settings){
+		.group_id = cfg->enrich_group_id,
+		.topics = topics,
+		.ntopics = n,
+		.block = cfg->enrich_flush_events,
+		.flush_ms = cfg->enrich_flush_ms,
+		.max_pending = cfg->enrich_max_pending,
+		.retry_max_ms = cfg->enrich_retry_max_ms,
+	    },
+	    producer, registry, s3, pg, err, errlen);
+	free(topics);
+	for (size_t i = 0; c != NULL && (fc = family_served(cfg, i)) != NULL; i++)
+		log_info("enrich consumer started",
+		    "family=%s topic=%s group=%s block=%lld flush_ms=%lld", fc->name, fc->raw_topic,
+		    cfg->enrich_group_id, (long long)c->block, (long long)c->flush_ms);
+	return c;
 }
 
 void

@@ -1,6 +1,7 @@
 /* consumer.h: the enrich role: every served family's raw topic → enriched
  * JSON → S3 and the family's PostgreSQL table, offsets stored only after
- * both sinks confirmed. */
+ * both sinks confirmed.  The archive role (archive.h) is a struct consumer
+ * too: consumer_stop(), consumer_stopped() and consumer_free() are its. */
 #ifndef COLLECTORD_CONSUMER_H
 #define COLLECTORD_CONSUMER_H
 

@@ -1,8 +1,8 @@
 /*
- * consumer_flush.c: the enricher's sink side: a flush's block to S3 and its
- * rows to PostgreSQL, dead letters to Kafka (or to S3 when Kafka refuses
- * them for good), and when a flush has settled.  Called by consumer.c
- * only; it reads the partition's cursor and reports through
+ * consumer_flush.c: the sink side of the consumer roles: a flush's block to
+ * S3 and (enrich) its rows to PostgreSQL, dead letters to Kafka (or to S3
+ * when Kafka refuses them for good), and when a flush has settled.  Called
+ * by consumer.c only; it reads the partition's cursor and reports through
  * c->hooks (see consumer_int.h), so it never calls into consumer.c.
  */
 #include "consumer.h"
@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "archive_line.h"
 #include "codec.h"
 #include "config.h"
 #include "log.h"
@@ -33,12 +34,12 @@ static void s3_kick(struct part *p);
 /* ---------------------------------------------------------------- helpers */
 
 static void
-count_flush(const char *sink, bool ok)
+count_flush(const struct consumer *c, const char *sink, bool ok)
 {
 	char labels[64];
 
 	snprintf(labels, sizeof(labels), "sink=\"%s\",result=\"%s\"", sink, ok ? "ok" : "error");
-	metrics_add("collectord_enrich_flushes_total", labels, 1);
+	metrics_add(CONSUMER_METRIC(c, CONSUMER_M_FLUSHES), labels, 1);
 }
 
 /* ---------------------------------------------------------------- refused dead letters, pure */
@@ -61,47 +62,6 @@ consumer_dl_refused_for_good(rd_kafka_resp_err_t err, bool alone, int tries)
 	default:
 		return false;
 	}
-}
-
-/* DATA (LEN bytes) under NAME as a string when it is text a JSON string
- * can carry, else base64 under NAME + "Base64". */
-static bool
-json_put_bytes(cJSON *obj, const char *name, const void *data, size_t len)
-{
-	char field[64];
-	bool text;
-	cJSON *item = codec_json_bytes(data, len, &text);
-
-	if (!text)
-		snprintf(field, sizeof(field), "%sBase64", name);
-	return codec_json_add(obj, text ? name : field, item);
-}
-
-static bool
-json_put_headers(cJSON *doc, const rd_kafka_headers_t *h)
-{
-	cJSON *list = cJSON_CreateArray();
-	const char *name;
-	const void *value;
-	size_t size;
-
-	if (!codec_json_add(doc, "headers", list))
-		return false;
-	for (size_t i = 0; h != NULL && rd_kafka_header_get_all(h, i, &name, &value, &size) ==
-					    RD_KAFKA_RESP_ERR_NO_ERROR;
-	     i++) {
-		cJSON *o = cJSON_CreateObject();
-
-		if (o == NULL || !cJSON_AddItemToArray(list, o)) {
-			cJSON_Delete(o);
-			return false;
-		}
-		if (!json_put_bytes(o, "name", name, strlen(name)) ||
-		    !(value != NULL ? json_put_bytes(o, "value", value, size)
-				    : codec_json_add(o, "value", cJSON_CreateNull())))
-			return false;
-	}
-	return true;
 }
 
 char *
@@ -131,11 +91,11 @@ consumer_refused_json(const struct consumer_refused *r, size_t *len)
 	ok = ok && codec_json_add(doc, "publishTime",
 		       r->publish_ms >= 0 ? cJSON_CreateString(when) : cJSON_CreateNull());
 	if (r->key != NULL)
-		ok = ok && json_put_bytes(doc, "key", r->key, r->keylen);
+		ok = ok && archive_json_bytes(doc, "key", r->key, r->keylen);
 	else
 		ok = ok && codec_json_add(doc, "key", cJSON_CreateNull());
-	ok = ok && json_put_headers(doc, r->headers);
-	ok = ok && json_put_bytes(doc, "value", r->value, r->len);
+	ok = ok && archive_json_headers(doc, r->headers);
+	ok = ok && archive_json_bytes(doc, "value", r->value, r->len);
 	if (ok && (out = cJSON_PrintUnformatted(doc)) != NULL)
 		*len = strlen(out);
 	cJSON_Delete(doc);
@@ -434,7 +394,7 @@ rec_dead(struct part *p, struct rec *r, const char *why)
 	r->dead = true;
 	free(r->error);
 	r->error = strdup(why);
-	metrics_add("collectord_enrich_records_total", "outcome=\"dead_letter\"", 1);
+	metrics_add(CONSUMER_METRIC(p->c, CONSUMER_M_RECORDS), "outcome=\"dead_letter\"", 1);
 	log_warn("dead letter", "topic=%s partition=%d offset=%lld error=%s", p->topic,
 	    (int)p->partition, (long long)r->offset, log_quote(why, q, sizeof(q)));
 	dl_send(p, r);
@@ -489,7 +449,7 @@ s3_failed(struct part *p, const char *err)
 
 	f->s3_need = true;
 	f->s3_backoff = backoff_next(f->s3_backoff, p->c->retry_max_ms);
-	count_flush("s3", false);
+	count_flush(p->c, "s3", false);
 	log_warn("S3 PUT failed, retrying", "key=%s retry_ms=%ld error=%s", f->key, f->s3_backoff,
 	    log_quote(err ? err : "", q, sizeof(q)));
 	timer_in(p->s3_timer, f->s3_backoff);
@@ -506,7 +466,7 @@ on_s3_done(void *arg, bool ok, const char *err)
 	if (p->revoked) {
 		/* A revoked partition's last PUT: whoever owns the partition
 		 * now may write the key. */
-		count_flush("s3", ok);
+		count_flush(c, "s3", ok);
 		live = part_find(c, p->topic, p->partition);
 		c->hooks.unref(p);
 		if (live != NULL)
@@ -516,7 +476,7 @@ on_s3_done(void *arg, bool ok, const char *err)
 	if (!ok) {
 		s3_failed(p, err);
 	} else {
-		count_flush("s3", true);
+		count_flush(c, "s3", true);
 		f->s3_backoff = 0;
 		f->s3_ms = now_ms();
 		s3_kick(p); /* lines removed meanwhile: PUT again */
@@ -696,11 +656,11 @@ on_pg_done(struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const 
 	f->pg_pending--;
 	switch (outcome) {
 	case PG_SINK_OK:
-		count_flush("postgres", true);
+		count_flush(p->c, "postgres", true);
 		f->pg_ms = now_ms();
 		break;
 	case PG_SINK_REJECTED:
-		count_flush("postgres", false);
+		count_flush(p->c, "postgres", false);
 		log_warn("PostgreSQL rejected rows",
 		    "topic=%s partition=%d first=%lld last=%lld "
 		    "rows=%zu error=%s",
@@ -727,6 +687,9 @@ pg_write(struct part *p, int64_t lo, int64_t hi)
 	size_t n = 0;
 	char err[512];
 
+	/* A role without rows (archive) has no sink for them. */
+	if (c->pg == NULL)
+		return;
 	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
 		struct rec *r = part_rec(p, i);
 
@@ -769,7 +732,7 @@ refused:
 	/* Unusable before any server saw it: as a rejection. */
 	free(rows);
 	free(w);
-	count_flush("postgres", false);
+	count_flush(p->c, "postgres", false);
 	pg_rejected(p, lo, hi, n, err);
 }
 
@@ -796,9 +759,7 @@ flush_start(struct part *p, struct flush *f, const struct cursor_block *b)
 	f->started_ms = now_ms();
 	p->flush = f;
 	/* Named after the block's first record held, whichever flush this is. */
-	f->have_key =
-	    s3_key_enriched(f->key, sizeof(f->key), p->fam->s3_prefix,
-		first->ts_ms < 0 ? 0 : first->ts_ms, p->topic, p->partition, first->offset) == 0;
+	f->have_key = p->c->role->s3_key(p, first, f->key, sizeof(f->key)) == 0;
 	if (!f->have_key)
 		log_error("no S3 key for this topic, skipping S3", "topic=%s partition=%d",
 		    p->topic, (int)p->partition);

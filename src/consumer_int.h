@@ -1,14 +1,21 @@
 /*
- * consumer_int.h: private to the enricher: the structs consumer.c and
- * consumer_flush.c share, and the one-way seam between them.
+ * consumer_int.h: private to the consumer roles that write offset blocks
+ * to S3 (enrich, archive): the structs consumer.c and consumer_flush.c
+ * share, the one-way seam between them, and the role hooks.
  *
  * Who calls whom (an arrow is a call; the sink side answers only through
- * the hooks consumer.c sets in struct consumer):
+ * the hooks consumer.c sets in struct consumer, a role only through its
+ * struct consumer_role):
  *
- *   consumer.c ----------------------> consumer_flush.c
+ *   archive.c (the archive role) --- consumer_open(), registry lookups --+
+ *        ^                                                                |
+ *        +----- c->role->process, c->role->s3_key ---------+              |
+ *                                                          |              v
+ *   consumer.c ----------------------> consumer_flush.c    consumer.c
  *     Kafka: subscribe, rebalance,       sinks: a flush's S3 PUT and its
- *     poll, registry, decode/enrich,     PostgreSQL writes, dead letters,
- *     when to flush, offsets, pause      whether a flush has settled
+ *     poll, registry, the enrich         PostgreSQL writes, dead letters,
+ *     role's decode/enrich, when to      whether a flush has settled
+ *     flush, offsets, pause
  *      |    ^                              |      |
  *      |    +---- c->hooks.settled --------+      |
  *      |          c->hooks.unref                  |
@@ -16,16 +23,16 @@
  *   cursor.c: one partition's record window, pure (no I/O); changed by
  *   consumer.c only, read by consumer_flush.c
  *
- * Below the two .c files: codec, s3, pg_sink, producer, registry, log,
- * metrics.
+ * Below the .c files: codec, s3, pg_sink, producer, registry, log,
+ * metrics (and archive_line for the archive).
  * The functions of consumer.h are each used in the file defining them
  * (and by the tests), never across.
  *
  * consumer.c owns the partitions, their cursors, their records and their
  * references; consumer_flush.c reads the cursor (never changes it) and
- * owns struct flush, struct dl and struct pgw.  A partition's per-family
- * settings will hang off struct part (its family) and struct consumer (the
- * table of them); nothing here assumes there is only one.
+ * owns struct flush, struct dl and struct pgw.  A role's process hook
+ * fills a record's line (and, for enrich, its row) and may hold it for
+ * the registry; it never touches the cursor.
  */
 #ifndef COLLECTORD_CONSUMER_INT_H
 #define COLLECTORD_CONSUMER_INT_H
@@ -46,7 +53,8 @@
 #include "producer.h"
 #include "registry.h"
 
-/* First retry delay of every sink; it doubles up to [enrich] retry_max_ms. */
+/* First retry delay of every sink; it doubles up to the role's
+ * retry_max_ms ([enrich] or [archive]). */
 #define RETRY_MIN_MS 100L
 #define S3_KEY_SIZE 512
 
@@ -57,14 +65,16 @@ struct dl;
 struct rec {
 	struct part *part;
 	int64_t offset;
-	int64_t ts_ms;	    /* publishTime; -1 when the record has none */
+	int64_t ts_ms; /* publishTime; -1 when the record has none */
+	rd_kafka_timestamp_type_t ts_type;
 	int64_t arrived_ms; /* monotonic: flush_ms counts from here */
 	char *key;	    /* NUL-terminated copy; NULL when absent */
 	size_t keylen;
 	rd_kafka_headers_t *headers; /* copy of the record's; NULL when none */
 	void *value;
 	size_t len;
-	char *line; /* the enriched JSON, without newline */
+	bool null_value; /* a tombstone: no value at all (VALUE NULL, LEN 0) */
+	char *line;	 /* the record's JSON line (enriched, archived), no newline */
 	size_t linelen;
 	struct codec_row row;
 	bool dead;     /* dead-lettered: no line, no row */
@@ -146,9 +156,17 @@ struct part {
 	bool reg_wait; /* processing held for the registry */
 	bool reg_call; /* registry_check_id in flight */
 	int32_t reg_id;
+	const char *reg_subject; /* what reg_id is being checked against */
 	long reg_backoff;
 	bool ans_valid; /* the answer for reg_id, for the held record */
 	enum registry_result ans_res;
+	/* The process hook's own progress on the record it holds, valid
+	 * while hold_offset is that record's (-1: none): the archive's
+	 * families already asked about its schema id.  One answer is kept
+	 * (ans_*), so a hook asking several questions must not ask again
+	 * what it was told. */
+	int64_t hold_offset;
+	size_t hold_step;
 };
 
 /* How consumer_flush.c reports to consumer.c without calling into it. */
@@ -160,8 +178,57 @@ struct flush_hooks {
 	void (*unref)(struct part *p);
 };
 
+/* The metrics of a role, by what they count. */
+enum consumer_metric {
+	CONSUMER_M_RECORDS,	  /* counter: records processed, by outcome */
+	CONSUMER_M_FLUSHES,	  /* counter: sink writes, by sink and result */
+	CONSUMER_M_BUFFERED,	  /* gauge: received, not yet confirmed */
+	CONSUMER_M_PAUSED,	  /* gauge: partitions paused */
+	CONSUMER_M_COMMIT_ERRORS, /* counter: commits Kafka refused */
+	CONSUMER_M_LAG,		  /* gauge: per topic and partition */
+	CONSUMER_NMETRICS
+};
+
+/*
+ * What makes a consumer one role or another: how a record becomes its
+ * line, what its block's S3 object is called, and the names it reports
+ * under.  Static, never freed.
+ */
+struct consumer_role {
+	const char *name; /* "enrich", "archive": logs */
+	/* Decide R, P's first record not processed yet: fill its line (for
+	 * enrich also its row), or dead-letter it (rec_dead).  False while
+	 * R is held: a registry answer is awaited (consumer_registry_lookup)
+	 * or a retry is set (consumer_hold); the partition calls again. */
+	bool (*process)(struct part *p, struct rec *r);
+	/* The S3 key of P's block whose first record held is FIRST, into
+	 * BUF (SIZE bytes); -1 when there is none (that block skips S3). */
+	int (*s3_key)(const struct part *p, const struct rec *first, char *buf, size_t size);
+	/* Every subscribed topic is a served family's raw topic, so every
+	 * partition has its family (p->fam); else p->fam is NULL. */
+	bool family_topics;
+	struct {
+		const char *name, *help;
+	} metrics[CONSUMER_NMETRICS];
+};
+
+/* What consumer_open() subscribes to and how it cuts and paces blocks. */
+struct consumer_settings {
+	const char *group_id;
+	const char *const *topics; /* subscribed, as librdkafka takes them */
+	size_t ntopics;
+	int64_t block;	      /* N: offsets per S3 object */
+	int64_t flush_ms;     /* a partial block waits at most this long */
+	int64_t max_pending;  /* unconfirmed records before a pause */
+	int64_t retry_max_ms; /* longest backoff of a failing sink */
+	/* > 0: topic.metadata.refresh.interval.ms, unless [kafka] gives it:
+	 * how soon a subscribed topic created later is found. */
+	int64_t metadata_refresh_ms;
+};
+
 struct consumer {
 	struct event_base *base;
+	const struct consumer_role *role;
 	struct flush_hooks hooks;
 	const struct config *cfg;
 	struct fam *fams; /* one per served family, in served order */
@@ -222,6 +289,36 @@ backoff_next(long cur, long max)
 
 	return next > max ? max : next;
 }
+
+/* The name of role metric M of C. */
+#define CONSUMER_METRIC(c, m) ((c)->role->metrics[(m)].name)
+
+/* consumer.c, for the roles. */
+
+/*
+ * Join consumer group SET->group_id on SET->topics as ROLE: the engine
+ * under consumer_new() (enrich) and archive_new().  The served families
+ * of CFG are c->fams whatever the role (the enricher's tables, the
+ * archive's decoders).  PRODUCER and PG may be NULL for a role that never
+ * dead-letters (no rec_dead) and writes no rows; everything passed is
+ * borrowed, as for consumer_new().  NULL with ERR on failure.
+ */
+struct consumer *consumer_open(struct event_base *base, const struct config *cfg,
+    const struct consumer_role *role, const struct consumer_settings *set,
+    struct producer *producer, struct registry *registry, struct s3 *s3, struct pg_sink *pg,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+/*
+ * The registry's verdict on whether schema ID is registered under SUBJECT
+ * (type PROTOBUF) into *RES; false while P must wait for it (a check or a
+ * retry is under way: the partition processes again when it ends, and the
+ * process hook calls again with the same arguments).  Cached answers come
+ * at once.
+ */
+bool consumer_registry_lookup(struct part *p, int32_t id, const char *subject,
+    enum registry_result *res) __attribute__((warn_unused_result));
+/* Hold P's processing for MS (out of memory, say): the process hook then
+ * returns false and is called again after it. */
+void consumer_hold(struct part *p, long ms);
 
 /* consumer_flush.c, called by consumer.c only. */
 

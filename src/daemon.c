@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "archive.h"
 #include "codec.h"
 #include "collect.h"
 #include "config.h"
@@ -62,6 +63,7 @@ struct daemon {
 	struct pg_sink *pg;
 	struct collect *collect;
 	struct consumer *consumer;
+	struct consumer *archive; /* the archive role: a consumer of its own */
 	struct rejections *rejections;
 	size_t rejections_table; /* its index among the sink's tables */
 	struct http *http;
@@ -238,7 +240,7 @@ all_done(struct daemon *d)
 {
 	return (d->collect == NULL || collect_inflight(d->collect) == 0) &&
 	       (d->consumer == NULL || consumer_stopped(d->consumer)) &&
-	       rejections_stopped(d->rejections);
+	       consumer_stopped(d->archive) && rejections_stopped(d->rejections);
 }
 
 static void
@@ -278,6 +280,7 @@ begin_stop(struct daemon *d, const char *why)
 	http_stop_accepting(d->http);
 	if (d->consumer != NULL)
 		consumer_stop(d->consumer);
+	consumer_stop(d->archive);
 	rejections_stop(d->rejections);
 	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
 	d->stop_deadline.tv_sec += grace / 1000;
@@ -382,6 +385,9 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		if (d->rejections == NULL)
 			return -1;
 	}
+	if (d->cfg->role_archive &&
+	    (d->archive = archive_new(d->base, d->cfg, d->registry, d->s3, err, errlen)) == NULL)
+		return -1;
 	if (d->cfg->role_collect) {
 		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3);
 		if (d->collect == NULL) {
@@ -433,6 +439,7 @@ daemon_free(struct daemon *d)
 	 * then the modules that owned the callbacks go. */
 	http_free(d->http);
 	consumer_free(d->consumer);
+	consumer_free(d->archive);
 	/* Before the sink: its reports for our writes then free only them. */
 	rejections_free(d->rejections);
 	producer_free(d->producer, 5000);

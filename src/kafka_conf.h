@@ -26,7 +26,8 @@ enum kafka_client {
  *   producer  acks=all, enable.idempotence=true (what "acknowledged" means)
  *   consumer  group.id = [enrich] group_id, enable.auto.commit=true,
  *             enable.auto.offset.store=false (offsets are stored once the
- *             sinks confirmed), auto.offset.reset=earliest
+ *             sinks confirmed), auto.offset.reset=earliest; the archive
+ *             and the rejections reader set a group.id of their own on it
  *   admin     client.id=collectord-admin unless [kafka] names one
  * NULL with "[kafka] <librdkafka's reason>" in ERR.
  */

@@ -123,6 +123,21 @@ s3_key_enriched(char *buf, size_t size, const char *prefix, int64_t first_ms_for
 }
 
 int
+s3_key_archive(char *buf, size_t size, int64_t first_ms_for_date, const char *topic,
+    int32_t partition, int64_t first_offset)
+{
+	char date[16];
+	int n;
+
+	if (!key_part_ok(topic) || partition < 0 || first_offset < 0 ||
+	    !utc_date(date, first_ms_for_date))
+		return -1;
+	n = snprintf(buf, size, "archive/%s/date=%s/%s+%d+%010lld.jsonl", topic, date, topic,
+	    (int)partition, (long long)first_offset);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int
 s3_key_kafka_refused(char *buf, size_t size, const char *prefix, int64_t ms_for_date,
     const char *topic, int32_t partition, int64_t offset)
 {

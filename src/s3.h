@@ -80,6 +80,16 @@ int s3_key_enriched(char *buf, size_t size, const char *prefix, int64_t first_ms
     const char *topic, int32_t partition, int64_t first_offset) __attribute__((warn_unused_result));
 
 /*
+ * "archive/<topic>/date=YYYY-MM-DD/<topic>+<partition>+<firstOffset>.jsonl",
+ * the archive role's object of the block whose first record is
+ * FIRST_OFFSET (ten digits at least, zero-padded, so that a listing sorts
+ * in offset order), the date being FIRST_MS_FOR_DATE's UTC day.
+ * Deterministic, like s3_key_enriched(); -1 as s3_key_enriched().
+ */
+int s3_key_archive(char *buf, size_t size, int64_t first_ms_for_date, const char *topic,
+    int32_t partition, int64_t first_offset) __attribute__((warn_unused_result));
+
+/*
  * "<prefix>dead-letter/kafka-refused/date=YYYY-MM-DD/<topic>+<partition>+<offset>.json":
  * where the enrich role keeps a dead letter of record OFFSET of
  * TOPIC/PARTITION that Kafka refused for good, the date being MS_FOR_DATE's

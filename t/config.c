@@ -36,7 +36,10 @@ test_defaults(void)
 		return;
 	is_str(cfg->listen_addr, "127.0.0.1", "default listen");
 	is_int(cfg->listen_port, 8000, "default port");
-	ok(cfg->role_collect && cfg->role_enrich, "both roles by default");
+	ok(cfg->role_collect && cfg->role_enrich && cfg->role_archive,
+	    "collect, enrich and archive by default");
+	is_str(cfg->archive_group_id, "collectord-enrich-archive",
+	    "the archive's group: the enricher's with -archive");
 	is_str(cfg->topic_raw, "", "[topics] raw: empty by default");
 	ok(family_config_defaults(cfg, err, sizeof(err)) == 0,
 	    "the default family fills what is empty");
@@ -105,7 +108,7 @@ test_bad(void)
 	bad("[server]\nport = 80x\n", "test.conf:2: [server] port: \"80x\" is not an integer",
 	    "trailing junk in number");
 	bad("[server]\nroles = collect,store\n",
-	    "test.conf: [server] roles: unknown role \"store\" (expected collect and/or enrich)",
+	    "test.conf: [server] roles: unknown role \"store\" (expected collect, enrich, archive)",
 	    "unknown role");
 	bad("[server]\nroles = ,\n", "test.conf: [server] roles: no role given", "no role");
 	bad("[server]\nlog_level = loud\n",
@@ -269,6 +272,28 @@ test_env(void)
 	unsetenv("COLLECTORD_KAFKA_BROKERS");
 }
 
+/* The archive role alone, its group from [enrich]'s or its own. */
+static void
+test_archive(void)
+{
+	char err[512];
+	struct config *cfg = parse("[server]\nroles = archive\n[enrich]\ngroup_id = g\n"
+				   "[archive]\ntopics_file =\nflush_events = 7\n",
+	    err, sizeof(err));
+
+	if (!ok(cfg != NULL, "roles = archive parses"))
+		return;
+	ok(!cfg->role_collect && !cfg->role_enrich && cfg->role_archive, "roles = archive");
+	is_str(cfg->archive_group_id, "g-archive", "archive group follows [enrich] group_id");
+	is_str(cfg->archive_topics_file, "", "topics_file may be empty");
+	is_int(cfg->archive_flush_events, 7, "[archive] flush_events");
+	config_free(cfg);
+	cfg = parse("[archive]\ngroup_id = mine\n", err, sizeof(err));
+	if (ok(cfg != NULL, "[archive] group_id parses"))
+		is_str(cfg->archive_group_id, "mine", "an [archive] group_id of its own is kept");
+	config_free(cfg);
+}
+
 /* The whole of the file NAME of the source tree, or NULL. */
 static char *
 slurp(const char *name)
@@ -307,19 +332,23 @@ test_sample(void)
 
 		snprintf(hdr, sizeof(hdr), "[%s]\n", section);
 		snprintf(line, sizeof(line), *def ? "\n%s = %s\n" : "\n%s =%s\n", key, def);
-		if (strcmp(key, "sql_dir") == 0)
-			snprintf(line, sizeof(line), "\n%s = $(datadir)/collectord/sql\n", key);
+		/* Installed paths are shown as $(datadir)/... */
+		if (strncmp(def, DATADIR "/", strlen(DATADIR) + 1) == 0)
+			snprintf(line, sizeof(line), "\n%s = $(datadir)%s\n", key,
+			    def + strlen(DATADIR));
 		if ((in = strstr(text, hdr)) != NULL)
 			in = strstr(in, line);
 		ok(in != NULL, "sample documents [%s] %s = %s", section, key, def);
 	}
-	/* The sample's sql_dir placeholder is the only line that is not a
-	 * literal default; the rest must parse as is. */
-	{
-		char *p = strstr(text, "sql_dir = $(datadir)");
+	/* The $(datadir) placeholders are the only lines that are not
+	 * literal defaults; the rest must parse as is. */
+	for (char *p = strstr(text, " = $(datadir)"); p != NULL;
+	     p = strstr(p + 1, " = $(datadir)")) {
+		char *bol = p;
 
-		if (p != NULL)
-			p[0] = '#';
+		while (bol > text && bol[-1] != '\n')
+			bol--;
+		bol[0] = '#';
 	}
 	cfg = config_parse(text, "sample", false, err, sizeof(err));
 	ok(cfg != NULL, "sample parses");
@@ -437,6 +466,7 @@ main(void)
 	test_env();
 	test_sample();
 	test_manual();
+	test_archive();
 	test_families();
 	return tap_done();
 }

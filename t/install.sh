@@ -55,6 +55,11 @@ for f in man/*.in; do
 	words_of man_MANS | grep -qxF "${f%.in}"
 	ok $? "${f%.in} is installed (man_MANS)"
 done
+# [archive] topics_file's default, $(datadir)/collectord/topics/main-topics
+words_of dist_topics_DATA | grep -qxF topics/main-topics
+ok $? "topics/main-topics is installed (dist_topics_DATA)"
+grep -qE '^topicsdir = \$\(datadir\)/collectord/topics$' "$MK"
+ok $? "it goes to \$(datadir)/collectord/topics, where [archive] topics_file looks"
 for f in sql/*.sql; do
 	words_of dist_sql_DATA | grep -qxF "$f"
 	ok $? "$f is installed (dist_sql_DATA)"

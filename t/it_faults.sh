@@ -21,7 +21,8 @@ wait_for 120 "[ \$(wc -l < $T_DIR/resp1.jsonl) -ge 40 ]"
 kill -9 "$DAEMON_PID"
 diag "killed collectord -9 after $(wc -l <"$T_DIR/resp1.jsonl") batches"
 sleep 1
-env COLLECTORD_SERVER_PORT="$PORT" COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" COLLECTORD_SERVER_FAMILIES=holded "${SETTINGS[@]}" \
+env COLLECTORD_SERVER_PORT="$PORT" COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" COLLECTORD_SERVER_FAMILIES=holded \
+	COLLECTORD_ARCHIVE_TOPICS_FILE= "${SETTINGS[@]}" \
 	"$top_builddir/collectord" >>"$T_DIR/faults.log" 2>&1 &
 DAEMON_PID=$!
 T_PIDS="$T_PIDS $DAEMON_PID"

@@ -2,8 +2,14 @@
  *
  *   kafkatool consume TOPIC        every record from the beginning to the
  *                                  current end, one JSON object per line
+ *                                  (exact bytes: keyHex, headerList of
+ *                                  nameHex/valueHex, valueHex, valueNull)
  *   kafkatool produce TOPIC KEY HEX [NAME=VALUE ...]
  *                                  one record with raw bytes and headers
+ *   kafkatool produce-lines TOPIC  a record per line of standard input:
+ *                                  {"keyHex", "valueHex" (null: none),
+ *                                   "headers": [[NAMEHEX, VALUEHEX|null]],
+ *                                   "partition" (optional)}
  *   kafkatool committed GROUP TOPIC
  *                                  the sum of GROUP's committed offsets
  *
@@ -85,7 +91,9 @@ print_message(const rd_kafka_message_t *m)
 		cJSON_AddStringToObject(o, "key", k);
 		free(k);
 	}
-	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = NULL;
+	if (hdrs != NULL) {
 		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
 				   RD_KAFKA_RESP_ERR_NO_ERROR;
 		     i++) {
@@ -95,9 +103,38 @@ print_message(const rd_kafka_message_t *m)
 			free(v);
 		}
 	}
+	if (m->key != NULL) {
+		x = hex(m->key, m->key_len);
+		cJSON_AddStringToObject(o, "keyHex", x);
+		free(x);
+	} else {
+		cJSON_AddNullToObject(o, "keyHex");
+	}
+	{
+		cJSON *list = cJSON_AddArrayToObject(o, "headerList");
+
+		for (size_t i = 0; hdrs != NULL && rd_kafka_header_get_all(hdrs, i, &name, &val,
+						       &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR;
+		     i++) {
+			cJSON *e = cJSON_CreateObject();
+
+			x = hex(name, strlen(name));
+			cJSON_AddStringToObject(e, "nameHex", x);
+			free(x);
+			if (val != NULL) {
+				x = hex(val, vlen);
+				cJSON_AddStringToObject(e, "valueHex", x);
+				free(x);
+			} else {
+				cJSON_AddNullToObject(e, "valueHex");
+			}
+			cJSON_AddItemToArray(list, e);
+		}
+	}
 	x = hex(m->payload, m->len);
 	cJSON_AddStringToObject(o, "valueHex", x);
 	free(x);
+	cJSON_AddBoolToObject(o, "valueNull", m->payload == NULL);
 	if (m->len > 0 && ((const char *)m->payload)[0] != 0) {
 		char *v = strndup(m->payload, m->len);
 
@@ -192,6 +229,89 @@ produce(const char *topic, const char *key, const char *hexval, int nh, char **h
 	return 0;
 }
 
+/* HEX (NULL: none) as bytes into *OUT (malloc'd) and *N. */
+static void
+unhex(const char *h, unsigned char **out, size_t *n)
+{
+	*n = h != NULL ? strlen(h) / 2 : 0;
+	*out = NULL;
+	if (h == NULL)
+		return;
+	*out = malloc(*n + 1);
+	for (size_t i = 0; i < *n; i++) {
+		unsigned int b;
+
+		sscanf(h + 2 * i, "%2x", &b);
+		(*out)[i] = (unsigned char)b;
+	}
+}
+
+static const char *
+hex_or_null(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int
+produce_lines(const char *topic)
+{
+	rd_kafka_t *rk = client(RD_KAFKA_PRODUCER);
+	char line[1 << 16];
+	int n = 0;
+
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		cJSON *o = cJSON_Parse(line), *hs, *hv, *pv;
+		rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+		unsigned char *key, *val;
+		size_t klen, vlen;
+		rd_kafka_resp_err_t e;
+
+		if (o == NULL) {
+			fprintf(stderr, "kafkatool: not JSON: %s", line);
+			return 1;
+		}
+		unhex(hex_or_null(o, "keyHex"), &key, &klen);
+		unhex(hex_or_null(o, "valueHex"), &val, &vlen);
+		hs = cJSON_GetObjectItem(o, "headers");
+		cJSON_ArrayForEach(hv, hs)
+		{
+			const cJSON *nh = cJSON_GetArrayItem(hv, 0),
+				    *vh = cJSON_GetArrayItem(hv, 1);
+			unsigned char *nb, *vb;
+			size_t nn, vn;
+
+			unhex(cJSON_IsString(nh) ? nh->valuestring : "", &nb, &nn);
+			unhex(cJSON_IsString(vh) ? vh->valuestring : NULL, &vb, &vn);
+			rd_kafka_header_add(h, (const char *)nb, (ssize_t)nn, vb, (ssize_t)vn);
+			free(nb);
+			free(vb);
+		}
+		pv = cJSON_GetObjectItem(o, "partition");
+		e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+		    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_PARTITION(
+			cJSON_IsNumber(pv) ? (int32_t)pv->valueint : RD_KAFKA_PARTITION_UA),
+		    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+		free(key);
+		free(val);
+		cJSON_Delete(o);
+		if (e) {
+			fprintf(stderr, "kafkatool: %s\n", rd_kafka_err2str(e));
+			return 1;
+		}
+		n++;
+	}
+	if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		fprintf(stderr, "kafkatool: not acknowledged\n");
+		return 1;
+	}
+	rd_kafka_destroy(rk);
+	printf("%d\n", n);
+	return 0;
+}
+
 static int
 committed(const char *group, const char *topic)
 {
@@ -242,7 +362,9 @@ main(int argc, char **argv)
 		return consume(argv[2]);
 	if (argc >= 5 && strcmp(argv[1], "produce") == 0)
 		return produce(argv[2], argv[3], argv[4], argc - 5, argv + 5);
+	if (argc == 3 && strcmp(argv[1], "produce-lines") == 0)
+		return produce_lines(argv[2]);
 	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | "
-			"committed GROUP TOPIC\n");
+			"produce-lines TOPIC | committed GROUP TOPIC\n");
 	return 2;
 }

@@ -50,7 +50,9 @@ make_topics() {
 # start_daemon NAME [ENV=VALUE ...]: collectord with its own port; sets
 # URL and DAEMON_PID.  Extra settings come as COLLECTORD_* variables.  It
 # serves the Holded family only, on the test's own topics, unless the
-# settings say otherwise (COLLECTORD_SERVER_FAMILIES=...).
+# settings say otherwise (COLLECTORD_SERVER_FAMILIES=...); its archive
+# role reads only the served families' topics (no topics file), so the
+# test's own.
 start_daemon() {
 	local name=$1
 	shift
@@ -59,6 +61,7 @@ start_daemon() {
 	env COLLECTORD_SERVER_PORT="$PORT" \
 		COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" \
 		COLLECTORD_SERVER_FAMILIES=holded \
+		COLLECTORD_ARCHIVE_TOPICS_FILE= \
 		"$@" "$top_builddir/collectord" >>"$T_DIR/$name.log" 2>&1 &
 	DAEMON_PID=$!
 	T_PIDS="$T_PIDS $DAEMON_PID"

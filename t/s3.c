@@ -77,6 +77,19 @@ test_keys(void)
 	ok(s3_key_enriched(buf, 30, "", T0, "events.raw", 0, 0) == -1,
 	    "enriched: too small a buffer refused");
 
+	ok(s3_key_archive(buf, sizeof(buf), T0, "events.raw", 2, 1500) == 0, "archive key");
+	is_str(buf, "archive/events.raw/date=2023-11-14/events.raw+2+0000001500.jsonl",
+	    "archive key text: its topic's folder, the offset in ten digits");
+	ok(s3_key_archive(buf, sizeof(buf), MIDNIGHT, "t", 0, INT64_C(12345678901)) == 0 &&
+		strcmp(buf, "archive/t/date=2023-11-15/t+0+12345678901.jsonl") == 0,
+	    "archive key: an offset past ten digits keeps all of them");
+	ok(s3_key_archive(buf, sizeof(buf), T0, "a/b", 0, 0) == -1 &&
+		s3_key_archive(buf, sizeof(buf), T0, "t", -1, 0) == -1 &&
+		s3_key_archive(buf, sizeof(buf), T0, "t", 0, -1) == -1,
+	    "archive key: a slash in the topic, a negative partition or offset refused");
+	ok(s3_key_archive(buf, 40, T0, "events.raw", 0, 0) == -1,
+	    "archive: too small a buffer refused");
+
 	ok(s3_key_enriched(buf, sizeof(buf), "clickstream/", T0, "acme.raw", 0, 7) == 0,
 	    "a family's enriched key");
 	is_str(buf, "clickstream/enriched/date=2023-11-14/acme.raw+0+7.jsonl",
