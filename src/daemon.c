@@ -27,9 +27,11 @@
 #include "pg_sink.h"
 #include "pgsql.h"
 #include "producer.h"
+#include "readback.h"
 #include "registry.h"
 #include "rejections.h"
 #include "s3.h"
+#include "stats.h"
 
 /* How often the dependency checks run. */
 #define CHECK_INTERVAL_MS 2000
@@ -64,6 +66,7 @@ struct daemon {
 	struct consumer *consumer;
 	struct rejections *rejections;
 	size_t rejections_table; /* its index among the sink's tables */
+	struct readback *readback;
 	struct http *http;
 	struct event *check_timer, *stop_timer;
 	struct event *sigterm, *sigint, *sighup;
@@ -172,6 +175,7 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 
 	if (res == REGISTRY_OK) {
 		collect_set_schema_id(d->collect, g->fc->family, id);
+		http_set_schema_id(d->http, g->fc->family, id);
 		g->done = true;
 		schema_health(d);
 		log_info("schema registered", "family=%s subject=%s id=%d", g->fc->name,
@@ -380,6 +384,8 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		    rejections_new(d->base, d->cfg, d->pg, d->rejections_table, err, errlen);
 		if (d->rejections == NULL)
 			return -1;
+		if ((d->readback = readback_new(d->base, d->cfg, err, errlen)) == NULL)
+			return -1;
 	}
 	if (d->cfg->role_collect) {
 		d->collect = collect_new(d->base, d->cfg, d->producer, d->s3);
@@ -389,7 +395,10 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		}
 	}
 	fit_fd_limit(d->cfg);
-	if ((d->http = http_new(d->base, d->cfg, d->collect, err, errlen)) == NULL)
+	for (size_t i = 0; family_served(d->cfg, i) != NULL; i++)
+		(void)stats_family(family_served(d->cfg, i)->name);
+	d->http = http_new(d->base, d->cfg, d->collect, d->readback, err, errlen);
+	if (d->http == NULL)
 		return -1;
 
 	d->check_timer = evtimer_new(d->base, on_check, d);
@@ -431,6 +440,8 @@ daemon_free(struct daemon *d)
 	 * reports reach the batches), then the clients cancel their transfers,
 	 * then the modules that owned the callbacks go. */
 	http_free(d->http);
+	/* After the server: its requests are gone, their jobs forgotten. */
+	readback_free(d->readback);
 	consumer_free(d->consumer);
 	/* Before the sink: its reports for our writes then free only them. */
 	rejections_free(d->rejections);
@@ -458,6 +469,7 @@ daemon_free(struct daemon *d)
 		event_base_free(d->base);
 	config_free(d->cfg);
 	metrics_reset();
+	stats_reset();
 }
 
 /* libevent's own warnings, at most one a second: a condition that repeats
