@@ -135,6 +135,17 @@ printable(const char *s)
 	return json_strict_utf8_valid(s, strlen(s));
 }
 
+/* Characters of valid UTF-8 S: the bytes that start one. */
+static size_t
+utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 static const struct {
 	const char *name;
 	unsigned bit;
@@ -196,11 +207,12 @@ parse_one(const char *name, unsigned bit, const char *v, bool events, struct rb_
 		return parse_time(name, v, &p->until_us, err, errlen);
 	case RB_P_TYPE:
 	case RB_P_RULE:
-		if (v[0] == '\0' || strlen(v) > RB_TEXT_MAX) {
-			seterr(err, errlen, "%s: empty or longer than %d bytes", name, RB_TEXT_MAX);
+		if (v[0] == '\0' || utf8_chars(v) > RB_TEXT_MAX) {
+			seterr(err, errlen, "%s: empty or longer than %d characters", name,
+			    RB_TEXT_MAX);
 			return -1;
 		}
-		snprintf(bit == RB_P_TYPE ? p->type : p->rule, RB_TEXT_MAX + 1, "%s", v);
+		snprintf(bit == RB_P_TYPE ? p->type : p->rule, sizeof(p->type), "%s", v);
 		return 0;
 	case RB_P_LIMIT:
 		return parse_limit(v, &p->limit, err, errlen);
@@ -482,7 +494,7 @@ static int
 add_param(struct rb_query *q, const char *fmt, ...)
 {
 	va_list ap;
-	char buf[512];
+	char buf[1024];
 	int n;
 
 	va_start(ap, fmt);
@@ -624,8 +636,10 @@ rb_query_events(const struct rb_table *t, const struct rb_params *p, struct rb_q
 	if (p->given & RB_P_CURSOR) {
 		int ts = add_time(q, p->cursor.us);
 
-		sb_printf(&b, "%s (%s, %s) < ($%d::timestamptz, $%d::uuid)", and, t->ts, t->corr,
-		    ts, add_param(q, "%s", p->cursor.corr));
+		/* The plain bound too: partition pruning does not read rows. */
+		sb_printf(&b,
+		    "%s %s <= $%d::timestamptz AND (%s, %s) < ($%d::timestamptz, $%d::uuid)", and,
+		    t->ts, ts, t->ts, t->corr, ts, add_param(q, "%s", p->cursor.corr));
 	}
 	sb_printf(&b, " ORDER BY %s DESC, %s DESC LIMIT $%d::int8", t->ts, t->corr,
 	    add_param(q, "%ld", p->limit + 1));
@@ -664,9 +678,10 @@ rb_query_rejections(const struct rb_params *p, struct rb_query *q)
 		int part = add_param(q, "%d", (int)p->cursor.partition);
 
 		sb_printf(&b,
-		    "%s (received_at, kafka_topic, kafka_partition, kafka_offset) < "
+		    "%s received_at <= $%d::timestamptz AND "
+		    "(received_at, kafka_topic, kafka_partition, kafka_offset) < "
 		    "($%d::timestamptz, $%d::text, $%d::int4, $%d::int8)",
-		    and, ts, topic, part, add_param(q, "%lld", (long long)p->cursor.offset));
+		    and, ts, ts, topic, part, add_param(q, "%lld", (long long)p->cursor.offset));
 	}
 	sb_printf(&b,
 	    " ORDER BY received_at DESC, kafka_topic DESC, kafka_partition DESC, kafka_offset DESC"

@@ -24,7 +24,7 @@
 #define RB_LIMIT_MAX 1000
 /* Most events (and as many rejections) /requests/{id} lists. */
 #define RB_REQUEST_MAX 10000
-/* Longest value of type= and rule=, in bytes. */
+/* Longest value of type= and rule=, in characters. */
 #define RB_TEXT_MAX 200
 /* Longest cursor, in characters. */
 #define RB_CURSOR_MAX 400
@@ -73,8 +73,8 @@ struct rb_cursor {
 struct rb_params {
 	unsigned given; /* RB_P_* of the parameters present */
 	char family[64];
-	char type[RB_TEXT_MAX + 1];
-	char rule[RB_TEXT_MAX + 1];
+	char type[4 * RB_TEXT_MAX + 1]; /* UTF-8: at most 4 bytes a character */
+	char rule[4 * RB_TEXT_MAX + 1];
 	int64_t since_us, until_us;
 	long limit; /* RB_LIMIT_DEFAULT when not given */
 	struct rb_cursor cursor;
@@ -89,7 +89,7 @@ struct rb_params {
  * in ERR: an unknown or repeated parameter, a bad escape, family= not a
  * plain name, since= or until= not an RFC 3339 instant (no offset: UTC),
  * since= not before until=, limit= not an integer of 1..RB_LIMIT_MAX,
- * type= or rule= empty or longer than RB_TEXT_MAX bytes, a cursor that
+ * type= or rule= empty or longer than RB_TEXT_MAX characters, a cursor that
  * rb_cursor_decode() refuses.  Whether family= names a family is the
  * caller's question.  0 or -1.
  */

@@ -89,7 +89,7 @@ stats_rule(int fam, const char *rule)
 			break;
 	if (i == f->nrules) {
 		/* Full: the rest are "other", which then has the last place. */
-		if (f->nrules == STATS_MAX_RULES) {
+		if (f->nrules >= STATS_MAX_RULES) {
 			rule = NULL;
 			for (i = 0; i < f->nrules && f->rules[i].word != NULL; i++)
 				;
