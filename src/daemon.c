@@ -41,7 +41,9 @@
 
 struct daemon;
 
-/* One served family's schema registration, retried until it succeeds. */
+/* One served family's schema registration (collect role), retried until
+ * it succeeds; without the collect role, the look-up of its id for
+ * /families, retried the same way. */
 struct reg {
 	struct daemon *d;
 	const struct config_family *fc;
@@ -173,6 +175,21 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 	bool permanent = registry_result_permanent(res);
 	char q[600];
 
+	if (d->collect == NULL) {
+		/* Only the look-up: nothing waits on it but /families. */
+		if (res == REGISTRY_OK) {
+			http_set_schema_id(d->http, g->fc->family, id);
+			g->done = true;
+			return;
+		}
+		g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : REGISTER_RETRY_MIN_MS;
+		if (g->backoff_ms > REGISTER_RETRY_MAX_MS)
+			g->backoff_ms = REGISTER_RETRY_MAX_MS;
+		log_debug("schema id not known yet", "family=%s subject=%s error=%s", g->fc->name,
+		    g->fc->subject, log_quote(err ? err : "", q, sizeof(q)));
+		timer_in(g->timer, g->backoff_ms);
+		return;
+	}
 	if (res == REGISTRY_OK) {
 		collect_set_schema_id(d->collect, g->fc->family, id);
 		http_set_schema_id(d->http, g->fc->family, id);
@@ -201,11 +218,15 @@ static void
 on_register_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct reg *g = arg;
+	/* The collector registers its schema; a process that only reads
+	 * asks for the id without registering anything. */
+	int (*ask)(struct registry *, const char *, const char *, const char *, registry_id_cb,
+	    void *) = g->d->collect != NULL ? registry_register : registry_find;
 
 	(void)fd;
 	(void)what;
-	if (registry_register(g->d->registry, g->fc->subject, "PROTOBUF", g->fc->family->proto,
-		on_registered, g) == -1)
+	if (ask(g->d->registry, g->fc->subject, "PROTOBUF", g->fc->family->proto, on_registered,
+		g) == -1)
 		on_registered(g, REGISTRY_UNAVAILABLE, 0, "cannot start the registration request");
 }
 
@@ -403,7 +424,7 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 
 	d->check_timer = evtimer_new(d->base, on_check, d);
 	d->stop_timer = evtimer_new(d->base, on_stop_timer, d);
-	while (d->collect != NULL && family_served(d->cfg, d->nregs) != NULL)
+	while (family_served(d->cfg, d->nregs) != NULL)
 		d->nregs++;
 	if (d->nregs > 0 && (d->regs = calloc(d->nregs, sizeof(*d->regs))) == NULL) {
 		snprintf(err, errlen, "out of memory");

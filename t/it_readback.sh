@@ -238,9 +238,11 @@ wait "$LOCKER"
 is "$(get "/events?family=holded&$W&limit=1")" 200 "lock released: 200 again"
 
 # ---- PostgreSQL unreachable for reading: 503 at once, nothing waits.
+# This one only enriches: it looks its schema id up without registering.
 DEAD=$(free_port)
 URL1=$URL
-start_daemon deadpg COLLECTORD_SERVER_FAMILIES=holded COLLECTORD_ENRICH_GROUP_ID="$P-dead" \
+start_daemon deadpg COLLECTORD_SERVER_ROLES=enrich COLLECTORD_SERVER_FAMILIES=holded \
+	COLLECTORD_ENRICH_GROUP_ID="$P-dead" \
 	COLLECTORD_TOPICS_RAW="$P-holded.raw" COLLECTORD_TOPICS_DEAD_LETTER="$P-holded.dlq" \
 	COLLECTORD_READBACK_CONNINFO="host=127.0.0.1 port=$DEAD user=postgres dbname=holded connect_timeout=2"
 is "$(http_status "$URL/events?$W")" 503 "read-back PostgreSQL down: 503"
@@ -251,5 +253,8 @@ is "$(http_status "$URL/events/$C0")" 503 "GET /events/{id} too"
 is "$(http_status "$URL/events/not-an-id")" 400 "a bad id is still 400 (checked first)"
 is "$(http_status "$URL/healthz")" 200 "the loop answers"
 is "$(http_status "$URL/families")" 200 "/families needs no PostgreSQL"
+ok "$(wait_for 30 "[ \$(http_status $URL/families) = 200 ] && [ \$(json '.families[0].schemaId') = $sid ]"; echo $?)" \
+	"the enrich role's /families: schema id $sid, looked up"
+is "$(http_status "$URL/collect" --data-binary '[]')" 404 "no collect role: POST /collect is 404"
 URL=$URL1
 done_testing

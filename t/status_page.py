@@ -107,7 +107,7 @@ def main():
     for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
               "--no-first-run", "--disable-background-networking",
               "--disable-component-update", "--disable-sync",
-              "--disable-dev-shm-usage", "--window-size=1400,1000",
+              "--disable-dev-shm-usage", "--window-size=1400,1300",
               "--user-data-dir=" + profile):
         opts.add_argument(a)
     service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
