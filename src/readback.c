@@ -360,6 +360,16 @@ job_done(struct job *j)
 	kick(rb);
 }
 
+/* One of the job's callbacks came; the last one ends it (normally the
+ * sync's, but a segment whose sync could not be sent ends with its
+ * last statement's). */
+static void
+job_reported(struct job *j)
+{
+	if (--j->pending == 0)
+		job_done(j);
+}
+
 static void
 on_result(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 {
@@ -367,7 +377,6 @@ on_result(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 	char q[600];
 
 	(void)conn;
-	j->pending--;
 	if (err != NULL) {
 		const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
@@ -382,6 +391,7 @@ on_result(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 		take_result(j, res);
 		j->results++;
 	}
+	job_reported(j);
 }
 
 static void
@@ -391,11 +401,9 @@ on_sync(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 
 	(void)conn;
 	(void)res;
-	j->pending--;
 	if (err != NULL)
 		j->failed = true;
-	if (j->pending == 0)
-		job_done(j);
+	job_reported(j);
 }
 
 /* Queue J's statements and its sync on C.  False when nothing could be
