@@ -5,9 +5,10 @@
 -- last row of the one before (keyset pagination) with an index range scan:
 -- over every family, for one family, and for one family's rule.  The last
 -- two lead like rejections_family_received_at_idx and
--- rejections_family_rule_received_at_idx of 001_rejections.sql and answer
--- the same questions; those stay for deployments that query them by name.
--- Idempotent, like every file of sql/.
+-- rejections_family_rule_received_at_idx of 001_rejections.sql and could
+-- answer those indexes' questions too; dropping the older ones is left to
+-- the operator (a DROP INDEX here would take every enricher's lock on
+-- rejections at its next connect).  Idempotent, like every file of sql/.
 
 CREATE INDEX IF NOT EXISTS rejections_received_at_key_idx
 	ON rejections (received_at, kafka_topic, kafka_partition, kafka_offset);
