@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "apikeys.h"
 #include "codec.h"
 #include "config.h"
 #include "family.h"
@@ -36,6 +37,7 @@
 #include "metrics.h"
 #include "producer.h"
 #include "s3.h"
+#include "stats.h"
 
 struct collect;
 
@@ -47,6 +49,7 @@ struct run {
 	int32_t schema_id; /* 0 until registered */
 	char s3_prefix[72];
 	char label[48]; /* family="NAME", for its metric series */
+	int stats;	/* its slot in stats.c */
 };
 
 struct collect {
@@ -58,8 +61,7 @@ struct collect {
 	size_t nruns;
 	bool draining;
 	size_t inflight;
-	char **api_keys;
-	size_t napi_keys;
+	struct apikeys *keys;
 };
 
 struct item {
@@ -99,6 +101,16 @@ elapsed_s(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The second of the status page's rings (stats.c). */
+static int64_t
+mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec;
 }
 
 static void
@@ -301,11 +313,13 @@ batch_answer_ok(struct batch *b)
 	free(text);
 	metrics_add(
 	    "collectord_events_accepted_total", b->run->label, (double)(b->n - b->rejected));
+	stats_count(b->run->stats, mono_s(), (uint32_t)(b->n - b->rejected), (uint32_t)b->rejected);
 	for (size_t i = 0; i < b->n; i++) {
 		char label[96];
 
 		if (b->items[i].error == NULL)
 			continue;
+		stats_rule(b->run->stats, b->items[i].rule);
 		snprintf(label, sizeof(label), "%s,reason=\"%s\"", b->run->label,
 		    b->items[i].rule != NULL ? b->items[i].rule : "other");
 		metrics_add("collectord_events_rejected_total", label, 1);
@@ -537,32 +551,6 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static bool
-authorized(struct collect *c, struct httpd_req *r)
-{
-	const char *key = httpd_req_header(r, "X-API-Key");
-	const char *auth = httpd_req_header(r, "Authorization");
-
-	if (c->napi_keys == 0)
-		return true;
-	if (key == NULL && auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
-		key = auth + 7;
-	if (key == NULL)
-		return false;
-	for (size_t i = 0; i < c->napi_keys; i++) {
-		const char *k = c->api_keys[i];
-		size_t kl = strlen(k), gl = strlen(key);
-		unsigned char diff = kl != gl;
-
-		/* Compare in time independent of where the keys differ. */
-		for (size_t j = 0; j < kl; j++)
-			diff |= (unsigned char)(k[j] ^ (j < gl ? key[j] : 0));
-		if (diff == 0)
-			return true;
-	}
-	return false;
-}
-
-static bool
 is_gzip(struct httpd_req *r)
 {
 	const char *enc = httpd_req_header(r, "Content-Encoding");
@@ -755,12 +743,8 @@ collect_head(struct httpd_req *r, struct collect *c, const struct family *f)
 	struct run *run;
 	const char *enc = httpd_req_header(r, "Content-Encoding");
 
-	if (!authorized(c, r)) {
-		httpd_req_add_header(r, "WWW-Authenticate", "Bearer");
-		httpd_reply_error(r, 401, "unauthorized",
-		    "missing or wrong API key (X-API-Key or Authorization: Bearer)", NULL, 0);
+	if (!apikeys_check(c->keys, r))
 		return;
-	}
 	if (enc != NULL && strcasecmp(enc, "identity") != 0 && !is_gzip(r)) {
 		httpd_reply_error(r, 415, "unsupported_encoding",
 		    "Content-Encoding must be gzip or identity", NULL, 0);
@@ -801,7 +785,6 @@ collect_new(
 {
 	struct collect *c = calloc(1, sizeof(*c));
 	const struct config_family *fc;
-	char *keys, *tok, *save = NULL;
 
 	if (c == NULL)
 		return NULL;
@@ -825,26 +808,13 @@ collect_new(
 		snprintf(run->s3_prefix, sizeof(run->s3_prefix), "%s",
 		    family_s3_prefix(run->f, buf, sizeof(buf)));
 		snprintf(run->label, sizeof(run->label), "family=\"%s\"", run->f->name);
+		run->stats = stats_family(run->f->name);
 	}
-	if ((keys = strdup(cfg->api_keys)) == NULL) {
+	if ((c->keys = apikeys_new(cfg->api_keys)) == NULL) {
 		free(c->runs);
 		free(c);
 		return NULL;
 	}
-	for (tok = strtok_r(keys, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
-		char **k = realloc(c->api_keys, (c->napi_keys + 1) * sizeof(*k));
-
-		if (k == NULL || (k[c->napi_keys] = strdup(tok)) == NULL) {
-			if (k != NULL)
-				c->api_keys = k;
-			free(keys);
-			collect_free(c);
-			return NULL;
-		}
-		c->api_keys = k;
-		c->napi_keys++;
-	}
-	free(keys);
 	metrics_declare("collectord_events_accepted_total", METRIC_COUNTER,
 	    "Valid events acknowledged by Kafka on their family's raw topic.");
 	metrics_declare("collectord_events_rejected_total", METRIC_COUNTER,
@@ -862,9 +832,7 @@ collect_free(struct collect *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->napi_keys; i++)
-		free(c->api_keys[i]);
-	free(c->api_keys);
+	apikeys_free(c->keys);
 	free(c->runs);
 	free(c);
 }

@@ -92,6 +92,12 @@ struct config {
 	char *pg_insert; /* "copy" or "unnest" */
 	bool pg_copy;	 /* derived from pg_insert */
 
+	/* [readback]: the read-back API's own PostgreSQL connections */
+	char *readback_conninfo; /* "" = [pg] conninfo */
+	int64_t readback_connections;
+	int64_t readback_statement_timeout_ms;
+	int64_t readback_max_queries; /* running and waiting at once; beyond, 503 */
+
 	/* [enrich] */
 	char *enrich_group_id;
 	int64_t enrich_flush_events;

@@ -28,9 +28,11 @@
 #include "pg_sink.h"
 #include "pgsql.h"
 #include "producer.h"
+#include "readback.h"
 #include "registry.h"
 #include "rejections.h"
 #include "s3.h"
+#include "stats.h"
 
 /* How often the dependency checks run. */
 #define CHECK_INTERVAL_MS 2000
@@ -40,7 +42,9 @@
 
 struct daemon;
 
-/* One served family's schema registration, retried until it succeeds. */
+/* One served family's schema registration (collect role), retried until
+ * it succeeds; without the collect role, the look-up of its id for
+ * /families, retried the same way. */
 struct reg {
 	struct daemon *d;
 	const struct config_family *fc;
@@ -66,6 +70,7 @@ struct daemon {
 	struct consumer *archive; /* the archive role: a consumer of its own */
 	struct rejections *rejections;
 	size_t rejections_table; /* its index among the sink's tables */
+	struct readback *readback;
 	struct http *http;
 	struct event *check_timer, *stop_timer;
 	struct event *sigterm, *sigint, *sighup;
@@ -172,8 +177,24 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 	bool permanent = registry_result_permanent(res);
 	char q[600];
 
+	if (d->collect == NULL) {
+		/* Only the look-up: nothing waits on it but /families. */
+		if (res == REGISTRY_OK) {
+			http_set_schema_id(d->http, g->fc->family, id);
+			g->done = true;
+			return;
+		}
+		g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : REGISTER_RETRY_MIN_MS;
+		if (g->backoff_ms > REGISTER_RETRY_MAX_MS)
+			g->backoff_ms = REGISTER_RETRY_MAX_MS;
+		log_debug("schema id not known yet", "family=%s subject=%s error=%s", g->fc->name,
+		    g->fc->subject, log_quote(err ? err : "", q, sizeof(q)));
+		timer_in(g->timer, g->backoff_ms);
+		return;
+	}
 	if (res == REGISTRY_OK) {
 		collect_set_schema_id(d->collect, g->fc->family, id);
+		http_set_schema_id(d->http, g->fc->family, id);
 		g->done = true;
 		schema_health(d);
 		log_info("schema registered", "family=%s subject=%s id=%d", g->fc->name,
@@ -199,11 +220,15 @@ static void
 on_register_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct reg *g = arg;
+	/* The collector registers its schema; a process that only reads
+	 * asks for the id without registering anything. */
+	int (*ask)(struct registry *, const char *, const char *, const char *, registry_id_cb,
+	    void *) = g->d->collect != NULL ? registry_register : registry_find;
 
 	(void)fd;
 	(void)what;
-	if (registry_register(g->d->registry, g->fc->subject, "PROTOBUF", g->fc->family->proto,
-		on_registered, g) == -1)
+	if (ask(g->d->registry, g->fc->subject, "PROTOBUF", g->fc->family->proto, on_registered,
+		g) == -1)
 		on_registered(g, REGISTRY_UNAVAILABLE, 0, "cannot start the registration request");
 }
 
@@ -384,6 +409,8 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		    rejections_new(d->base, d->cfg, d->pg, d->rejections_table, err, errlen);
 		if (d->rejections == NULL)
 			return -1;
+		if ((d->readback = readback_new(d->base, d->cfg, err, errlen)) == NULL)
+			return -1;
 	}
 	if (d->cfg->role_archive &&
 	    (d->archive = archive_new(d->base, d->cfg, d->registry, d->s3, err, errlen)) == NULL)
@@ -396,12 +423,15 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 		}
 	}
 	fit_fd_limit(d->cfg);
-	if ((d->http = http_new(d->base, d->cfg, d->collect, err, errlen)) == NULL)
+	for (size_t i = 0; family_served(d->cfg, i) != NULL; i++)
+		(void)stats_family(family_served(d->cfg, i)->name);
+	d->http = http_new(d->base, d->cfg, d->collect, d->readback, err, errlen);
+	if (d->http == NULL)
 		return -1;
 
 	d->check_timer = evtimer_new(d->base, on_check, d);
 	d->stop_timer = evtimer_new(d->base, on_stop_timer, d);
-	while (d->collect != NULL && family_served(d->cfg, d->nregs) != NULL)
+	while (family_served(d->cfg, d->nregs) != NULL)
 		d->nregs++;
 	if (d->nregs > 0 && (d->regs = calloc(d->nregs, sizeof(*d->regs))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -438,6 +468,8 @@ daemon_free(struct daemon *d)
 	 * reports reach the batches), then the clients cancel their transfers,
 	 * then the modules that owned the callbacks go. */
 	http_free(d->http);
+	/* After the server: its requests are gone, their jobs forgotten. */
+	readback_free(d->readback);
 	consumer_free(d->consumer);
 	consumer_free(d->archive);
 	/* Before the sink: its reports for our writes then free only them. */
@@ -466,6 +498,7 @@ daemon_free(struct daemon *d)
 		event_base_free(d->base);
 	config_free(d->cfg);
 	metrics_reset();
+	stats_reset();
 }
 
 /* libevent's own warnings, at most one a second: a condition that repeats

@@ -16,6 +16,10 @@ struct family {
 	const char *raw_topic;	   /* valid events, Confluent Protobuf framing */
 	const char *invalid_topic; /* invalid events as JSON, header "error" */
 	const char *s3_prefix;	   /* before its S3 keys; NULL: "<name>/" */
+	/* The text column of its table that GET /events?type= filters on
+	 * (one of codec.columns, with an index leading with it, then the
+	 * partition column, then the correlation id), or NULL for none. */
+	const char *type_column;
 	struct codec_schema codec; /* fields, rules, message, table columns */
 };
 

@@ -78,6 +78,8 @@ static const struct {
     {"DELETE", HTTP_DELETE},
     {"OPTIONS", HTTP_OPTIONS},
     {"PATCH", HTTP_PATCH},
+    {"TRACE", HTTP_TRACE},
+    {"CONNECT", HTTP_CONNECT},
 };
 
 static int

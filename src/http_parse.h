@@ -19,6 +19,10 @@ enum http_method {
 	HTTP_DELETE = 1 << 4,
 	HTTP_OPTIONS = 1 << 5,
 	HTTP_PATCH = 1 << 6,
+	/* Known, served nowhere: the routes answer 405 with Allow (RFC 9110,
+	 * 15.5.6), where a method nobody defined is 501. */
+	HTTP_TRACE = 1 << 7,
+	HTTP_CONNECT = 1 << 8,
 };
 
 struct http_header {

@@ -423,6 +423,10 @@ read_body(struct conn *c, struct evbuffer *in)
 	struct httpd_req *r = &c->req;
 	int st;
 
+	/* Neither Content-Length nor chunked: a request without a body
+	 * (RFC 9112, 6.3), such as a GET answered later. */
+	if (!r->h.has_length && !r->h.chunked)
+		return true;
 	if (r->h.has_length) {
 		size_t want = (size_t)r->h.length - r->body_len, avail = evbuffer_get_length(in);
 

@@ -133,6 +133,34 @@ metrics_observe(const char *name, const char *labels, double seconds)
 			s->bucket[i]++;
 }
 
+bool
+metrics_get(const char *name, const char *labels, double *value)
+{
+	const char *l;
+
+	for (size_t i = 0; metrics_series_at(name, i, &l, value); i++)
+		if (strcmp(l, labels != NULL ? labels : "") == 0)
+			return true;
+	return false;
+}
+
+bool
+metrics_series_at(const char *name, size_t i, const char **labels, double *value)
+{
+	struct family *f = family_find(name);
+
+	if (f == NULL || f->type == METRIC_HISTOGRAM)
+		return false;
+	for (struct series *s = f->series; s != NULL; s = s->next) {
+		if (i-- == 0) {
+			*labels = s->labels;
+			*value = s->value;
+			return true;
+		}
+	}
+	return false;
+}
+
 struct buf {
 	char *p;
 	size_t len, cap;

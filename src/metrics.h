@@ -2,6 +2,7 @@
 #ifndef COLLECTORD_METRICS_H
 #define COLLECTORD_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,13 @@ void metrics_add(const char *name, const char *labels, double by);
 void metrics_set(const char *name, const char *labels, double value);
 /* Histogram observation in seconds (fixed latency buckets 1 ms .. 30 s). */
 void metrics_observe(const char *name, const char *labels, double seconds);
+
+/* The value of counter or gauge NAME{LABELS} into *VALUE; false when the
+ * series does not exist (yet). */
+bool metrics_get(const char *name, const char *labels, double *value);
+/* The I-th series of counter or gauge NAME, in creation order: its label
+ * text (borrowed until metrics_reset) and value; false past the last. */
+bool metrics_series_at(const char *name, size_t i, const char **labels, double *value);
 
 /* The exposition text; malloc'd, caller frees.  *LEN gets its length. */
 char *metrics_render(size_t *len);

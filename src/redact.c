@@ -209,7 +209,8 @@ redact_config_value(const char *section, const char *key, const char *value)
 		value = "";
 	if (section == NULL || key == NULL)
 		return strdup(value);
-	if (strcmp(section, "pg") == 0 && strcmp(key, "conninfo") == 0)
+	if ((strcmp(section, "pg") == 0 || strcmp(section, "readback") == 0) &&
+	    strcmp(key, "conninfo") == 0)
 		return redact_conninfo(value);
 	if (strstr(key, "password") != NULL || strstr(key, "secret") != NULL ||
 	    (strcmp(section, "server") == 0 && strcmp(key, "api_keys") == 0))

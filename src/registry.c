@@ -30,7 +30,7 @@
 /* Distinct (id, subject, type) answers kept at most. */
 #define REGISTRY_CACHE_MAX 1024
 
-enum reg_kind { REQ_REGISTER, REQ_CHECK, REQ_PING };
+enum reg_kind { REQ_REGISTER, REQ_CHECK, REQ_PING, REQ_FIND };
 enum reg_step { STEP_SCHEMA, STEP_VERSIONS, STEP_LOOKUP };
 
 struct reg_waiter {
@@ -389,6 +389,28 @@ registry_judge_lookup(long status, const char *body, size_t len, int32_t id, con
 	return unavailable(status, body, len, "subject lookup", err, errlen);
 }
 
+enum registry_result
+registry_judge_find(long status, const char *body, size_t len, const char *subject, int32_t *id,
+    char *err, size_t errlen)
+{
+	char suffix[600];
+
+	if (status >= 200 && status <= 299) {
+		if (registry_parse_id(body, len, id) == 0)
+			return REGISTRY_OK;
+		snprintf(err, errlen, "find: no id in the answer");
+		return REGISTRY_UNAVAILABLE;
+	}
+	if (status == 404 &&
+	    (has_error_code(body, len, 40401) || has_error_code(body, len, 40403))) {
+		error_suffix(body, len, suffix, sizeof(suffix));
+		snprintf(err, errlen, "the schema is not registered under subject %s%s", subject,
+		    suffix);
+		return REGISTRY_UNKNOWN_ID;
+	}
+	return unavailable(status, body, len, "find", err, errlen);
+}
+
 /* ---------------------------------------------------------------- cache */
 
 static void
@@ -507,6 +529,7 @@ reg_drain(struct registry *reg)
 					    : registry_result_name(r->res);
 		switch (r->kind) {
 		case REQ_REGISTER:
+		case REQ_FIND:
 			r->id_cb(r->arg, r->res, r->id, err);
 			break;
 		case REQ_CHECK:
@@ -714,6 +737,19 @@ reg_curl_done(void *arg, CURLcode rc, long status, const char *body, size_t len,
 		status = 0;
 	}
 	switch (req->kind) {
+	case REQ_FIND:
+		res = rc != CURLE_OK ? REGISTRY_UNAVAILABLE
+				     : registry_judge_find(
+					   status, body, len, req->subject, &id, err, sizeof(err));
+		reg_post(reg,
+		    &(struct reg_ready){.kind = REQ_REGISTER,
+			.id_cb = req->id_cb,
+			.arg = req->arg,
+			.res = res,
+			.id = id},
+		    err);
+		req_free(req);
+		break;
 	case REQ_REGISTER:
 		res = rc != CURLE_OK
 			  ? REGISTRY_UNAVAILABLE
@@ -857,6 +893,33 @@ registry_register(struct registry *reg, const char *subject, const char *schema_
 		return -1;
 	}
 	if (reg_send(reg, req, reg_url(reg, "/subjects/", subject, "/versions"), body) == -1) {
+		cJSON_free(body);
+		req_free(req);
+		return -1;
+	}
+	cJSON_free(body);
+	return 0;
+}
+
+int
+registry_find(struct registry *reg, const char *subject, const char *schema_type,
+    const char *schema_text, registry_id_cb cb, void *arg)
+{
+	struct reg_req *req;
+	char *body;
+
+	if (reg->dying || (req = calloc(1, sizeof(*req))) == NULL)
+		return -1;
+	req->reg = reg;
+	req->kind = REQ_FIND;
+	req->id_cb = cb;
+	req->arg = arg;
+	if ((req->subject = strdup(subject)) == NULL ||
+	    (body = registry_schema_body(schema_type, schema_text)) == NULL) {
+		req_free(req);
+		return -1;
+	}
+	if (reg_send(reg, req, reg_url(reg, "/subjects/", subject, NULL), body) == -1) {
 		cJSON_free(body);
 		req_free(req);
 		return -1;

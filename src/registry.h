@@ -70,6 +70,17 @@ int registry_register(struct registry *reg, const char *subject, const char *sch
     const char *schema_text, registry_id_cb cb, void *arg) __attribute__((warn_unused_result));
 
 /*
+ * POST /subjects/SUBJECT {"schemaType", "schema"}: the id the registry
+ * filed this very schema under, without registering anything (for a
+ * process that only reads: the enrich role's /families).  CB gets
+ * REGISTRY_OK and the id, REGISTRY_UNKNOWN_ID when the subject or the
+ * schema is not there (yet), REGISTRY_UNAVAILABLE when the registry could
+ * not answer.  -1 (out of memory): CB never fires.
+ */
+int registry_find(struct registry *reg, const char *subject, const char *schema_type,
+    const char *schema_text, registry_id_cb cb, void *arg) __attribute__((warn_unused_result));
+
+/*
  * Is schema ID registered under SUBJECT with type SCHEMA_TYPE?  Asks
  * GET /schemas/ids/ID (type; absent means AVRO), then
  * GET /schemas/ids/ID/versions (subject-version pairs), or, where that is
@@ -133,6 +144,9 @@ enum registry_result registry_judge_schema(long status, const char *body, size_t
  */
 enum registry_result registry_judge_versions(long status, const char *body, size_t len, int32_t id,
     const char *subject, bool *unsupported, char *err, size_t errlen);
+/* Outcome of registry_find()'s POST /subjects/SUBJECT: *ID on OK. */
+enum registry_result registry_judge_find(long status, const char *body, size_t len,
+    const char *subject, int32_t *id, char *err, size_t errlen);
 /* Outcome of POST /subjects/SUBJECT (lookup by schema text) for ID. */
 enum registry_result registry_judge_lookup(long status, const char *body, size_t len, int32_t id,
     const char *subject, char *err, size_t errlen);

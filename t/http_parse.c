@@ -117,6 +117,9 @@ test_heads(void)
 	refused("GET / HTTX/1.1\r\n\r\n", 400, "malformed HTTP version", "a bad version: 400");
 	refused("BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501, "method not implemented",
 	    "an unknown method: 501");
+	ok(parse("TRACE /stats HTTP/1.1\r\nHost: a\r\n\r\n", &h, err, sizeof(err)) == 0 &&
+		h.method == HTTP_TRACE,
+	    "TRACE is a method: the routes answer 405");
 	refused("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400,
 	    "the request target must be a path (origin-form)", "absolute-form target: 400");
 	refused("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "malformed HTTP version",

@@ -199,6 +199,24 @@ test_check(void)
 	    REGISTRY_WRONG_SUBJECT, "lookup: 40403");
 	is_int(registry_judge_lookup(502, S(""), 1, "s", err, sizeof(err)), REGISTRY_UNAVAILABLE,
 	    "lookup: 502 transient");
+	{
+		int32_t id = 0;
+
+		is_int(registry_judge_find(200,
+			   S("{\"subject\":\"s\",\"version\":3,\"id\":17,\"schema\":\"x\"}"), "s",
+			   &id, err, sizeof(err)),
+		    REGISTRY_OK, "find: found");
+		is_int(id, 17, "find: its id");
+		is_int(registry_judge_find(404, S(unknown_subject), "nope", &id, err, sizeof(err)),
+		    REGISTRY_UNKNOWN_ID, "find: no such subject (40401)");
+		is_int(registry_judge_find(404, S("{\"error_code\":40403,\"message\":\"no\"}"), "s",
+			   &id, err, sizeof(err)),
+		    REGISTRY_UNKNOWN_ID, "find: not that schema (40403)");
+		is_int(registry_judge_find(200, S("{}"), "s", &id, err, sizeof(err)),
+		    REGISTRY_UNAVAILABLE, "find: an answer without an id is transient");
+		is_int(registry_judge_find(503, S(""), "s", &id, err, sizeof(err)),
+		    REGISTRY_UNAVAILABLE, "find: 503 transient");
+	}
 }
 
 static void

@@ -50,6 +50,7 @@ const struct family family_clickstream = {
     .proto = family_clickstream_proto,
     .subject = "acme.clickstream.raw.events-value",
     .raw_topic = "acme.clickstream.raw.events",
+    .type_column = "type",
     .invalid_topic = "acme.clickstream.invalid.events",
     .codec =
 	{

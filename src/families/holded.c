@@ -46,6 +46,7 @@ const struct family family_holded = {
     .proto = family_holded_proto,
     .subject = "events.raw-value",
     .raw_topic = "events.raw",
+    .type_column = "type",
     .invalid_topic = "events.dead.letter",
     /* its keys predate the other families: no prefix */
     .s3_prefix = "",
