@@ -264,7 +264,7 @@ def k8s_shape(build, families_path):
         mounts = {m["mountPath"] for m in c.get("volumeMounts") or []}
         if "/etc/collectord" not in mounts:
             problem(f"Deployment/{name}: collectord.conf is not mounted at /etc/collectord")
-    for want in ("collect", "enrich"):
+    for want in ("collect", "enrich", "archive"):
         if want not in roles:
             problem(f"no Deployment with COLLECTORD_SERVER_ROLES={want}")
     collect = roles.get("collect")
