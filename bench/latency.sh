@@ -31,7 +31,7 @@ echo "# (latency from the scheduled send; backlog: requests due but not sent at 
 echo "# share of one core, all%: the whole machine's busy share, both over the half-rate run)"
 printf '%-9s %5s %9s %8s %9s | %8s %8s %8s %8s %8s %7s %7s %4s %4s\n' linger.ms batch 'max ev/s' 'max r/s' 'p99@max' \
 	'half r/s' answered p50 p99 p999 non-2xx backlog cpu% all%
-for round in $(seq 1 "$ROUNDS"); do
+for _ in $(seq 1 "$ROUNDS"); do
 for linger in $LINGERS; do
 	port=$(free_port)
 	start_daemon "$port" "$([ "$linger" = default ] || echo "$linger")"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: what bench/latency.sh, bench/rss.sh and bench/reuseport.sh
 # share: a fresh topic pair, collect-only daemons on it, request bodies,
 # the closed-loop maximum (wrk) and the open-loop rate (bench/open_loop).

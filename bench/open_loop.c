@@ -184,7 +184,8 @@ send_one(struct conn *c, double due)
 		evhttp_add_header(
 		    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 		/* By reference: the body outlives every request. */
-		evbuffer_add_reference(evhttp_request_get_output_buffer(req), body, body_len, NULL, NULL);
+		evbuffer_add_reference(
+		    evhttp_request_get_output_buffer(req), body, body_len, NULL, NULL);
 	}
 	/* On failure libevent has freed req without calling back. */
 	if (evhttp_make_request(c->evcon, req, body ? EVHTTP_REQ_POST : EVHTTP_REQ_GET, path) != 0)
@@ -311,12 +312,23 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "r:c:d:w:b:")) != -1) {
 		switch (opt) {
-		case 'r': rate = atof(optarg); break;
-		case 'c': nconns = atol(optarg); break;
-		case 'd': seconds = atof(optarg); break;
-		case 'w': warmup = atof(optarg); break;
-		case 'b': body = slurp(optarg, &body_len); break;
-		default: usage();
+		case 'r':
+			rate = atof(optarg);
+			break;
+		case 'c':
+			nconns = atol(optarg);
+			break;
+		case 'd':
+			seconds = atof(optarg);
+			break;
+		case 'w':
+			warmup = atof(optarg);
+			break;
+		case 'b':
+			body = slurp(optarg, &body_len);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind + 1 != argc || rate < 0 || nconns < 1 || seconds <= 0 || warmup < 0)
@@ -327,7 +339,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	port = evhttp_uri_get_port(uri) > 0 ? evhttp_uri_get_port(uri) : 80;
-	path = evhttp_uri_get_path(uri) && *evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "/";
+	path =
+	    evhttp_uri_get_path(uri) && *evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "/";
 
 	/* Timers precise to the microsecond: at thousands of requests a
 	 * second the schedule is finer than the millisecond epoll_wait()
@@ -343,8 +356,8 @@ main(int argc, char **argv)
 	for (long i = 0; i < nconns; i++) {
 		struct conn *c = calloc(1, sizeof(*c));
 
-		if (c == NULL || (c->evcon = evhttp_connection_base_new(base, NULL, host,
-				      (unsigned short)port)) == NULL) {
+		if (c == NULL || (c->evcon = evhttp_connection_base_new(
+				      base, NULL, host, (unsigned short)port)) == NULL) {
 			fprintf(stderr, "open_loop: cannot make connection %ld\n", i);
 			return 1;
 		}
@@ -359,7 +372,8 @@ main(int argc, char **argv)
 
 	backlog = rate > 0 ? floor((warmup + seconds) * rate) - (double)next_seq : 0;
 	qsort(samples, nsamples, sizeof(*samples), cmp_u32);
-	printf("offered %.0f req/s, answered %.1f req/s, %ld connections, %g s after %g s warm-up\n",
+	printf(
+	    "offered %.0f req/s, answered %.1f req/s, %ld connections, %g s after %g s warm-up\n",
 	    rate, (double)(ok + non2xx) / seconds, nconns, seconds, warmup);
 	printf("answers %lu: 2xx %lu, non-2xx %lu, errors %lu, backlog %.0f, on the wire %ld\n",
 	    ok + non2xx, ok, non2xx, errors, backlog > 0 ? backlog : 0, busy);

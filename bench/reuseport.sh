@@ -25,7 +25,7 @@ printf '%-9s %5s %9s %8s %9s | %8s %8s %8s %8s %8s %7s %7s %4s %4s\n' processes 
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.1f", ($12 + $13) / hz }' "/proc/$1/stat"; }
 port=$(free_port)
 start_daemon "$port" "" 1
-ALL=$DAEMON
+ALL=$DAEMON # pids, one word each
 for n in 1 2; do
 	if [ "$n" = 2 ]; then
 		start_daemon "$port" "" 1
@@ -35,8 +35,10 @@ for n in 1 2; do
 	for batch in $BATCHES; do
 		read -r rps _ p99max _ < <(closed_max "$port" "$batch" "$CONNS" "$SECS")
 		half=$((rps / 2))
+		# shellcheck disable=SC2086 # one word a pid
 		snap=$(cpu_snap $ALL)
 		read -r got p50 p99 p999 non err bl < <(open_rate "$port" "$batch" "$CONNS" "$SECS" "$half")
+		# shellcheck disable=SC2086
 		read -r all cpu < <(cpu_since "$snap" $ALL)
 		printf '%-9s %5s %9s %8s %7sms | %8s %8s %6sms %6sms %6sms %7s %7s %4s %4s\n' "$n" "$batch" \
 			$((rps * batch)) "$rps" "$p99max" "$half" "$got" "$p50" "$p99" "$p999" "$((non + err))" \

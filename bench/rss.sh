@@ -14,7 +14,7 @@
 # daemon's owner for clear_refs.
 #
 #   bench/rss.sh [STEADY] [OVERLOAD] [BATCH] [FACTOR] [CONNECTIONS] [OVERLOAD_CONNECTIONS]
-#       defaults: 60 20 100 3 64 1000
+#       defaults: 60 20 100 3 64 1000      (STEADY 0: the overload only)
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STEADY=${1:-60}
 OVER=${2:-20}
@@ -54,19 +54,21 @@ read -r rps _ p99max _ < <(closed_max "$port" "$BATCH" "$CONNS" 10)
 echo "maximum (wrk, $CONNS connections, 10 s, batches of $BATCH): $rps req/s = $((rps * BATCH)) events/s, p99 ${p99max} ms; VmHWM $(mb "$(kb "$DAEMON" VmHWM)") MB"
 
 half=$((rps / 2))
-echo "steady: $half req/s offered for ${STEADY}s over $CONNS connections (plus 2 s warm-up)"
-echo 5 >"/proc/$DAEMON/clear_refs"
-"$OPEN_LOOP" -r "$half" -c "$CONNS" -d "$STEADY" -w 2 -b "$(body "$BATCH")" \
-	"http://127.0.0.1:$port/collect" >"$TMP/steady" &
-LOAD=$!
-sample "$DAEMON" $((STEADY + 2)) 5
-wait "$LOAD"
-sed 's/^/  /' "$TMP/steady"
+if [ "$STEADY" -gt 0 ]; then
+	echo "steady: $half req/s offered for ${STEADY}s over $CONNS connections (plus 2 s warm-up)"
+	echo 5 >"/proc/$DAEMON/clear_refs"
+	"$OPEN_LOOP" -r "$half" -c "$CONNS" -d "$STEADY" -w 2 -b "$(body "$BATCH")" \
+		"http://127.0.0.1:$port/collect" >"$TMP/steady" &
+	LOAD=$!
+	sample "$DAEMON" $((STEADY + 2)) 5
+	wait "$LOAD"
+	sed 's/^/  /' "$TMP/steady"
+fi
 
 over=$((rps * FACTOR))
 echo "overload: $over req/s offered ($FACTOR x the maximum) for ${OVER}s over $OCONNS connections"
 echo 5 >"/proc/$DAEMON/clear_refs"
-"$OPEN_LOOP" -r "$over" -c "$OCONNS" -d "$OVER" -w 2 -g 10 -b "$(body "$BATCH")" \
+"$OPEN_LOOP" -r "$over" -c "$OCONNS" -d "$OVER" -w 2 -b "$(body "$BATCH")" \
 	"http://127.0.0.1:$port/collect" >"$TMP/over" &
 LOAD=$!
 sample "$DAEMON" $((OVER + 2)) 1
