@@ -1,6 +1,6 @@
 /* bench/produce_ceiling.c: the Kafka ceiling for /collect: how many records
  * per second librdkafka alone gets acknowledged with collectord's producer
- * settings (acks=all, idempotence, linger.ms=5), same key and value sizes.
+ * settings (acks=all, idempotence, linger.ms=2), same key and value sizes.
  *
  *   produce_ceiling TOPIC COUNT VALUE_BYTES
  *
@@ -45,7 +45,7 @@ main(int argc, char **argv)
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers ? brokers : "127.0.0.1:9092", err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err)) ||
+	    rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

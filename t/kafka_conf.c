@@ -1,4 +1,6 @@
 /* t/kafka_conf.c: one librdkafka configuration builder for every client. */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,40 @@ get(rd_kafka_conf_t *conf, const char *key)
 	if (rd_kafka_conf_get(conf, key, v, &n) != RD_KAFKA_CONF_OK)
 		return "";
 	return v;
+}
+
+/* The sample's commented [kafka] lines ("#key = value") are the
+ * producer's defaults: what it shows is what one gets by leaving it out. */
+static void
+test_sample(void)
+{
+	const char *top = getenv("top_srcdir");
+	char path[1024], line[512], err[512];
+	rd_kafka_conf_t *conf = kafka_conf_new(NULL, KAFKA_PRODUCER, err, sizeof(err));
+	bool in = false;
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/etc/collectord.conf.sample", top ? top : ".");
+	if (!ok(conf != NULL && (f = fopen(path, "r")) != NULL, "sample config and producer"))
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char key[128], value[256];
+
+		if (line[0] == '[')
+			in = strcmp(line, "[kafka]\n") == 0;
+		else if (in && sscanf(line, "#%127[a-z.] = %255s", key, value) == 2) {
+			char name[512];
+
+			snprintf(name, sizeof(name), "sample [kafka] #%s = %s is the default", key,
+			    value);
+			is_str(get(conf, key), value, name);
+			n++;
+		}
+	}
+	fclose(f);
+	ok(n >= 4, "the sample shows the producer's defaults (%d)", n);
+	rd_kafka_conf_destroy(conf);
 }
 
 int
@@ -78,5 +114,6 @@ main(void)
 	config_free(cfg);
 	ok(kafka_conf_producer_only("linger.ms") && !kafka_conf_producer_only("sasl.username"),
 	    "producer-only keys");
+	test_sample();
 	return tap_done();
 }
