@@ -58,8 +58,9 @@ S3SCRIPT = os.path.join(SRC, "scripts", "s3")
 GENERATE = os.path.join(SRC, "scripts", "generate-events")
 STOPPED = os.path.join(TDIR, "stopped-services") if TDIR else ""
 
+# quick, full, or the faults to run (a,b), with the full load if "full:a,b"
 MODE = os.environ.get("COLLECTORD_FAULTS", "") or "quick"
-FULL = MODE == "full"
+FULL = MODE == "full" or MODE.startswith("full:")
 # What the load and the outages are made of.  A client pauses between its
 # batches; an outage lasts "hold" seconds once the fault is in place.
 SIZES = {
@@ -375,6 +376,7 @@ class Phase:
         self.during = False
         self.route = None       # (batch, attempt number) -> base URL
         self.inflight = 0       # requests sent and not answered yet
+        self.pause = None       # the clients' pause between batches, if not SIZES'
 
     def add(self, b):
         with self.lock:
@@ -464,7 +466,7 @@ class Load:
             b.body = json.dumps([pool.items[j][0] for j in idx]).encode()
             self.phase.add(b)
             self.send(b)
-            time.sleep(rnd.uniform(*SIZES["pause"]))
+            time.sleep(rnd.uniform(*(self.phase.pause or SIZES["pause"])))
 
     def send(self, b):
         first = time.monotonic()
@@ -819,14 +821,16 @@ class Suite:
         row["fault"] = name
         self.rows.append(row)
         say_row(row)
-        codes = {}
+        codes, said = {}, {}
         for a in attempts:
             k = "%s %s" % (a.status, a.code()) if a.status is not None else a.error
             if a.status != 200:
                 codes[k] = codes.get(k, 0) + 1
+                said.setdefault(k, (a.json() or {}).get("message"))
         diag("%s: %d batches, %d attempts; not 200: %s" % (
             name, len(batches), len(attempts),
-            ", ".join("%s x%d" % kv for kv in sorted(codes.items())) or "none"))
+            ", ".join("%s x%d%s" % (k, n, ' ("%s")' % said[k] if said[k] else "")
+                      for k, n in sorted(codes.items())) or "none"))
         hung = [a for a in attempts if a.error == "timeout"]
         check(not hung, "%s: no request hung (each answered or refused before the client's "
               "%ds timeout)" % (name, CLIENT_TIMEOUT), "%d timed out" % len(hung))
@@ -909,9 +913,11 @@ SELECT 'count', day, count(*) FROM clickstream_unique_users WHERE day IN (SELECT
                                                   "linger.ms": 200}))
         c2.start()
         ph.route = lambda b, n: c2.url
+        ph.pause = (0.0, 0.05)  # batches close together, so that they meet in the queue
         yield {"codes": {"kafka_queue_full"}}
         c1 = self.daemons["collect"]
         ph.route = lambda b, n: c1.url
+        ph.pause = None
         # its last batches are answered before it exits
         time.sleep(2 * SIZES["pause"][1])
         check(c2.term() == 0, "%s: SIGTERM: exit 0" % c2.name)
@@ -973,9 +979,9 @@ SELECT 'count', day, count(*) FROM clickstream_unique_users WHERE day IN (SELECT
         if MODE == "full":
             chosen = known
         elif MODE == "quick":
-            chosen = ["kill-collect", "kill-enrich", "pg", "s3", "late-503"]
+            chosen = ["kill-collect", "kill-enrich", "pg", "s3", "queue", "late-503"]
         else:
-            chosen = [k.strip() for k in MODE.split(",") if k.strip()]
+            chosen = [k.strip() for k in MODE.split(":")[-1].split(",") if k.strip()]
             unknown = [k for k in chosen if k not in known]
             if unknown:
                 raise Bail("COLLECTORD_FAULTS: no fault %s (full, quick or some of %s)" %
