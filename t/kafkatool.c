@@ -12,6 +12,10 @@
  *                                   "partition" (optional)}
  *   kafkatool committed GROUP TOPIC
  *                                  the sum of GROUP's committed offsets
+ *   kafkatool offsets GROUP TOPIC...
+ *                                  a line per partition: topic, partition,
+ *                                  low and high watermarks, GROUP's
+ *                                  committed offset (-1: none)
  *
  * Brokers come from COLLECTORD_KAFKA_BROKERS.  A plain librdkafka client:
  * what the tests read is what any Kafka consumer would read.
@@ -353,6 +357,61 @@ committed(const char *group, const char *topic)
 	return 0;
 }
 
+/* What a group has left to read, partition by partition: a drained group
+ * has committed the high watermark of each (or the partition is empty). */
+static int
+offsets(const char *group, int ntopics, char **topics)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
+	char err[512];
+	rd_kafka_t *rk;
+	int rc = 0;
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers(), err, sizeof(err)) ||
+	    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+	    (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kafkatool: %s\n", err);
+		return 2;
+	}
+	for (int t = 0; t < ntopics; t++) {
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[t], NULL);
+		const struct rd_kafka_metadata *md;
+
+		if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    md->topic_cnt != 1 || md->topics[0].err) {
+			fprintf(stderr, "kafkatool: no metadata for %s\n", topics[t]);
+			return 1;
+		}
+		for (int i = 0; i < md->topics[0].partition_cnt; i++)
+			rd_kafka_topic_partition_list_add(
+			    parts, topics[t], md->topics[0].partitions[i].id);
+		rd_kafka_metadata_destroy(md);
+		rd_kafka_topic_destroy(rkt);
+	}
+	if (rd_kafka_committed(rk, parts, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		fprintf(stderr, "kafkatool: cannot read committed offsets\n");
+		return 1;
+	}
+	for (int i = 0; i < parts->cnt && rc == 0; i++) {
+		rd_kafka_topic_partition_t *p = &parts->elems[i];
+		int64_t lo, hi;
+
+		if (rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, 10000) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR) {
+			fprintf(stderr, "kafkatool: no watermarks for %s [%d]\n", p->topic,
+			    (int)p->partition);
+			rc = 1;
+			break;
+		}
+		printf("%s\t%d\t%lld\t%lld\t%lld\n", p->topic, (int)p->partition, (long long)lo,
+		    (long long)hi, p->offset >= 0 ? (long long)p->offset : -1LL);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -360,11 +419,14 @@ main(int argc, char **argv)
 		return committed(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "consume") == 0)
 		return consume(argv[2]);
+	if (argc >= 4 && strcmp(argv[1], "offsets") == 0)
+		return offsets(argv[2], argc - 3, argv + 3);
 	if (argc >= 5 && strcmp(argv[1], "produce") == 0)
 		return produce(argv[2], argv[3], argv[4], argc - 5, argv + 5);
 	if (argc == 3 && strcmp(argv[1], "produce-lines") == 0)
 		return produce_lines(argv[2]);
 	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | "
-			"produce-lines TOPIC | committed GROUP TOPIC\n");
+			"produce-lines TOPIC | committed GROUP TOPIC | offsets GROUP TOPIC...
+");
 	return 2;
 }
