@@ -426,7 +426,6 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "produce-lines") == 0)
 		return produce_lines(argv[2]);
 	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | "
-			"produce-lines TOPIC | committed GROUP TOPIC | offsets GROUP TOPIC...
-");
+			"produce-lines TOPIC | committed GROUP TOPIC | offsets GROUP TOPIC...\n");
 	return 2;
 }
