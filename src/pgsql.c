@@ -430,7 +430,12 @@ pgsql_stage_create_sql(const struct pgsql_table *t)
 {
 	struct sbuf b = {0};
 
-	sbuf_add(&b, "CREATE TEMP TABLE IF NOT EXISTS %s_stage (LIKE %s) ON COMMIT DELETE ROWS",
+	/* With its defaults and generated columns: LIKE alone copies NOT NULL
+	 * but not the expression, so a generated NOT NULL column (retail's
+	 * transaction_id) would refuse every row a replay stages. */
+	sbuf_add(&b,
+	    "CREATE TEMP TABLE IF NOT EXISTS %s_stage (LIKE %s INCLUDING DEFAULTS INCLUDING "
+	    "GENERATED INCLUDING IDENTITY) ON COMMIT DELETE ROWS",
 	    t->name, t->name);
 	return sbuf_finish(&b);
 }
