@@ -213,7 +213,8 @@ test_copy_sql(void)
 	free(sql);
 	sql = pgsql_stage_create_sql(&table3);
 	is_str(sql,
-	    "CREATE TEMP TABLE IF NOT EXISTS things_stage (LIKE things INCLUDING DEFAULTS INCLUDING "
+	    "CREATE TEMP TABLE IF NOT EXISTS things_stage (LIKE things INCLUDING DEFAULTS "
+	    "INCLUDING "
 	    "GENERATED INCLUDING IDENTITY) ON COMMIT DELETE ROWS",
 	    "the staging table: per session, emptied by each commit");
 	free(sql);
