@@ -98,6 +98,9 @@ static const struct key family_keys[] = {
     F("subject", subject, K_STR, "", 0, 0),
     F("sql_dir", sql_dir, K_STR, "", 0, 0),
     F("table", table, K_STR, "", 0, 0),
+    F("enriched_topic", enriched_topic, K_STR, "", 0, 0),
+    F("enriched_subject", enriched_subject, K_STR, "", 0, 0),
+    F("daily_topic", daily_topic, K_STR, "", 0, 0),
     F("port", port, K_INT, "0", 0, 65535),
 };
 #define NFAMILY_KEYS (sizeof(family_keys) / sizeof(family_keys[0]))

@@ -25,6 +25,14 @@ struct config_family {
 	char *subject;
 	char *sql_dir; /* its SQL files; "" = schemas/NAME/sql beside [pg] sql_dir */
 	char *table;   /* the table its SQL makes; "" = the descriptor's */
+	/* Enriched events' topic and its subject; "" = the descriptor's
+	 * topic and "<topic>-value"; "none": no enriched topic.  Settled,
+	 * "" means none. */
+	char *enriched_topic;
+	char *enriched_subject;
+	/* The daily count's topic; "" = the descriptor's; "none": not
+	 * published.  Settled, "" means none. */
+	char *daily_topic;
 	int64_t port;  /* a listener of its own, where POST /collect is this family */
 	unsigned seen; /* keys given in the file, one bit each */
 	/* Set by family_config_defaults(): the family is served by this

@@ -55,6 +55,51 @@ settle(char **field, const char *section, const char *def)
 	return config_default_str(field, def);
 }
 
+/* An optional topic: "none" turns it off (""), "" takes DEF (NULL: off). */
+static int
+settle_optional(char **field, const char *def)
+{
+	if (strcmp(*field, "none") == 0) {
+		**field = '\0';
+		return 0;
+	}
+	return def == NULL ? 0 : config_default_str(field, def);
+}
+
+/* SEC's enriched and daily topics, and the enriched subject: 0, -1 with
+ * ERR (a topic the family cannot have), or -2 out of memory. */
+static int
+settle_streams(struct config_family *sec, const struct family *f, char *err, size_t errlen)
+{
+	if (settle_optional(&sec->enriched_topic, f->enriched_topic) == -1 ||
+	    settle_optional(&sec->daily_topic, f->daily ? f->daily->topic : NULL) == -1)
+		return -2;
+	if (*sec->enriched_topic != '\0' && f->enriched_index < 0) {
+		snprintf(err, errlen,
+		    "[family.%s] enriched_topic: the family's schema has no Enriched message",
+		    sec->name);
+		return -1;
+	}
+	if (*sec->daily_topic != '\0' && f->daily == NULL) {
+		snprintf(err, errlen, "[family.%s] daily_topic: the family keeps no daily count",
+		    sec->name);
+		return -1;
+	}
+	if (*sec->enriched_topic == '\0') {
+		*sec->enriched_subject = '\0';
+	} else if (*sec->enriched_subject == '\0') {
+		size_t size = strlen(sec->enriched_topic) + sizeof("-value");
+		char *v = malloc(size);
+
+		if (v == NULL)
+			return -2;
+		snprintf(v, size, "%s-value", sec->enriched_topic);
+		free(sec->enriched_subject);
+		sec->enriched_subject = v;
+	}
+	return 0;
+}
+
 /* Whether NAME is in LIST (comma or space separated). */
 static bool
 listed(const char *list, const char *name)
@@ -190,6 +235,14 @@ family_config_defaults(struct config *cfg, char *err, size_t errlen)
 		if ((*sec->sql_dir == '\0' && default_sql_dir(cfg, sec) == -1) ||
 		    config_default_str(&sec->table, f->codec.table) == -1)
 			goto oom;
+		switch (settle_streams(sec, f, err, errlen)) {
+		case -1:
+			return -1;
+		case -2:
+			goto oom;
+		default:
+			break;
+		}
 		for (size_t j = 0; j < i; j++) {
 			const struct config_family *o = &cfg->families[j];
 

@@ -9,6 +9,24 @@
 
 #include "codec.h"
 
+/*
+ * A count of distinct values per UTC day that the family's SQL keeps
+ * exact in PostgreSQL (a trigger on its table, in the rows' transaction)
+ * and the enricher publishes, one record per change of a day's count, to
+ * a compacted topic keyed by the day.
+ */
+struct family_daily {
+	const char *name;   /* what is counted: the JSON key of the count ("uniqueUsers") */
+	const char *field;  /* the counted field, a codec path ("event.customer_id") */
+	const char *window; /* the timestamp field whose UTC day is the window */
+	const char *topic;  /* default topic; [family.NAME] daily_topic overrides */
+	/* The table of its SQL with one row per day: day DATE, COUNT (the
+	 * column named COUNT_COLUMN) BIGINT, updated_at TIMESTAMPTZ, and
+	 * published BIGINT (what the topic last got, NULL: nothing yet). */
+	const char *table;
+	const char *count_column;
+};
+
 struct family {
 	const char *name;	   /* route /collect/<name> */
 	const char *proto;	   /* the .proto text, registered as is */
@@ -21,6 +39,18 @@ struct family {
 	 * partition column, then the correlation id), or NULL for none. */
 	const char *type_column;
 	struct codec_schema codec; /* fields, rules, message, table columns */
+	/* Enriched events on Kafka: the Confluent message index of the
+	 * proto's Enriched message (the raw message's fields with their
+	 * numbers, and metadata = 15), or -1 when it has none; and the
+	 * enriched topic by default, NULL for none unless [family.NAME]
+	 * enriched_topic names one. */
+	int enriched_index;
+	const char *enriched_topic;
+	/* The client's own id of an event (a codec path): its dedup key, or
+	 * NULL for none. */
+	const char *dedup_path;
+	/* The per-day distinct count it keeps, or NULL. */
+	const struct family_daily *daily;
 };
 
 /* The I-th family of the table (the first is the default of POST
@@ -56,7 +86,10 @@ const struct family *family_default(const struct config *cfg);
  * [family.NAME] keys win, then, for the default family only, what [topics]
  * raw, dead_letter and [registry] subject give (which then hold the
  * default family's settled names), then the descriptor's own; sql_dir
- * defaults to schemas/NAME/sql beside [pg] sql_dir.  Ports: only served
+ * defaults to schemas/NAME/sql beside [pg] sql_dir.  enriched_topic and
+ * daily_topic: "none" is none (settled ""), "" the descriptor's; a
+ * family without an Enriched message or a daily count cannot have one;
+ * enriched_subject defaults to "<enriched_topic>-value".  Ports: only served
  * families may have one, no two the same, none [server] port.  0, or -1
  * with ERR.
  */

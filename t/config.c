@@ -203,6 +203,50 @@ test_families(void)
 	is_str(
 	    cfg ? family_served(cfg, 0)->table : NULL, "holded_events", "[family.NAME] table wins");
 	config_free(cfg);
+	cfg = parse("", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == 0, "streams: defaults");
+	for (size_t i = 0; cfg != NULL && family_served(cfg, i) != NULL; i++) {
+		const struct config_family *fc = family_served(cfg, i);
+
+		if (strcmp(fc->name, "clickstream") == 0) {
+			is_str(fc->enriched_topic, "acme.clickstream.latest.events",
+			    "clickstream's enriched topic by default");
+			is_str(fc->enriched_subject, "acme.clickstream.latest.events-value",
+			    "its subject: <topic>-value");
+			is_str(fc->daily_topic, "acme.clickstream.unique.users",
+			    "clickstream's daily topic by default");
+		} else {
+			is_str(
+			    fc->enriched_topic, "", "holded, retail: no enriched topic by default");
+			is_str(fc->daily_topic, "", "holded, retail: no daily topic");
+		}
+	}
+	config_free(cfg);
+	cfg = parse("[family.holded]\nenriched_topic = events.enriched\n"
+		    "[family.clickstream]\nenriched_topic = none\ndaily_topic = none\n"
+		    "[family.retail]\nenriched_topic = r.e\nenriched_subject = s\n",
+	    err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == 0, "streams: set");
+	for (size_t i = 0; cfg != NULL && family_served(cfg, i) != NULL; i++) {
+		const struct config_family *fc = family_served(cfg, i);
+
+		if (strcmp(fc->name, "holded") == 0) {
+			is_str(fc->enriched_topic, "events.enriched", "holded turns one on");
+			is_str(fc->enriched_subject, "events.enriched-value", "with its subject");
+		} else if (strcmp(fc->name, "clickstream") == 0) {
+			is_str(fc->enriched_topic, "", "none turns clickstream's off");
+			is_str(fc->enriched_subject, "", "and its subject");
+			is_str(fc->daily_topic, "", "none turns the daily topic off");
+		} else {
+			is_str(fc->enriched_subject, "s", "enriched_subject wins");
+		}
+	}
+	config_free(cfg);
+	cfg = parse("[family.holded]\ndaily_topic = x\n", err, sizeof(err));
+	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == -1,
+	    "a daily topic for a family without a daily count is refused");
+	is_str(err, "[family.holded] daily_topic: the family keeps no daily count", "and says why");
+	config_free(cfg);
 	cfg = parse("[server]\nfamilies = holded, nope\n", err, sizeof(err));
 	ok(cfg != NULL && family_config_defaults(cfg, err, sizeof(err)) == -1,
 	    "an unknown name in [server] families is refused");

@@ -45,6 +45,17 @@ static const struct codec_column clickstream_columns[] = {
     {"data", CODEC_COL_JSONB, ""},
 };
 
+/* Seed 002's unique users per day: schemas/clickstream/sql/002_unique_users.sql
+ * keeps the count, the enricher publishes it. */
+static const struct family_daily clickstream_unique_users = {
+    .name = "uniqueUsers",
+    .field = "event.customer_id",
+    .window = "event.timestamp",
+    .topic = "acme.clickstream.unique.users",
+    .table = "clickstream_unique_users_daily",
+    .count_column = "unique_users",
+};
+
 const struct family family_clickstream = {
     .name = "clickstream",
     .proto = family_clickstream_proto,
@@ -68,4 +79,8 @@ const struct family family_clickstream = {
 	    .partition_column = "event_timestamp",
 	    .check = NULL,
 	},
+    .enriched_index = 1,
+    .enriched_topic = "acme.clickstream.latest.events",
+    .dedup_path = "id",
+    .daily = &clickstream_unique_users,
 };

@@ -414,4 +414,10 @@ const struct family family_retail = {
 	    .rules = retail_rules,
 	    .nrules = sizeof(retail_rules) / sizeof(retail_rules[0]),
 	},
+    /* Enriched, the sixth message of retail.proto; no topic unless
+     * [family.retail] enriched_topic names one. */
+    .enriched_index = 5,
+    .enriched_topic = NULL,
+    .dedup_path = "transactionId",
+    .daily = NULL,
 };
