@@ -8,13 +8,12 @@
  *
  * Why the topic list is topics_file plus the families': the file is the
  * one list of what a deployment creates (scripts/create-topics makes
- * exactly it), every family's topics included, those no process of this
- * version writes yet (latest, unique users); a [family.NAME] raw_topic or
- * invalid_topic that renames a topic is in no file, and its records must
- * be kept too.  A listed topic that does not exist is only a warning from
- * librdkafka (once): its partitions are assigned once a metadata refresh
- * sees it (topic.metadata.refresh.interval.ms, METADATA_REFRESH_MS unless
- * [kafka] sets it), and read from their start.
+ * exactly it), every family's topics included; a [family.NAME] raw_topic,
+ * invalid_topic, enriched_topic or daily_topic that renames a topic is in
+ * no file, and its records must be kept too.  A listed topic that does not exist is only a warning
+ * from librdkafka (once): its partitions are assigned once a metadata refresh sees it
+ * (topic.metadata.refresh.interval.ms, METADATA_REFRESH_MS unless [kafka] sets it), and read from
+ * their start.
  *
  * Determinism.  A line depends on the record and on the registry's answer
  * for its schema id, and ids never change meaning, so a replay writes the
@@ -188,7 +187,9 @@ archive_topics_of(const struct config *cfg, struct archive_topics *t, char *err,
 	}
 	for (size_t i = 0; (fc = family_served(cfg, i)) != NULL; i++) {
 		if (!archive_topics_add(t, fc->raw_topic) ||
-		    !archive_topics_add(t, fc->invalid_topic)) {
+		    !archive_topics_add(t, fc->invalid_topic) ||
+		    (*fc->enriched_topic != '\0' && !archive_topics_add(t, fc->enriched_topic)) ||
+		    (*fc->daily_topic != '\0' && !archive_topics_add(t, fc->daily_topic))) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}

@@ -373,6 +373,22 @@ char *codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t 
     char *err, size_t errlen) CODEC_WUR;
 
 /*
+ * The enriched topic's record value for PAYLOAD (the raw record's message,
+ * checked by codec_enrich()): the Confluent frame of SCHEMA_ID with the
+ * message-index array [INDEX] (the family's Enriched message), PAYLOAD's
+ * bytes as they are, then field 15, the Metadata {1: correlationId
+ * (CORRELATION_ID, canonical text), 2: publishTime (PUBLISH_TIME_MS as
+ * codec_enrich() writes it), 3: schemaId (RAW_SCHEMA_ID)}.  Enriched has
+ * the raw message's fields with their numbers and no field 15 besides
+ * metadata, so the payload's bytes are its own.  Into *OUT (malloc'd) and
+ * *OUTLEN; false with ERR when CORRELATION_ID is not a UUID, INDEX is
+ * negative or memory runs out.
+ */
+bool codec_enriched_record(int32_t schema_id, int index, const uint8_t *payload, size_t len,
+    const char *correlation_id, int64_t publish_time_ms, int32_t raw_schema_id, uint8_t **out,
+    size_t *outlen, char *err, size_t errlen) CODEC_WUR;
+
+/*
  * The S3 dead-letter document, compact JSON (malloc'd; caller frees; NULL
  * only when out of memory):
  *   {"error":ERROR,"event":EVENT,"correlationId":...,"receivedAt":...}

@@ -951,6 +951,74 @@ codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t len,
 	return dc.o.s;
 }
 
+/* A varint at P; how many bytes (at most 10). */
+static size_t
+put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Field NUM of wire type 2 (length-delimited) holding LEN bytes of DATA. */
+static size_t
+put_bytes(uint8_t *p, unsigned num, const void *data, size_t len)
+{
+	size_t n = put_varint(p, (uint64_t)num << 3 | 2);
+
+	n += put_varint(p + n, len);
+	memcpy(p + n, data, len);
+	return n + len;
+}
+
+bool
+codec_enriched_record(int32_t schema_id, int index, const uint8_t *payload, size_t len,
+    const char *correlation_id, int64_t publish_time_ms, int32_t raw_schema_id, uint8_t **out,
+    size_t *outlen, char *err, size_t errlen)
+{
+	char corr[IDS_TEXT_SIZE], when[CODEC_TIME_SIZE];
+	uint8_t id[16], meta[128], *buf;
+	size_t mlen = 0, n = 0;
+	uint32_t sid = (uint32_t)schema_id;
+
+	if (correlation_id == NULL || !ids_parse(correlation_id, id, NULL))
+		return codec_fail(err, errlen, "metadata.correlationId: not a UUID");
+	if (index < 0 || publish_time_ms < 0)
+		return codec_fail(err, errlen, "enriched record: bad message index or publishTime");
+	ids_format(id, corr);
+	timefmt_ms(publish_time_ms, when);
+	/* the Metadata message: two short strings and a varint */
+	mlen += put_bytes(meta + mlen, 1, corr, strlen(corr));
+	mlen += put_bytes(meta + mlen, 2, when, strlen(when));
+	meta[mlen++] = 3 << 3;
+	mlen += put_varint(meta + mlen, (uint64_t)(int64_t)raw_schema_id);
+	/* frame (6 + two zig-zag varints) + payload + tag, length, metadata */
+	if ((buf = malloc(5 + 20 + len + 1 + 10 + mlen)) == NULL)
+		return codec_fail(err, errlen, "enriched record: out of memory");
+	buf[n++] = 0;
+	buf[n++] = (uint8_t)(sid >> 24);
+	buf[n++] = (uint8_t)(sid >> 16);
+	buf[n++] = (uint8_t)(sid >> 8);
+	buf[n++] = (uint8_t)sid;
+	if (index == 0) {
+		buf[n++] = 0; /* [0] is written as the count 0 */
+	} else {
+		n += put_varint(buf + n, 2); /* zig-zag 1: one index */
+		n += put_varint(buf + n, (uint64_t)index << 1);
+	}
+	memcpy(buf + n, payload, len);
+	n += len;
+	n += put_bytes(buf + n, 15, meta, mlen);
+	*out = buf;
+	*outlen = n;
+	return true;
+}
+
 void
 codec_row_free(struct codec_row *row)
 {

@@ -274,6 +274,31 @@ section_known(const char *section)
 
 extern char **environ;
 
+/* The [family.NAME] key that ends the variable name [REST, EQ) after a
+ * '_' and leaves a name before it: the longest one, so that
+ * ..._ENRICHED_SUBJECT is enriched_subject, not subject of a family
+ * "..._enriched".  NULL when none. */
+static const struct key *
+family_env_key(const char *rest, const char *eq)
+{
+	const struct key *best = NULL;
+
+	for (size_t i = 0; i < NFAMILY_KEYS; i++) {
+		const struct key *k = &family_keys[i];
+		size_t kl = strlen(k->name);
+		bool match = true;
+
+		if ((size_t)(eq - rest) < kl + 2 || eq[-(long)kl - 1] != '_')
+			continue;
+		for (size_t j = 0; j < kl; j++)
+			if (eq[-(long)kl + (long)j] != toupper((unsigned char)k->name[j]))
+				match = false;
+		if (match && (best == NULL || kl > strlen(best->name)))
+			best = k;
+	}
+	return best;
+}
+
 /* COLLECTORD_FAMILY_<NAME>_<KEY>, upper case, for [family.NAME] KEY. */
 static int
 apply_family_env(struct config *cfg, char *err, size_t errlen)
@@ -282,41 +307,30 @@ apply_family_env(struct config *cfg, char *err, size_t errlen)
 
 	for (char **e = environ; *e != NULL; e++) {
 		const char *eq = strchr(*e, '='), *rest = *e + sizeof(prefix) - 1;
+		const struct key *k;
+		char name[FAMILY_NAME_MAX + 1];
+		struct config_family *f;
+		size_t nl;
 
-		if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0 || eq == NULL)
+		if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0 || eq == NULL ||
+		    (k = family_env_key(rest, eq)) == NULL)
 			continue;
-		for (size_t i = 0; i < NFAMILY_KEYS; i++) {
-			const struct key *k = &family_keys[i];
-			size_t kl = strlen(k->name), nl;
-			char name[FAMILY_NAME_MAX + 1];
-			struct config_family *f;
-			bool match = true;
+		if ((nl = (size_t)(eq - rest) - strlen(k->name) - 1) > FAMILY_NAME_MAX)
+			continue;
+		for (size_t j = 0; j < nl; j++)
+			name[j] = (char)tolower((unsigned char)rest[j]);
+		name[nl] = '\0';
+		if (!family_name_ok(name))
+			continue;
+		if ((f = family_get(cfg, name, err, errlen)) == NULL) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		if (key_set(f, k, eq + 1, err, errlen) == -1) {
+			size_t used = strlen(err);
 
-			if ((size_t)(eq - rest) < kl + 2 || eq[-(long)kl - 1] != '_')
-				continue;
-			for (size_t j = 0; j < kl; j++)
-				if (eq[-(long)kl + (long)j] != toupper((unsigned char)k->name[j]))
-					match = false;
-			nl = (size_t)(eq - rest) - kl - 1;
-			if (!match || nl > FAMILY_NAME_MAX)
-				continue;
-			for (size_t j = 0; j < nl; j++)
-				name[j] = (char)tolower((unsigned char)rest[j]);
-			name[nl] = '\0';
-			if (!family_name_ok(name))
-				continue;
-			if ((f = family_get(cfg, name, err, errlen)) == NULL) {
-				seterr(err, errlen, "out of memory");
-				return -1;
-			}
-			if (key_set(f, k, eq + 1, err, errlen) == -1) {
-				size_t used = strlen(err);
-
-				snprintf(
-				    err + used, errlen - used, " (from %.*s)", (int)(eq - *e), *e);
-				return -1;
-			}
-			break;
+			snprintf(err + used, errlen - used, " (from %.*s)", (int)(eq - *e), *e);
+			return -1;
 		}
 	}
 	return 0;

@@ -137,6 +137,7 @@ rec_free(void *item)
 	free(r->key);
 	free(r->value);
 	free(r->line);
+	free(r->ev);
 	free(r->error);
 	codec_row_free(&r->row);
 	free(r);
@@ -148,12 +149,14 @@ rec_trim(struct rec *r)
 {
 	free(r->key);
 	free(r->value);
+	free(r->ev);
 	free(r->error);
 	codec_row_free(&r->row);
 	if (r->headers != NULL)
 		rd_kafka_headers_destroy(r->headers);
 	r->key = NULL;
 	r->value = NULL;
+	r->ev = NULL;
 	r->error = NULL;
 	r->headers = NULL;
 }
@@ -533,6 +536,12 @@ enrich_process(struct part *p, struct rec *r)
 		rec_dead(p, r, "record has no timestamp (publishTime)");
 		return true;
 	}
+	/* Its enriched record needs the id of the enriched subject: the
+	 * daemon registers it, /readyz says so until then. */
+	if (*p->fam->enriched_topic != '\0' && p->fam->enriched_id == 0) {
+		consumer_hold(p, 200);
+		return false;
+	}
 	if (!codec_frame_parse(r->value, r->len, &sid, &payload, &plen, err, sizeof(err))) {
 		rec_dead(p, r, err);
 		return true;
@@ -567,6 +576,14 @@ enrich_process(struct part *p, struct rec *r)
 		rec_dead(p, r, why);
 		return true;
 	}
+	if (*p->fam->enriched_topic != '\0' &&
+	    !codec_enriched_record(p->fam->enriched_id, p->fam->fc->family->enriched_index, payload,
+		plen, r->key, r->ts_ms, sid, &r->ev, &r->evlen, err, sizeof(err))) {
+		free(line);
+		codec_row_free(&r->row);
+		rec_dead(p, r, err);
+		return true;
+	}
 	r->line = line;
 	r->linelen = strlen(line);
 	metrics_add(CONSUMER_METRIC(p->c, CONSUMER_M_RECORDS), "outcome=\"enriched\"", 1);
@@ -586,6 +603,7 @@ static const struct consumer_role enrich_role = {
     .process = enrich_process,
     .s3_key = enrich_s3_key,
     .family_topics = true,
+    .enriched = true,
     .metrics =
 	{
 	    [CONSUMER_M_RECORDS] = {"collectord_enrich_records_total",
@@ -1010,6 +1028,7 @@ consumer_open(struct event_base *base, const struct config *cfg, const struct co
 		f->table = i; /* the daemon gives the sink the served families' tables first */
 		snprintf(f->s3_prefix, sizeof(f->s3_prefix), "%s",
 		    family_s3_prefix(fc->family, buf, sizeof(buf)));
+		f->enriched_topic = role->enriched ? fc->enriched_topic : "";
 	}
 	c->producer = producer;
 	c->registry = registry;
@@ -1023,6 +1042,7 @@ consumer_open(struct event_base *base, const struct config *cfg, const struct co
 	LIST_INIT(&c->zombies);
 	LIST_INIT(&c->dls);
 	LIST_INIT(&c->pgws);
+	LIST_INIT(&c->lws);
 
 	/* [kafka]'s consumer settings, then the role's own group: its
 	 * offsets are its own. */
@@ -1167,4 +1187,12 @@ consumer_free(struct consumer *c)
 	}
 	free(c->fams);
 	free(c);
+}
+
+void
+consumer_set_enriched_id(struct consumer *c, const struct family *f, int32_t id)
+{
+	for (size_t i = 0; c != NULL && i < c->nfams; i++)
+		if (c->fams[i].fc->family == f)
+			c->fams[i].enriched_id = id;
 }

@@ -40,6 +40,10 @@ void consumer_stop(struct consumer *c);
 bool consumer_stopped(const struct consumer *c);
 /* NULL-safe; after consumer_stopped(), or at any time when dying. */
 void consumer_free(struct consumer *c);
+/* The registry id of family F's schema under its enriched subject: until
+ * it is set, F's records wait (its enriched topic needs the id). */
+struct family;
+void consumer_set_enriched_id(struct consumer *c, const struct family *f, int32_t id);
 
 /* ---- pure: offset blocks and back-pressure, for the unit tests ---- */
 

@@ -532,11 +532,14 @@ pgw_orphan(struct pgw *w)
 	w->f = NULL;
 }
 
+static void lw_orphan(struct lw *w);
+
 /* Writes of F still out will report to nobody. */
 static void
 flush_orphan_writes(struct consumer *c, struct flush *f)
 {
 	struct pgw *w, *next;
+	struct lw *l, *lnext;
 
 	for (w = LIST_FIRST(&c->pgws); w != NULL; w = next) {
 		next = LIST_NEXT(w, link);
@@ -544,6 +547,12 @@ flush_orphan_writes(struct consumer *c, struct flush *f)
 			pgw_orphan(w);
 	}
 	f->pg_pending = 0;
+	for (l = LIST_FIRST(&c->lws); l != NULL; l = lnext) {
+		lnext = LIST_NEXT(l, link);
+		if (l->f == f)
+			lw_orphan(l);
+	}
+	f->kafka_pending = 0;
 }
 
 void
@@ -596,6 +605,181 @@ flush_orphan_all(struct consumer *c)
 	}
 	while (!LIST_EMPTY(&c->pgws))
 		pgw_orphan(LIST_FIRST(&c->pgws));
+	while (!LIST_EMPTY(&c->lws))
+		lw_orphan(LIST_FIRST(&c->lws));
+}
+
+/* ---------------------------------------------------------------- the enriched topic */
+
+/*
+ * A record goes to its family's enriched topic once PostgreSQL confirmed
+ * its row, so a row refused for good (a dead letter) is never published;
+ * the flush settles, and the offsets move, only once Kafka acknowledged
+ * every one.  A replay after a crash produces again: the topic is
+ * at-least-once, with the correlationId (the key) to tell repeats.
+ */
+
+static void lw_send(struct lw *w);
+
+static void
+lw_free(struct lw *w)
+{
+	if (w->timer != NULL)
+		event_free(w->timer);
+	free(w);
+}
+
+/* W will report to nobody: its last delivery report frees it. */
+static void
+lw_orphan(struct lw *w)
+{
+	LIST_REMOVE(w, link);
+	w->c = NULL;
+	w->f = NULL;
+	if (w->timer != NULL)
+		evtimer_del(w->timer);
+	if (w->pending == 0)
+		lw_free(w);
+}
+
+/* Every report of W's round is in: done, or again for those refused. */
+static void
+lw_round_over(struct lw *w)
+{
+	struct part *p = w->f->p;
+	size_t left = 0;
+
+	for (size_t i = 0; i < w->n; i++)
+		if (w->m[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			w->m[left++] = w->m[i];
+	if (left == 0) {
+		count_flush(w->c, "kafka", true);
+		LIST_REMOVE(w, link);
+		w->f->kafka_pending--;
+		lw_free(w);
+		part_progress(p);
+		return;
+	}
+	count_flush(w->c, "kafka", false);
+	w->backoff = backoff_next(w->backoff, w->c->retry_max_ms);
+	log_warn("enriched records refused by Kafka, retrying",
+	    "topic=%s partition=%d records=%zu retry_ms=%ld error=\"%s\"", p->fam->enriched_topic,
+	    (int)p->partition, left, w->backoff, rd_kafka_err2str(w->m[0].err));
+	w->n = left;
+	timer_in(w->timer, w->backoff);
+}
+
+static void
+on_lw_done(struct producer_waiter *pw, rd_kafka_resp_err_t err)
+{
+	struct lmsg *m = (struct lmsg *)pw;
+	struct lw *w = m->lw;
+
+	m->err = err;
+	if (--w->pending > 0)
+		return;
+	if (w->c == NULL)
+		lw_free(w);
+	else
+		lw_round_over(w);
+}
+
+static void
+on_lw_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	lw_send(arg);
+}
+
+/* Queue W's records (their values are their records' r->ev). */
+static void
+lw_send(struct lw *w)
+{
+	struct part *p = w->f->p;
+	rd_kafka_message_t msgs[64];
+	size_t i = 0;
+
+	while (i < w->n) {
+		size_t n = 0, first = i, queued;
+
+		for (size_t k = cursor_confirmed(p->cur); k < cursor_flushed(p->cur) && i < w->n;
+		     k++) {
+			struct rec *r = part_rec(p, k);
+
+			if (r->offset != w->m[i].offset)
+				continue;
+			msgs[n] = (rd_kafka_message_t){.key = r->key,
+			    .key_len = r->keylen,
+			    .payload = r->ev,
+			    .len = r->evlen,
+			    ._private = &w->m[i].w};
+			w->m[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+			i++;
+			if (++n == sizeof(msgs) / sizeof(msgs[0]))
+				break;
+		}
+		if (n == 0) {
+			/* Not reached: a flush's records stay until it settles. */
+			log_error("enriched record missing from its window",
+			    "topic=%s partition=%d offset=%lld", p->topic, (int)p->partition,
+			    (long long)w->m[i].offset);
+			w->m[i++].err = RD_KAFKA_RESP_ERR__STATE;
+			continue;
+		}
+		queued = producer_send_batch(p->c->producer, p->fam->enriched_topic, msgs, n);
+		w->pending += queued;
+		for (size_t k = 0; k < n; k++)
+			if (msgs[k].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				w->m[first + k].err = msgs[k].err;
+	}
+	if (w->pending == 0)
+		lw_round_over(w);
+}
+
+/* PostgreSQL confirmed the rows of [LO, HI]: their records to the
+ * enriched topic, when the family has one. */
+static void
+latest_write(struct part *p, int64_t lo, int64_t hi)
+{
+	struct consumer *c = p->c;
+	struct lw *w;
+	size_t n = 0;
+
+	if (*p->fam->enriched_topic == '\0')
+		return;
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
+		struct rec *r = part_rec(p, i);
+
+		if (r->line != NULL && r->ev != NULL && r->offset >= lo && r->offset <= hi)
+			n++;
+	}
+	if (n == 0)
+		return;
+	if ((w = calloc(1, sizeof(*w) + n * sizeof(w->m[0]))) == NULL ||
+	    (w->timer = evtimer_new(c->base, on_lw_timer, w)) == NULL) {
+		/* The flush cannot settle without them: its partition wedges
+		 * rather than store offsets past records never published. */
+		log_error("out of memory for enriched records", "topic=%s partition=%d", p->topic,
+		    (int)p->partition);
+		free(w);
+		p->flush->kafka_pending++;
+		return;
+	}
+	w->c = c;
+	w->f = p->flush;
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
+		struct rec *r = part_rec(p, i);
+
+		if (r->line != NULL && r->ev != NULL && r->offset >= lo && r->offset <= hi) {
+			w->m[w->n].lw = w;
+			w->m[w->n].w.done = on_lw_done;
+			w->m[w->n++].offset = r->offset;
+		}
+	}
+	LIST_INSERT_HEAD(&c->lws, w, link);
+	p->flush->kafka_pending++;
+	lw_send(w);
 }
 
 static void pg_write(struct part *p, int64_t lo, int64_t hi);
@@ -611,6 +795,8 @@ pg_reject_rec(struct part *p, struct rec *r, const char *err)
 	free(r->line);
 	r->line = NULL;
 	r->linelen = 0;
+	free(r->ev);
+	r->ev = NULL;
 	codec_row_free(&r->row);
 	rec_dead(p, r, why);
 	p->flush->body_stale = true;
@@ -658,6 +844,7 @@ on_pg_done(struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const 
 	case PG_SINK_OK:
 		count_flush(p->c, "postgres", true);
 		f->pg_ms = now_ms();
+		latest_write(p, lo, hi);
 		break;
 	case PG_SINK_REJECTED:
 		count_flush(p->c, "postgres", false);
@@ -781,5 +968,5 @@ flush_settled(const struct part *p)
 	const struct flush *f = p->flush;
 
 	return f != NULL && !f->s3_need && !f->s3_busy && !evtimer_pending(p->s3_timer, NULL) &&
-	       f->pg_pending == 0 && f->dl_wait == 0 && !f->aborted;
+	       f->pg_pending == 0 && f->kafka_pending == 0 && f->dl_wait == 0 && !f->aborted;
 }

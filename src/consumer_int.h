@@ -76,6 +76,8 @@ struct rec {
 	bool null_value; /* a tombstone: no value at all (VALUE NULL, LEN 0) */
 	char *line;	 /* the record's JSON line (enriched, archived), no newline */
 	size_t linelen;
+	uint8_t *ev; /* its enriched topic's value, while not yet confirmed; or NULL */
+	size_t evlen;
 	struct codec_row row;
 	bool dead;     /* dead-lettered: no line, no row */
 	char *error;   /* why (may be NULL when out of memory) */
@@ -110,6 +112,27 @@ struct pgw {
 	size_t nrows;
 };
 
+/* One record of a struct lw. */
+struct lmsg {
+	struct producer_waiter w; /* first: the producer hands it back */
+	struct lw *lw;
+	int64_t offset;
+	rd_kafka_resp_err_t err; /* its delivery report's, or the refusal */
+};
+
+/* The enriched records of a confirmed PostgreSQL write on their way to the
+ * family's enriched topic; those Kafka refused go again after a backoff. */
+struct lw {
+	LIST_ENTRY(lw) link;
+	struct consumer *c; /* NULL: orphaned, the last report frees it */
+	struct flush *f;
+	struct event *timer; /* the retry */
+	long backoff;
+	size_t n;	/* records in m */
+	size_t pending; /* delivery reports still due */
+	struct lmsg m[];
+};
+
 struct flush {
 	struct part *p;
 	int64_t first_off, last_off;
@@ -122,9 +145,10 @@ struct flush {
 	bool s3_need;	 /* a PUT is owed */
 	bool s3_busy;	 /* a PUT is in flight */
 	long s3_backoff;
-	size_t pg_pending; /* writes not yet reported */
-	size_t dl_wait;	   /* dead letters of the range not yet acknowledged */
-	bool aborted;	   /* the PostgreSQL sink went away first */
+	size_t pg_pending;    /* writes not yet reported */
+	size_t kafka_pending; /* enriched-topic batches not yet all acknowledged */
+	size_t dl_wait;	      /* dead letters of the range not yet acknowledged */
+	bool aborted;	      /* the PostgreSQL sink went away first */
 	/* monotonic ms: started, last S3 PUT and last PostgreSQL write
 	 * confirmed (the debug log of each confirmed flush says where the
 	 * time went) */
@@ -137,6 +161,10 @@ struct fam {
 	const struct codec_schema *schema;
 	size_t table; /* its index among the PostgreSQL sink's tables */
 	char s3_prefix[72];
+	/* The enriched topic (fc's; "" for none) and the registry id its
+	 * records are framed with, 0 until consumer_set_enriched_id(). */
+	const char *enriched_topic;
+	int32_t enriched_id;
 };
 
 struct part {
@@ -207,6 +235,9 @@ struct consumer_role {
 	/* Every subscribed topic is a served family's raw topic, so every
 	 * partition has its family (p->fam); else p->fam is NULL. */
 	bool family_topics;
+	/* Each record whose row landed goes to its family's enriched topic
+	 * too, when it has one (the enrich role). */
+	bool enriched;
 	struct {
 		const char *name, *help;
 	} metrics[CONSUMER_NMETRICS];
@@ -247,6 +278,7 @@ struct consumer {
 	int dl_in_producer;  /* dead letters of ours in the producer */
 	struct dl *dl_alone; /* the one sent (or waiting to go) on its own */
 	LIST_HEAD(, pgw) pgws;
+	LIST_HEAD(, lw) lws;
 	int64_t block; /* N */
 	int64_t flush_ms, max_pending;
 	long retry_max_ms;

@@ -44,10 +44,14 @@ struct daemon;
 
 /* One served family's schema registration (collect role), retried until
  * it succeeds; without the collect role, the look-up of its id for
- * /families, retried the same way. */
+ * /families, retried the same way.  With the enrich role, a family with an
+ * enriched topic has a second one: its schema under the enriched subject,
+ * registered by the enricher, which frames the family's Enriched with it. */
 struct reg {
 	struct daemon *d;
 	const struct config_family *fc;
+	const char *subject; /* fc's subject, or its enriched_subject */
+	bool enriched;
 	struct event *timer;
 	long backoff_ms;
 	bool done;
@@ -161,7 +165,8 @@ static void
 schema_health(struct daemon *d)
 {
 	for (size_t i = 0; i < d->nregs; i++) {
-		if (!d->regs[i].done) {
+		/* a look-up for /families keeps nobody from being ready */
+		if (!d->regs[i].done && (d->collect != NULL || d->regs[i].enriched)) {
 			health_set(HEALTH_SCHEMA, false, d->regs[i].error);
 			return;
 		}
@@ -177,7 +182,15 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 	bool permanent = registry_result_permanent(res);
 	char q[600];
 
-	if (d->collect == NULL) {
+	if (g->enriched && res == REGISTRY_OK) {
+		consumer_set_enriched_id(d->consumer, g->fc->family, id);
+		g->done = true;
+		schema_health(d);
+		log_info("schema registered", "family=%s subject=%s id=%d", g->fc->name, g->subject,
+		    (int)id);
+		return;
+	}
+	if (d->collect == NULL && !g->enriched) {
 		/* Only the look-up: nothing waits on it but /families. */
 		if (res == REGISTRY_OK) {
 			http_set_schema_id(d->http, g->fc->family, id);
@@ -188,7 +201,7 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 		if (g->backoff_ms > REGISTER_RETRY_MAX_MS)
 			g->backoff_ms = REGISTER_RETRY_MAX_MS;
 		log_debug("schema id not known yet", "family=%s subject=%s error=%s", g->fc->name,
-		    g->fc->subject, log_quote(err ? err : "", q, sizeof(q)));
+		    g->subject, log_quote(err ? err : "", q, sizeof(q)));
 		timer_in(g->timer, g->backoff_ms);
 		return;
 	}
@@ -197,17 +210,17 @@ on_registered(void *arg, enum registry_result res, int32_t id, const char *err)
 		http_set_schema_id(d->http, g->fc->family, id);
 		g->done = true;
 		schema_health(d);
-		log_info("schema registered", "family=%s subject=%s id=%d", g->fc->name,
-		    g->fc->subject, (int)id);
+		log_info("schema registered", "family=%s subject=%s id=%d", g->fc->name, g->subject,
+		    (int)id);
 		return;
 	}
 	/* Rejected (incompatible, invalid) or registry unreachable: not ready,
 	 * say why, and keep trying: an operator may fix the registry. */
-	snprintf(g->error, sizeof(g->error), "%s: %s", g->fc->subject, err);
+	snprintf(g->error, sizeof(g->error), "%s: %s", g->subject, err);
 	schema_health(d);
 	if (permanent)
 		log_error("registry rejected the schema", "family=%s subject=%s error=%s",
-		    g->fc->name, g->fc->subject, log_quote(err, q, sizeof(q)));
+		    g->fc->name, g->subject, log_quote(err, q, sizeof(q)));
 	g->backoff_ms = permanent	? REGISTER_RETRY_MAX_MS
 			: g->backoff_ms ? g->backoff_ms * 2
 					: REGISTER_RETRY_MIN_MS;
@@ -220,15 +233,16 @@ static void
 on_register_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct reg *g = arg;
-	/* The collector registers its schema; a process that only reads
-	 * asks for the id without registering anything. */
+	/* The collector registers its schema, the enricher its enriched
+	 * one; a process that only reads asks for the id without registering
+	 * anything. */
 	int (*ask)(struct registry *, const char *, const char *, const char *, registry_id_cb,
-	    void *) = g->d->collect != NULL ? registry_register : registry_find;
+	    void *) = g->d->collect != NULL || g->enriched ? registry_register : registry_find;
 
 	(void)fd;
 	(void)what;
-	if (ask(g->d->registry, g->fc->subject, "PROTOBUF", g->fc->family->proto, on_registered,
-		g) == -1)
+	if (ask(g->d->registry, g->subject, "PROTOBUF", g->fc->family->proto, on_registered, g) ==
+	    -1)
 		on_registered(g, REGISTRY_UNAVAILABLE, 0, "cannot start the registration request");
 }
 
@@ -366,9 +380,23 @@ fit_fd_limit(const struct config *cfg)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+/* Whether CFG's enricher produces to an enriched topic. */
+static bool
+enriched_topics(const struct config *cfg)
+{
+	const struct config_family *fc;
+
+	for (size_t i = 0; cfg->role_enrich && (fc = family_served(cfg, i)) != NULL; i++)
+		if (*fc->enriched_topic != '\0')
+			return true;
+	return false;
+}
+
 static int
 daemon_start(struct daemon *d, char *err, size_t errlen)
 {
+	const struct config_family *fc;
+	size_t n = 0;
 	struct s3_config s3c = {
 	    .endpoint = d->cfg->s3_endpoint,
 	    .region = d->cfg->s3_region,
@@ -382,7 +410,7 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 	health_require(HEALTH_KAFKA, true);
 	health_require(HEALTH_REGISTRY, true);
 	health_require(HEALTH_S3, true);
-	health_require(HEALTH_SCHEMA, d->cfg->role_collect);
+	health_require(HEALTH_SCHEMA, d->cfg->role_collect || enriched_topics(d->cfg));
 	health_require(HEALTH_POSTGRES, d->cfg->role_enrich);
 
 	if ((d->producer = producer_new(d->base, d->cfg, err, errlen)) == NULL)
@@ -431,17 +459,22 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 
 	d->check_timer = evtimer_new(d->base, on_check, d);
 	d->stop_timer = evtimer_new(d->base, on_stop_timer, d);
-	while (family_served(d->cfg, d->nregs) != NULL)
-		d->nregs++;
-	if (d->nregs > 0 && (d->regs = calloc(d->nregs, sizeof(*d->regs))) == NULL) {
+	for (size_t i = 0; (fc = family_served(d->cfg, i)) != NULL; i++)
+		n += 1 + (d->consumer != NULL && *fc->enriched_topic != '\0');
+	if (n > 0 && (d->regs = calloc(n, sizeof(*d->regs))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	for (size_t i = 0; (fc = family_served(d->cfg, i)) != NULL; i++) {
+		d->regs[d->nregs++] = (struct reg){.d = d, .fc = fc, .subject = fc->subject};
+		if (d->consumer != NULL && *fc->enriched_topic != '\0')
+			d->regs[d->nregs++] = (struct reg){
+			    .d = d, .fc = fc, .subject = fc->enriched_subject, .enriched = true};
 	}
 	for (size_t i = 0; i < d->nregs; i++) {
 		struct reg *g = &d->regs[i];
 
-		*g = (struct reg){.d = d, .fc = family_served(d->cfg, i)};
-		snprintf(g->error, sizeof(g->error), "%s: not registered yet", g->fc->subject);
+		snprintf(g->error, sizeof(g->error), "%s: not registered yet", g->subject);
 		if ((g->timer = evtimer_new(d->base, on_register_timer, g)) == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;

@@ -260,6 +260,7 @@ test_families(void)
 
 	setenv("COLLECTORD_FAMILY_HOLDED_PORT", "9002", 1);
 	setenv("COLLECTORD_FAMILY_OTHER_1_INVALID_TOPIC", "o.invalid", 1);
+	setenv("COLLECTORD_FAMILY_HOLDED_ENRICHED_SUBJECT", "e-value", 1);
 	cfg = config_parse("[family.holded]\nport = 9001\n", "env.conf", true, err, sizeof(err));
 	if (ok(cfg != NULL, "family env overrides parse: %s", err)) {
 		ok(config_family(cfg, "holded")->port == 9002,
@@ -267,6 +268,9 @@ test_families(void)
 		f = config_family(cfg, "other_1");
 		ok(f != NULL && strcmp(f->invalid_topic, "o.invalid") == 0,
 		    "COLLECTORD_FAMILY_OTHER_1_INVALID_TOPIC: a name with '_', a key with '_'");
+		ok(strcmp(config_family(cfg, "holded")->enriched_subject, "e-value") == 0 &&
+			config_family(cfg, "holded_enriched") == NULL,
+		    "COLLECTORD_FAMILY_HOLDED_ENRICHED_SUBJECT: the longest key that ends it");
 	}
 	config_free(cfg);
 	setenv("COLLECTORD_FAMILY_HOLDED_PORT", "many", 1);
@@ -276,6 +280,7 @@ test_families(void)
 	config_free(cfg);
 	unsetenv("COLLECTORD_FAMILY_HOLDED_PORT");
 	unsetenv("COLLECTORD_FAMILY_OTHER_1_INVALID_TOPIC");
+	unsetenv("COLLECTORD_FAMILY_HOLDED_ENRICHED_SUBJECT");
 }
 
 static void

@@ -420,6 +420,80 @@ test_clickstream_row(void)
 	cJSON_Delete(ev);
 }
 
+/* The name of top-level message I of PROTO's text, into NAME. */
+static bool
+top_message(const char *proto, int i, char *name, size_t size)
+{
+	for (const char *p = proto; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, "message ", 8) == 0 && i-- == 0) {
+			size_t n = strcspn(p + 8, " {\n");
+
+			snprintf(name, size, "%.*s", (int)n, p + 8);
+			return true;
+		}
+	return false;
+}
+
+/* The enriched topic's record: the frame with the Enriched message's
+ * index, the raw payload's fields and the metadata, read back by the
+ * generated Enriched. */
+static void
+test_enriched_record(void)
+{
+	const struct family *f = family_find("clickstream");
+	struct codec_error ce;
+	uint8_t *payload = NULL, *rec = NULL;
+	size_t len = 0, rlen = 0;
+	char err[256] = "", name[64];
+	Collectord__Clickstream__V1__Enriched *e = NULL;
+	cJSON *ev = cJSON_Parse("{\"id\":77,\"type\":\"page_view\",\"package_id\":\"p\","
+				"\"event\":{\"user_agent\":\"ua\",\"ip\":\"10.0.0.1\","
+				"\"customer_id\":5,\"timestamp\":\"2026-11-20T10:00:00Z\"}}");
+
+	for (size_t i = 0; family_at(i) != NULL; i++) {
+		const struct family *g = family_at(i);
+
+		ok(g->enriched_index >= 0 &&
+			top_message(g->proto, g->enriched_index, name, sizeof(name)) &&
+			strcmp(name, "Enriched") == 0,
+		    "%s: its enriched index names the proto's Enriched message", g->name);
+	}
+	ok(!codec_enriched_record(
+	       9, 1, (const uint8_t *)"", 0, "not-a-uuid", 0, 3, &rec, &rlen, err, sizeof(err)),
+	    "enriched record: a key that is no UUID is refused");
+	is_str(err, "metadata.correlationId: not a UUID", "and says so");
+	if (!ok(f != NULL && codec_event_encode(&f->codec, ev, &payload, &len, &ce) &&
+		    codec_enriched_record(300, f->enriched_index, payload, len,
+			"019AA0F3-7C21-7D3E-9A41-5B2E00000001", 1795165955123, 7, &rec, &rlen, err,
+			sizeof(err)),
+		"clickstream: an enriched record is built"))
+		goto out;
+	ok(rlen > 7 && rec[0] == 0 && rec[1] == 0 && rec[2] == 0 && rec[3] == 1 && rec[4] == 44,
+	    "framed with magic 0 and the enriched schema id, big-endian");
+	ok(rec[5] == 2 && rec[6] == 2, "message index array [1]: count 1, index 1, zig-zag");
+	e = collectord__clickstream__v1__enriched__unpack(NULL, rlen - 7, rec + 7);
+	if (!ok(e != NULL, "the rest reads as an Enriched"))
+		goto out;
+	ok(e->has_id && e->id == 77 && strcmp(e->type, "page_view") == 0 && e->event != NULL &&
+		e->event->has_customer_id && e->event->customer_id == 5,
+	    "with the raw event's fields");
+	ok(e->metadata != NULL, "and its metadata");
+	if (e->metadata != NULL) {
+		is_str(e->metadata->correlationid, "019aa0f3-7c21-7d3e-9a41-5b2e00000001",
+		    "metadata.correlationId: canonical");
+		is_str(e->metadata->publishtime, "2026-11-20T09:12:35.123Z",
+		    "metadata.publishTime: the record's time");
+		ok(e->metadata->has_schemaid && e->metadata->schemaid == 7,
+		    "metadata.schemaId: the raw record's schema id");
+	}
+out:
+	if (e != NULL)
+		collectord__clickstream__v1__enriched__free_unpacked(e, NULL);
+	free(rec);
+	free(payload);
+	cJSON_Delete(ev);
+}
+
 static bool
 integer_type(const ProtobufCFieldDescriptor *f)
 {
@@ -595,6 +669,7 @@ main(void)
 	test_duplicates();
 	test_currencies();
 	test_clickstream_row();
+	test_enriched_record();
 	test_corrupt_payloads();
 	return tap_done();
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t/it_families.sh: every event family end to end on the real services, in
 # one process: verdicts with the golden errors, raw and invalid topics,
-# Confluent framing with the family's schema id, its table, its S3 keys;
+# Confluent framing with the family's schema id, its table, its S3 keys,
+# its enriched topic decoded with the schema the registry holds for it;
 # the clickstream family on its own port; a family not served is 404.
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
 
@@ -14,6 +15,12 @@ CS_PORT=$(free_port)
 start_daemon families COLLECTORD_SERVER_FAMILIES="holded,clickstream,retail" \
 	COLLECTORD_ENRICH_GROUP_ID="$P" COLLECTORD_ENRICH_FLUSH_EVENTS=10 COLLECTORD_ENRICH_FLUSH_MS=200 \
 	COLLECTORD_TOPICS_RAW="$P-holded.raw" COLLECTORD_TOPICS_DEAD_LETTER="$P-holded.dlq" \
+	COLLECTORD_FAMILY_HOLDED_ENRICHED_TOPIC="$P-holded.enriched" \
+	COLLECTORD_FAMILY_HOLDED_ENRICHED_SUBJECT="it-families.holded.enriched-value" \
+	COLLECTORD_FAMILY_CLICKSTREAM_ENRICHED_TOPIC="$P-clickstream.enriched" \
+	COLLECTORD_FAMILY_CLICKSTREAM_ENRICHED_SUBJECT="it-families.clickstream.enriched-value" \
+	COLLECTORD_FAMILY_RETAIL_ENRICHED_TOPIC="$P-retail.enriched" \
+	COLLECTORD_FAMILY_RETAIL_ENRICHED_SUBJECT="it-families.retail.enriched-value" \
 	COLLECTORD_FAMILY_CLICKSTREAM_RAW_TOPIC="$P-clickstream.raw" \
 	COLLECTORD_FAMILY_CLICKSTREAM_INVALID_TOPIC="$P-clickstream.dlq" \
 	COLLECTORD_FAMILY_CLICKSTREAM_PORT="$CS_PORT" \
@@ -103,6 +110,42 @@ for f in $FAMILIES; do
 	ok "$(wait_for 60 "s3ls $(prefix_of "$f")enriched/ | grep -qF '/$P-$f.raw+'"; echo $?)" \
 		"$f: enriched objects in S3 under $(prefix_of "$f")enriched/"
 done
+# The enriched topics: each landed event once, keyed by its correlationId,
+# framed with the id of the family's schema under the enriched subject and
+# the index of its Enriched message, and read back by protoc with the text
+# the registry holds for that id.
+for f in $FAMILIES; do
+	proto="$top_srcdir/schemas/$f/$f.proto"
+	pkg=$(sed -n 's/^package \(.*\);/\1/p' "$proto")
+	index=$(grep '^message ' "$proto" | grep -n '^message Enriched ' | cut -d: -f1)
+	index=$((index - 1))
+	ok "$(wait_for 60 "[ \$(\"$KAFKATOOL\" consume $P-$f.enriched | wc -l) -ge 3 ]"; echo $?)" \
+		"$f: three records on its enriched topic"
+	"$KAFKATOOL" consume "$P-$f.enriched" >"$T_DIR/$f.enriched.jsonl"
+	is "$(jq -r .key "$T_DIR/$f.enriched.jsonl" | sort | tr '\n' ,)" \
+		"$(jq -r '[.events[0,1,2].correlationId] | sort | join(",")' "$T_DIR/$f.answer")," \
+		"$f: each landed event once, keyed by its correlationId"
+	hex=$(jq -r .valueHex "$T_DIR/$f.enriched.jsonl" | head -n 1)
+	key=$(jq -r .key "$T_DIR/$f.enriched.jsonl" | head -n 1)
+	esid=$((0x$(echo "$hex" | cut -c3-10)))
+	curl -s "$COLLECTORD_REGISTRY_URL/subjects/it-families.$f.enriched-value/versions/latest" |
+		jq -e ".id == $esid" >/dev/null
+	ok $? "$f: framed with the latest id of its enriched subject ($esid)"
+	is "$(echo "$hex" | cut -c11-14)" "$(printf '02%02x' $((index * 2)))" \
+		"$f: message index [$index], the proto's Enriched"
+	curl -s "$COLLECTORD_REGISTRY_URL/schemas/ids/$esid" | jq -r .schema >"$T_DIR/reg-$f.proto"
+	echo "$hex" | cut -c15- | xxd -r -p |
+		protoc --decode="$pkg.Enriched" -I "$T_DIR" "reg-$f.proto" >"$T_DIR/$f.decoded" 2>&1
+	ok $? "$f: protoc decodes it as $pkg.Enriched with the registered text"
+	grep -q "correlationId: \"$key\"" "$T_DIR/$f.decoded"
+	ok $? "$f: metadata.correlationId is the key"
+	raw_sid=$((0x$(jq -r .valueHex "$T_DIR/$f.raw.jsonl" | head -n 1 | cut -c3-10)))
+	grep -q "schemaId: $raw_sid\$" "$T_DIR/$f.decoded"
+	ok $? "$f: metadata.schemaId is the raw record's ($raw_sid)"
+	grep -q 'publishTime: "20' "$T_DIR/$f.decoded"
+	ok $? "$f: metadata.publishTime is set"
+done
+
 ids=$(jq -r '[.events[] | select(.status == "accepted") | "'\''\(.correlationId)'\''"] | join(",")' "$T_DIR/retail.answer")
 is "$(sql "SELECT count(*) > 0 FROM retail_transaction_lines WHERE correlation_id IN ($ids)")" t \
 	"retail: the transactions' lines are rows of retail_transaction_lines"

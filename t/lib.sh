@@ -42,8 +42,8 @@ free_port() {
 
 # make_topics PREFIX: creates PREFIX.raw and PREFIX.dlq, LogAppendTime.
 make_topics() {
-	printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1,message.timestamp.type=LogAppendTime\n' \
-		"$1" "$1" >"$T_DIR/topics"
+	printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1,message.timestamp.type=LogAppendTime\n%s.enriched,3,1,message.timestamp.type=LogAppendTime\n' \
+		"$1" "$1" "$1" >"$T_DIR/topics"
 	"$ADMIN" create-topics "$T_DIR/topics" >/dev/null || bail "cannot create topics $1.*"
 }
 
@@ -52,7 +52,8 @@ make_topics() {
 # serves the Holded family only, on the test's own topics, unless the
 # settings say otherwise (COLLECTORD_SERVER_FAMILIES=...); its archive
 # role reads only the served families' topics (no topics file), so the
-# test's own.
+# test's own.  The enriched and daily topics a family has by default are the
+# machine's, shared: off unless the test names its own.
 start_daemon() {
 	local name=$1
 	shift
@@ -62,10 +63,13 @@ start_daemon() {
 		COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" \
 		COLLECTORD_SERVER_FAMILIES=holded \
 		COLLECTORD_ARCHIVE_TOPICS_FILE= \
+		COLLECTORD_FAMILY_CLICKSTREAM_ENRICHED_TOPIC=none \
+		COLLECTORD_FAMILY_CLICKSTREAM_DAILY_TOPIC=none \
 		"$@" "$top_builddir/collectord" >>"$T_DIR/$name.log" 2>&1 &
 	DAEMON_PID=$!
 	T_PIDS="$T_PIDS $DAEMON_PID"
-	wait_for 30 "curl -fsS -o /dev/null $URL/healthz" || bail "collectord $name did not start"
+	wait_for 30 "curl -fsS -o /dev/null $URL/healthz" ||
+		bail "collectord $name did not start: $(tail -n 3 "$T_DIR/$name.log" | tr '\n' ' ')"
 }
 
 # wait_for SECONDS COMMAND: retry COMMAND every 0.25 s until it succeeds.
