@@ -408,6 +408,15 @@ batch_produce(struct batch *b)
 		batch_answer_error(b, 503, "kafka_unavailable", b->failure, 1);
 }
 
+/* Whether the producer's queue has room for every record of B now.  The
+ * check and batch_produce() must run in one turn of the loop: nothing
+ * else of ours queues in between, and librdkafka only makes more room. */
+static bool
+batch_fits(const struct batch *b)
+{
+	return producer_room(b->c->producer) >= b->n;
+}
+
 static void
 on_dead_letters_stored(void *arg, bool ok, const char *err)
 {
@@ -429,6 +438,12 @@ on_dead_letters_stored(void *arg, bool ok, const char *err)
 		batch_answer_error(b, 503, "s3_unavailable", b->failure, 5);
 	else if (b->parse_error != NULL)
 		batch_answer_error(b, 400, "invalid_body", b->parse_error, 0);
+	else if (!batch_fits(b))
+		/* Other batches filled the queue while the PUT was out: the
+		 * room is checked again, here, right before producing, so that
+		 * a batch is queued whole or not at all. */
+		batch_answer_error(
+		    b, 503, "kafka_queue_full", "the Kafka producer queue is full", 1);
 	else
 		batch_produce(b);
 	batch_maybe_free(b);
@@ -720,8 +735,9 @@ collect_body(struct httpd_req *r, void *arg)
 		batch_maybe_free(b);
 		return;
 	}
-	/* All or nothing: refuse before producing what we could not finish. */
-	if (producer_room(c->producer) < b->n) {
+	/* All or nothing: refuse before producing what we could not finish
+	 * (and again after the dead letters' PUT, on_dead_letters_stored). */
+	if (!batch_fits(b)) {
 		batch_answer_error(
 		    b, 503, "kafka_queue_full", "the Kafka producer queue is full", 1);
 		batch_maybe_free(b);
