@@ -592,9 +592,15 @@ class Suite:
         for f in self.families:
             self.settings["COLLECTORD_FAMILY_%s_RAW_TOPIC" % f.upper()] = "%s-%s.raw" % (RUN, f)
             self.settings["COLLECTORD_FAMILY_%s_INVALID_TOPIC" % f.upper()] = "%s-%s.invalid" % (RUN, f)
+            # the machine's enriched and daily topics are shared: the run's own, or none
+            self.settings["COLLECTORD_FAMILY_%s_ENRICHED_TOPIC" % f.upper()] = "%s-%s.enriched" % (RUN, f)
+            self.settings["COLLECTORD_FAMILY_%s_ENRICHED_SUBJECT" % f.upper()] = "faultsuite.%s.enriched-value" % f
+            if f == "clickstream":
+                self.settings["COLLECTORD_FAMILY_%s_DAILY_TOPIC" % f.upper()] = "none"
         self.families = self.read_families(self.settings)
         self.raw_topics = [self.families[f]["raw_topic"] for f in self.families]
         self.invalid_topics = [self.families[f]["invalid_topic"] for f in self.families]
+        self.enriched_topics = [self.families[f]["enriched_topic"] for f in self.families]
         self.pools = {}
 
     @staticmethod
@@ -616,7 +622,7 @@ class Suite:
     def make_topics(self):
         path = os.path.join(TDIR, "topics")
         with open(path, "w") as f:
-            for t in self.raw_topics:
+            for t in self.raw_topics + self.enriched_topics:
                 f.write("%s,3,1,message.timestamp.type=LogAppendTime\n" % t)
             for t in self.invalid_topics:
                 f.write("%s,1,1,message.timestamp.type=LogAppendTime\n" % t)
