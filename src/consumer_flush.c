@@ -456,14 +456,34 @@ s3_failed(struct part *p, const char *err)
 }
 
 static void
-on_s3_done(void *arg, bool ok, const char *err)
+on_s3_done(void *arg, long status, const char *err, const char *etag, int64_t last_offset)
 {
 	struct part *p = arg, *live;
 	struct flush *f = p->flush;
 	struct consumer *c = p->c;
+	bool ok = status >= 200 && status <= 299;
 
+	(void)last_offset;
 	f->s3_busy = false;
+	if (ok)
+		snprintf(p->etag, sizeof(p->etag), "%s", etag);
+	if (status == 412 && !p->revoked) {
+		/* Another writer changed the object since we saw it (a
+		 * previous owner of the partition, or our own write before a
+		 * restart): read its ETag and write again.  The block we hold
+		 * starts at the block's first offset, so it is a superset of
+		 * what a previous owner could have written. */
+		log_info("S3 object changed by another writer, reading it again", "key=%s", f->key);
+		metrics_add("collectord_s3_conflicts_total", "", 1);
+		p->etag_stale = true;
+		f->s3_need = true;
+		s3_kick(p);
+		c->hooks.unref(p);
+		return;
+	}
 	if (p->revoked) {
+		/* A revoked partition's last PUT (412: its new owner wrote the
+		 * object since; nothing of ours was written, which is right). */
 		/* A revoked partition's last PUT: whoever owns the partition
 		 * now may write the key. */
 		count_flush(c, "s3", ok);
@@ -474,6 +494,9 @@ on_s3_done(void *arg, bool ok, const char *err)
 		return;
 	}
 	if (!ok) {
+		/* a write of ours that was not confirmed may have landed: the
+		 * ETag we hold may be stale, so ask before the next PUT */
+		p->etag_stale = true;
 		s3_failed(p, err);
 	} else {
 		count_flush(c, "s3", true);
@@ -483,6 +506,47 @@ on_s3_done(void *arg, bool ok, const char *err)
 		part_progress(p);
 	}
 	c->hooks.unref(p); /* the PUT's; the assignment's remains */
+}
+
+/* A request of P's block could not start: as a failed PUT. */
+static void
+s3_start_failed(struct part *p, const char *why)
+{
+	p->flush->s3_busy = false;
+	s3_failed(p, why);
+	p->c->hooks.unref(p);
+}
+
+static void s3_put_block(struct part *p);
+
+/*
+ * The state of P's block's object, before a PUT that must not undo
+ * another writer's.  An object's last offset never goes down: when the
+ * object already holds our block up to our flush's last offset (a new
+ * owner of the partition wrote it, or our own write that seemed to fail
+ * landed), our PUT is done, since a block's lines are a function of its
+ * records; else ours holds more, and goes in if nobody wrote since.
+ */
+static void
+on_s3_head(void *arg, long status, const char *err, const char *etag, int64_t last_offset)
+{
+	struct part *p = arg;
+
+	if (p->revoked || (status != 200 && status != 404)) {
+		/* as an answer to the PUT: on_s3_done retries or lets go */
+		on_s3_done(p, status == 404 || status == 200 ? 0 : status,
+		    err ? err : "HEAD failed", "", -1);
+		return;
+	}
+	snprintf(p->etag, sizeof(p->etag), "%s", status == 200 ? etag : "");
+	p->etag_stale = false;
+	if (status == 200 && last_offset >= p->flush->last_off) {
+		log_info("S3 object already holds the block", "key=%s last_offset=%lld",
+		    p->flush->key, (long long)last_offset);
+		on_s3_done(p, 200, NULL, etag, last_offset);
+		return;
+	}
+	s3_put_block(p);
 }
 
 static void
@@ -504,14 +568,33 @@ s3_kick(struct part *p)
 	/* Nothing to say: the block has no line and no object yet. */
 	if (!f->have_key || (f->body_len == 0 && p->object_block != block))
 		return;
-	/* s3_put copies the body; ours stays for the retries. */
-	if (s3_put(c->s3, f->key, f->body, f->body_len, CONTENT_TYPE, on_s3_done, p) == -1) {
-		s3_failed(p, "cannot start the PUT");
-		return;
+	if (p->object_block != block) {
+		/* A block new to this partition: most likely no object yet; a
+		 * 412 says otherwise. */
+		p->object_block = block;
+		p->etag[0] = '\0';
+		p->etag_stale = false;
 	}
 	f->s3_busy = true;
-	p->object_block = block;
-	p->refs++; /* the PUT's: on_s3_done drops it through c->hooks.unref */
+	p->refs++; /* the request's: on_s3_done drops it through c->hooks.unref */
+	if (p->etag_stale) {
+		if (s3_head(c->s3, f->key, on_s3_head, p) == -1)
+			s3_start_failed(p, "cannot start the HEAD");
+		return;
+	}
+	s3_put_block(p);
+}
+
+/* The PUT of P's block, conditional on the ETag P holds. */
+static void
+s3_put_block(struct part *p)
+{
+	struct flush *f = p->flush;
+
+	/* s3_put_if copies the body; ours stays for the retries. */
+	if (s3_put_if(p->c->s3, f->key, f->body, f->body_len, CONTENT_TYPE,
+		p->etag[0] != '\0' ? p->etag : NULL, f->last_off, on_s3_done, p) == -1)
+		s3_start_failed(p, "cannot start the PUT");
 }
 
 void

@@ -52,6 +52,7 @@
 #include "cursor.h"
 #include "producer.h"
 #include "registry.h"
+#include "s3.h"
 
 /* First retry delay of every sink; it doubles up to the role's
  * retry_max_ms ([enrich] or [archive]). */
@@ -179,7 +180,13 @@ struct part {
 	int64_t next_offset;  /* -1 before the first record */
 	struct cursor *cur;   /* its records (struct rec *), in offset order */
 	int64_t object_block; /* first offset of the block a PUT was tried for */
-	struct flush *flush;  /* the one in flight, consumer_flush.c's */
+	/* The ETag of object_block's object as this partition last wrote or
+	 * read it ("": none there, as far as it knows), which its next PUT
+	 * requires (If-Match, or If-None-Match: * for ""); a 412 says
+	 * another writer changed it: etag_stale, HEAD it, then PUT. */
+	char etag[S3_ETAG_SIZE];
+	bool etag_stale;
+	struct flush *flush; /* the one in flight, consumer_flush.c's */
 	struct event *flush_timer, *s3_timer, *reg_timer;
 	bool reg_wait; /* processing held for the registry */
 	bool reg_call; /* registry_check_id in flight */

@@ -33,8 +33,11 @@ struct s3_req {
 	enum s3_op op;
 	s3_done_cb done;
 	s3_get_cb get;
+	s3_cond_cb cond; /* a conditional PUT's or an object HEAD's */
 	void *arg;
-	char *what; /* "PUT <key>", for messages */
+	char *what;		 /* "PUT <key>", for messages */
+	char etag[S3_ETAG_SIZE]; /* the answer's ETag header, quotes kept */
+	int64_t last_offset;	 /* its x-amz-meta-last-offset, -1: none */
 	LIST_ENTRY(s3_req) link;
 };
 
@@ -359,8 +362,10 @@ s3_curl_done(void *arg, CURLcode rc, long status, const char *body, size_t len, 
 	struct s3_req *req = arg;
 	s3_done_cb done = req->done;
 	s3_get_cb get = req->get;
+	s3_cond_cb cond = req->cond;
 	void *cbarg = req->arg;
-	char err[1024], code[128], msg[512];
+	char err[1024], code[128], msg[512], etag[S3_ETAG_SIZE];
+	int64_t last = req->last_offset;
 	bool ok = rc == CURLE_OK && status >= 200 && status <= 299;
 
 	err[0] = '\0';
@@ -370,14 +375,28 @@ s3_curl_done(void *arg, CURLcode rc, long status, const char *body, size_t len, 
 		snprintf(err, sizeof(err), "%s: HTTP %ld %s: %s", req->what, status, code, msg);
 	else if (!ok)
 		snprintf(err, sizeof(err), "%s: HTTP %ld", req->what, status);
+	memcpy(etag, req->etag, sizeof(etag));
 	LIST_REMOVE(req, link);
 	free(req->what);
 	free(req);
 	/* Last: the callback may free the s3. */
-	if (get != NULL)
+	if (cond != NULL)
+		cond(cbarg, rc == CURLE_OK ? status : 0, ok ? NULL : err, ok ? etag : "",
+		    ok ? last : -1);
+	else if (get != NULL)
 		get(cbarg, ok, ok ? NULL : err, ok ? body : NULL, ok ? len : 0);
 	else
 		done(cbarg, ok, ok ? NULL : err);
+}
+
+/* LEN bytes of S are a header value to repeat: no control bytes. */
+static bool
+header_value_ok_n(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
 }
 
 static bool
@@ -391,6 +410,42 @@ header_value_ok(const char *s, size_t max)
 	return n > 0 && n <= max;
 }
 
+/* libcurl's header callback: keep the ETag and the last offset. */
+static size_t
+on_header(char *buf, size_t size, size_t n, void *arg)
+{
+	static const char last[] = "x-amz-meta-last-offset:";
+	struct s3_req *req = arg;
+	size_t len = size * n;
+
+	if (len > sizeof(last) - 1 && len < 64 && strncasecmp(buf, last, sizeof(last) - 1) == 0) {
+		char v[64], *end;
+		long long off;
+
+		memcpy(v, buf + sizeof(last) - 1, len - (sizeof(last) - 1));
+		v[len - (sizeof(last) - 1)] = '\0';
+		off = strtoll(v, &end, 10);
+		while (*end == ' ' || *end == '\r' || *end == '\n')
+			end++;
+		if (end != v && *end == '\0' && off >= 0)
+			req->last_offset = off;
+	}
+	if (len > 5 && strncasecmp(buf, "etag:", 5) == 0) {
+		const char *v = buf + 5;
+		size_t vl = len - 5;
+
+		while (vl > 0 && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		if (vl < sizeof(req->etag) && header_value_ok_n(v, vl)) {
+			memcpy(req->etag, v, vl);
+			req->etag[vl] = '\0';
+		}
+	}
+	return len;
+}
+
 /*
  * Build and start one request.  KEY NULL addresses the bucket.  BODY is
  * copied by libcurl (COPYPOSTFIELDS), which also makes libcurl hash the
@@ -398,7 +453,8 @@ header_value_ok(const char *s, size_t max)
  */
 static int
 s3_request(struct s3 *s3, enum s3_op op, const char *key, const void *body, size_t len,
-    const char *content_type, s3_done_cb done, s3_get_cb get, void *arg)
+    const char *content_type, const char *const *extra, s3_done_cb done, s3_get_cb get,
+    s3_cond_cb cond, void *arg)
 {
 	struct curl_slist *h = NULL, *t;
 	struct s3_req *req = NULL;
@@ -420,7 +476,9 @@ s3_request(struct s3 *s3, enum s3_op op, const char *key, const void *body, size
 	req->op = op;
 	req->done = done;
 	req->get = get;
+	req->cond = cond;
 	req->arg = arg;
+	req->last_offset = -1;
 	if (key != NULL) {
 		size_t wlen = strlen(verb) + strlen(key) + 2;
 
@@ -467,6 +525,17 @@ s3_request(struct s3 *s3, enum s3_op op, const char *key, const void *body, size
 	if ((t = curl_slist_append(h, hdr)) == NULL)
 		goto fail;
 	h = t;
+	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+		if (!header_value_ok(extra[i], sizeof(hdr) - 1))
+			goto fail;
+		if ((t = curl_slist_append(h, extra[i])) == NULL)
+			goto fail;
+		h = t;
+	}
+	if (cond != NULL) {
+		curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
+	}
 	free(url);
 	url = NULL;
 	/* EASY and H belong to the loop from here, whatever it returns. */
@@ -493,13 +562,40 @@ s3_put(struct s3 *s3, const char *key, const void *body, size_t len, const char 
 {
 	if (key == NULL)
 		return -1;
-	return s3_request(s3, S3_OP_PUT, key, body, len, content_type, cb, NULL, arg);
+	return s3_request(s3, S3_OP_PUT, key, body, len, content_type, NULL, cb, NULL, NULL, arg);
+}
+
+int
+s3_put_if(struct s3 *s3, const char *key, const void *body, size_t len, const char *content_type,
+    const char *if_match, int64_t last_offset, s3_cond_cb cb, void *arg)
+{
+	char cond[S3_ETAG_SIZE + 16], last[64];
+	const char *extra[3] = {cond, last, NULL};
+
+	if (key == NULL || last_offset < 0 ||
+	    (if_match != NULL && strlen(if_match) >= S3_ETAG_SIZE))
+		return -1;
+	if (if_match != NULL)
+		snprintf(cond, sizeof(cond), "If-Match: %s", if_match);
+	else
+		snprintf(cond, sizeof(cond), "If-None-Match: *");
+	/* signed with the rest: libcurl's SigV4 signs every header it sends */
+	snprintf(last, sizeof(last), "x-amz-meta-last-offset: %lld", (long long)last_offset);
+	return s3_request(s3, S3_OP_PUT, key, body, len, content_type, extra, NULL, NULL, cb, arg);
+}
+
+int
+s3_head(struct s3 *s3, const char *key, s3_cond_cb cb, void *arg)
+{
+	if (key == NULL)
+		return -1;
+	return s3_request(s3, S3_OP_HEAD, key, NULL, 0, NULL, NULL, NULL, NULL, cb, arg);
 }
 
 int
 s3_check(struct s3 *s3, s3_done_cb cb, void *arg)
 {
-	return s3_request(s3, S3_OP_HEAD, NULL, NULL, 0, NULL, cb, NULL, arg);
+	return s3_request(s3, S3_OP_HEAD, NULL, NULL, 0, NULL, NULL, cb, NULL, NULL, arg);
 }
 
 int
@@ -507,5 +603,5 @@ s3_get(struct s3 *s3, const char *key, s3_get_cb cb, void *arg)
 {
 	if (key == NULL)
 		return -1;
-	return s3_request(s3, S3_OP_GET, key, NULL, 0, NULL, NULL, cb, arg);
+	return s3_request(s3, S3_OP_GET, key, NULL, 0, NULL, NULL, NULL, cb, NULL, arg);
 }

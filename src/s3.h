@@ -28,6 +28,14 @@ struct s3_config {
 typedef void (*s3_done_cb)(void *arg, bool ok, const char *err);
 /* As s3_done_cb, plus the object's bytes (borrowed, NUL-terminated) when OK. */
 typedef void (*s3_get_cb)(void *arg, bool ok, const char *err, const char *body, size_t len);
+/* Room for an ETag, quotes included. */
+#define S3_ETAG_SIZE 128
+/* The answer of s3_put_if() or s3_head(): STATUS is the HTTP status (0
+ * when no answer came: ERR says why); on 2xx ERR is NULL and ETAG the
+ * object's (quoted, as S3 gives it; "" if it gave none), else ETAG is "".
+ * LAST_OFFSET: a HEAD's x-amz-meta-last-offset, -1 when it has none. */
+typedef void (*s3_cond_cb)(
+    void *arg, long status, const char *err, const char *etag, int64_t last_offset);
 
 /*
  * A client for CFG's bucket; the strings are copied.  LOOP must outlive
@@ -46,6 +54,22 @@ void s3_free(struct s3 *s3);
  */
 int s3_put(struct s3 *s3, const char *key, const void *body, size_t len, const char *content_type,
     s3_done_cb cb, void *arg) __attribute__((warn_unused_result));
+/*
+ * s3_put(), only if the object is still what the writer last saw: IF_MATCH
+ * its ETag (If-Match), or NULL for "no such object yet" (If-None-Match: *).
+ * Another writer in between makes it 412 Precondition Failed, and nothing
+ * is written.  LAST_OFFSET (>= 0) is kept with the object as its
+ * x-amz-meta-last-offset, which s3_head() reads back.  CB as s3_cond_cb
+ * says; the ETag of a 2xx is the new object's.  -1 (bad key or ETag, out
+ * of memory): CB never fires.
+ */
+int s3_put_if(struct s3 *s3, const char *key, const void *body, size_t len,
+    const char *content_type, const char *if_match, int64_t last_offset, s3_cond_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+/* HEAD object KEY: 200 with its ETag, 404 when there is none.  As
+ * s3_put_if() for the rest. */
+int s3_head(struct s3 *s3, const char *key, s3_cond_cb cb, void *arg)
+    __attribute__((warn_unused_result));
 /* HEAD the bucket: is S3 reachable and are our credentials good?  As s3_put. */
 int s3_check(struct s3 *s3, s3_done_cb cb, void *arg) __attribute__((warn_unused_result));
 /* GET object KEY (at most CURL_LOOP_MAX_BODY bytes).  As s3_put. */
