@@ -152,7 +152,7 @@ on_families(struct listener *l, struct httpd_req *r)
 	for (size_t i = 0; (fc = family_served(h->cfg, i)) != NULL; i++) {
 		cJSON *o = cJSON_CreateObject(), *routes;
 		bool def = strcmp(fc->name, h->cfg->default_family) == 0;
-		char path[80];
+		char path[96];
 
 		cJSON_AddItemToArray(all, o);
 		cJSON_AddStringToObject(o, "family", fc->name);
@@ -178,6 +178,18 @@ on_families(struct listener *l, struct httpd_req *r)
 		else
 			cJSON_AddNullToObject(o, "schemaId");
 		cJSON_AddStringToObject(o, "table", fc->table);
+		if (fc->family->daily != NULL) {
+			const struct family_daily *d = fc->family->daily;
+			cJSON *dj = cJSON_AddObjectToObject(o, "daily");
+
+			snprintf(path, sizeof(path), "/families/%s/daily", fc->name);
+			cJSON_AddStringToObject(dj, "name", d->name);
+			cJSON_AddStringToObject(dj, "field", d->field);
+			cJSON_AddStringToObject(dj, "window", d->window);
+			cJSON_AddStringToObject(dj, "path", path);
+		} else {
+			cJSON_AddNullToObject(o, "daily");
+		}
 	}
 	if ((text = cJSON_PrintUnformatted(doc)) == NULL) {
 		cJSON_Delete(doc);
@@ -189,7 +201,8 @@ on_families(struct listener *l, struct httpd_req *r)
 	cJSON_free(text);
 }
 
-/* GET /events/{id}, /requests/{id}, /events, /rejections. */
+/* GET /events/{id}, /requests/{id}, /events, /rejections,
+ * /families/{name}/daily. */
 static void
 on_readback(struct listener *l, struct httpd_req *r)
 {
@@ -242,6 +255,7 @@ static const struct route {
     {"/events/", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_readback},
     {"/requests/", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_readback},
     {"/rejections", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_readback},
+    {"/families/", HTTP_GET | HTTP_HEAD, "GET, HEAD", on_readback},
 };
 
 /* Every request's head comes here first. */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include "apikeys.h"
 #include "config.h"
@@ -27,6 +28,7 @@
 #include "ids.h"
 #include "log.h"
 #include "pg_conn.h"
+#include "pgsql.h"
 #include "readback_sql.h"
 #include "timefmt.h"
 
@@ -38,7 +40,7 @@
  * its job is answered 503 and the session dropped. */
 #define DEADLINE_GRACE_MS 1000
 
-enum job_kind { JOB_EVENT, JOB_REQUEST, JOB_EVENTS, JOB_REJECTIONS };
+enum job_kind { JOB_EVENT, JOB_REQUEST, JOB_EVENTS, JOB_REJECTIONS, JOB_DAILY };
 
 struct readback;
 struct job;
@@ -62,7 +64,9 @@ struct job {
 	struct event *deadline;
 	long limit;
 	char corr[37];
-	const struct rb_table *table; /* JOB_EVENTS */
+	const struct rb_table *table; /* JOB_EVENTS, JOB_DAILY */
+	int64_t day;		      /* JOB_DAILY: the newest day, and how many */
+	long days;
 	/* the answer, built as results arrive */
 	cJSON *rows[2];
 	size_t bytes;
@@ -200,6 +204,34 @@ cursor_after(struct job *j, const PGresult *res, int row, bool events)
 		j->failed = true;
 }
 
+/* A daily count's rows (newest first, a day without a row left out)
+ * as one item per day of the window, newest first, 0 for a missing one. */
+static void
+take_daily(struct job *j, const PGresult *res)
+{
+	cJSON *rows = cJSON_CreateArray();
+	int n = PQntuples(res), i = 0;
+
+	if (rows == NULL || PQnfields(res) != 2) {
+		cJSON_Delete(rows);
+		j->failed = true;
+		return;
+	}
+	for (int64_t d = j->day; d > j->day - j->days; d--) {
+		cJSON *o = cJSON_CreateObject();
+		char day[11];
+		double count = 0;
+
+		if (i < n && strtoll(PQgetvalue(res, i, 0), NULL, 10) == d)
+			count = strtod(PQgetvalue(res, i++, 1), NULL);
+		rb_day_format(d, day);
+		cJSON_AddStringToObject(o, "day", day);
+		cJSON_AddNumberToObject(o, "count", count);
+		cJSON_AddItemToArray(rows, o);
+	}
+	j->rows[j->results] = rows;
+}
+
 /* Result number J->results of job J into its rows. */
 static void
 take_result(struct job *j, const PGresult *res)
@@ -208,8 +240,13 @@ take_result(struct job *j, const PGresult *res)
 		      (j->kind == JOB_REQUEST && j->results == 0);
 	int n = PQntuples(res);
 	long max = j->kind == JOB_EVENTS || j->kind == JOB_REJECTIONS ? j->limit : RB_REQUEST_MAX;
-	cJSON *rows = cJSON_CreateArray();
+	cJSON *rows;
 
+	if (j->kind == JOB_DAILY) {
+		take_daily(j, res);
+		return;
+	}
+	rows = cJSON_CreateArray();
 	if (rows == NULL || PQnfields(res) != (events ? 4 : RB_REJ_NCOLUMNS)) {
 		cJSON_Delete(rows);
 		j->failed = true;
@@ -332,6 +369,14 @@ job_answer(struct job *j)
 			cJSON_AddStringToObject(doc, "next", j->next);
 		else
 			cJSON_AddNullToObject(doc, "next");
+		break;
+	case JOB_DAILY:
+		doc = cJSON_CreateObject();
+		cJSON_AddStringToObject(doc, "family", j->table->family);
+		cJSON_AddStringToObject(doc, "name", j->table->daily->name);
+		cJSON_AddStringToObject(doc, "field", j->table->daily->field);
+		cJSON_AddStringToObject(doc, "window", j->table->daily->window);
+		cJSON_AddItemReferenceToObject(doc, "days", j->rows[0]);
 		break;
 	}
 	reply_json(r, 200, doc);
@@ -614,7 +659,61 @@ bool
 readback_route(const char *path)
 {
 	return strcmp(path, "/events") == 0 || strncmp(path, "/events/", 8) == 0 ||
-	       strncmp(path, "/requests/", 10) == 0 || strcmp(path, "/rejections") == 0;
+	       strncmp(path, "/requests/", 10) == 0 || strcmp(path, "/rejections") == 0 ||
+	       strncmp(path, "/families/", 10) == 0;
+}
+
+/* GET /families/{name}/daily: the job, or NULL when R was answered (400,
+ * 404, 500). */
+static struct job *
+daily_job(struct readback *rb, struct httpd_req *r, const char *path)
+{
+	const char *name = path + 10, *slash = strchr(name, '/');
+	const struct rb_table *t = NULL;
+	struct rb_params p;
+	struct job *j;
+	char family[64], err[300];
+
+	if (slash == NULL || strcmp(slash, "/daily") != 0 || slash == name ||
+	    (size_t)(slash - name) >= sizeof(family)) {
+		httpd_reply_error(
+		    r, 404, "not_found", "no such path: see GET /openapi.json", NULL, 0);
+		return NULL;
+	}
+	snprintf(family, sizeof(family), "%.*s", (int)(slash - name), name);
+	if (family_find(family) == NULL || (t = served_table(rb, family)) == NULL ||
+	    t->daily == NULL) {
+		httpd_reply_error(r, 404, "not_found",
+		    family_find(family) == NULL ? "no such event family"
+		    : t == NULL ? "family not served by this process ([server] families)"
+				: "the family keeps no daily count",
+		    NULL, 0);
+		return NULL;
+	}
+	if (rb_params_parse(httpd_req_query(r), RB_P_DAY | RB_P_DAYS, true, &p, err, sizeof(err)) ==
+	    -1) {
+		httpd_reply_error(r, 400, "bad_request", err, NULL, 0);
+		return NULL;
+	}
+	if (!(p.given & RB_P_DAY)) {
+		struct timespec now;
+
+		/* Today, UTC: the window's newest day. */
+		clock_gettime(CLOCK_REALTIME, &now);
+		p.day = pgsql_day((int64_t)now.tv_sec * 1000000);
+	}
+	if ((j = job_new(rb, r, JOB_DAILY)) == NULL)
+		goto oom;
+	j->nq = 1;
+	j->table = t;
+	j->day = p.day;
+	j->days = p.days;
+	if (rb_query_daily(t, p.day, p.days, &j->q[0]) == 0)
+		return j;
+	job_free(j);
+oom:
+	httpd_reply_error(r, 500, "internal", "out of memory", NULL, 0);
+	return NULL;
 }
 
 /* The job of request R on PATH, its queries built; NULL when R was
@@ -628,6 +727,8 @@ job_of(struct readback *rb, struct httpd_req *r, const char *path)
 	char err[300], corr[37], msg[400];
 	int rc = 0;
 
+	if (strncmp(path, "/families/", 10) == 0)
+		return daily_job(rb, r, path);
 	if (strncmp(path, "/events/", 8) == 0 || strncmp(path, "/requests/", 10) == 0) {
 		bool event = path[1] == 'e';
 

@@ -1,6 +1,7 @@
 /*
  * readback.h: the read-back API of the enrich role: GET /events/{id},
- * /requests/{id}, /events and /rejections, answered from PostgreSQL.
+ * /requests/{id}, /events, /rejections and /families/{name}/daily (a
+ * family's per-day count of the last days), answered from PostgreSQL.
  *
  * It reads on connections of its own ([readback] connections pg_conn
  * sessions, non-blocking on the loop, never the sink's), each session

@@ -51,7 +51,8 @@ rb_table_of(const struct config_family *fc, struct rb_table *t, char *err, size_
 	*t = (struct rb_table){.family = f->name,
 	    .name = fc->table,
 	    .ts = s->partition_column,
-	    .type = f->type_column};
+	    .type = f->type_column,
+	    .daily = f->daily};
 	for (size_t i = 0; i < s->ncolumns; i++) {
 		const struct codec_column *c = &s->columns[i];
 
@@ -78,6 +79,12 @@ rb_table_of(const struct config_family *fc, struct rb_table *t, char *err, size_
 	if (!type_ok || (t->type != NULL && !plain_name(t->type))) {
 		seterr(err, errlen, "family %s: type_column is not a text column of its table",
 		    f->name);
+		return -1;
+	}
+	if (f->daily != NULL &&
+	    (!plain_name(f->daily->table) || !plain_name(f->daily->count_column))) {
+		seterr(err, errlen,
+		    "family %s: its daily table or count column is not a plain name", f->name);
 		return -1;
 	}
 	return 0;
@@ -157,6 +164,8 @@ static const struct {
     {"rule", RB_P_RULE},
     {"limit", RB_P_LIMIT},
     {"cursor", RB_P_CURSOR},
+    {"day", RB_P_DAY},
+    {"days", RB_P_DAYS},
 };
 
 static int
@@ -189,6 +198,61 @@ parse_limit(const char *v, long *limit, char *err, size_t errlen)
 	return 0;
 }
 
+#define US_PER_DAY (86400LL * 1000000)
+
+void
+rb_day_format(int64_t day, char out[11])
+{
+	char text[TIMEFMT_SIZE];
+
+	timefmt_us(day * US_PER_DAY, text);
+	memcpy(out, text, 10);
+	out[10] = '\0';
+}
+
+/* A full-date YYYY-MM-DD, and only that: the day is the answer's key. */
+static int
+parse_day(const char *v, int64_t *day, char *err, size_t errlen)
+{
+	static const char form[] = "dddd-dd-dd";
+	char ts[32], back[11];
+	int64_t us;
+	size_t i;
+
+	for (i = 0; form[i] != '\0'; i++)
+		if (form[i] == 'd' ? !(v[i] >= '0' && v[i] <= '9') : v[i] != form[i])
+			break;
+	snprintf(ts, sizeof(ts), "%.10sT00:00:00Z", v);
+	if (form[i] != '\0' || v[i] != '\0' || !timefmt_parse(ts, &us) ||
+	    !pgsql_timestamp_valid(us))
+		goto bad;
+	/* A day the parser rolled over (02-30) is not that date. */
+	rb_day_format(pgsql_day(us), back);
+	if (strcmp(back, v) != 0)
+		goto bad;
+	*day = pgsql_day(us);
+	return 0;
+bad:
+	seterr(err, errlen, "day: not a date such as 2026-11-20 (years 0001-9999)");
+	return -1;
+}
+
+static int
+parse_days(const char *v, long *days, char *err, size_t errlen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : -1;
+	if (n < 1 || n > RB_DAYS_MAX || errno != 0 || *end != '\0') {
+		seterr(err, errlen, "days: not an integer from 1 to %d", RB_DAYS_MAX);
+		return -1;
+	}
+	*days = n;
+	return 0;
+}
+
 static int
 parse_one(const char *name, unsigned bit, const char *v, bool events, struct rb_params *p,
     char *err, size_t errlen)
@@ -216,6 +280,10 @@ parse_one(const char *name, unsigned bit, const char *v, bool events, struct rb_
 		return 0;
 	case RB_P_LIMIT:
 		return parse_limit(v, &p->limit, err, errlen);
+	case RB_P_DAY:
+		return parse_day(v, &p->day, err, errlen);
+	case RB_P_DAYS:
+		return parse_days(v, &p->days, err, errlen);
 	case RB_P_CURSOR:
 	default:
 		return rb_cursor_decode(v, events, &p->cursor, err, errlen);
@@ -229,7 +297,7 @@ rb_params_parse(
 	char name[32], value[1024];
 	const char *s = query != NULL ? query : "";
 
-	*p = (struct rb_params){.limit = RB_LIMIT_DEFAULT};
+	*p = (struct rb_params){.limit = RB_LIMIT_DEFAULT, .days = RB_DAYS_DEFAULT};
 	while (*s != '\0') {
 		size_t len = strcspn(s, "&"), klen = strcspn(s, "&=");
 		unsigned bit = 0;
@@ -270,6 +338,10 @@ rb_params_parse(
 	}
 	if ((p->given & RB_P_SINCE) && (p->given & RB_P_UNTIL) && p->since_us >= p->until_us) {
 		seterr(err, errlen, "since: not before until");
+		return -1;
+	}
+	if ((p->given & RB_P_DAY) && !pgsql_timestamp_valid((p->day - p->days + 1) * US_PER_DAY)) {
+		seterr(err, errlen, "days: the days before day= reach before 0001-01-01");
 		return -1;
 	}
 	return 0;
@@ -687,5 +759,27 @@ rb_query_rejections(const struct rb_params *p, struct rb_query *q)
 	    " ORDER BY received_at DESC, kafka_topic DESC, kafka_partition DESC, kafka_offset DESC"
 	    " LIMIT $%d::int8",
 	    add_param(q, "%ld", p->limit + 1));
+	return sb_finish(&b, q);
+}
+
+int
+rb_query_daily(const struct rb_table *t, int64_t day, long days, struct rb_query *q)
+{
+	struct sb b = {0};
+	char first[11], last[11];
+	int lo, hi;
+
+	*q = (struct rb_query){0};
+	if (t->daily == NULL || days < 1)
+		return -1;
+	rb_day_format(day - days + 1, first);
+	rb_day_format(day, last);
+	lo = add_param(q, "%s", first);
+	hi = add_param(q, "%s", last);
+	/* The day as a number: DateStyle cannot change how it reads. */
+	sb_printf(&b,
+	    "SELECT (day - DATE '1970-01-01')::int8 AS epoch_day, %s::int8 AS count FROM %s"
+	    " WHERE day BETWEEN $%d::date AND $%d::date ORDER BY day DESC",
+	    t->daily->count_column, t->daily->table, lo, hi);
 	return sb_finish(&b, q);
 }

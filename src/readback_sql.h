@@ -28,6 +28,12 @@
 #define RB_TEXT_MAX 200
 /* Longest cursor, in characters. */
 #define RB_CURSOR_MAX 400
+/* UTC days GET /families/{name}/daily lists when the client gives no
+ * days=, and the most it may ask. */
+#define RB_DAYS_DEFAULT 14
+#define RB_DAYS_MAX 366
+
+struct family_daily;
 
 /* What the read-back API reads of one family's table. */
 struct rb_table {
@@ -37,15 +43,18 @@ struct rb_table {
 	const char *corr;   /* the uuid column holding metadata.correlationId */
 	const char *event;  /* the jsonb column holding the whole enriched event */
 	const char *type;   /* the text column type= filters on, or NULL */
+	/* Its per-day count (the descriptor's table and count column, with
+	 * its "day" column), or NULL. */
+	const struct family_daily *daily;
 };
 
 struct config_family;
 /*
  * T from served family FC: its settled table, its descriptor's partition
  * column, the columns the codec fills from metadata.correlationId (kind
- * uuid) and from the whole event (kind jsonb), and its type_column.  Names
- * are borrowed.  0, or -1 with ERR when one is missing or is not a plain
- * SQL name.
+ * uuid) and from the whole event (kind jsonb), its type_column and its
+ * daily count.  Names are borrowed.  0, or -1 with ERR when one is missing
+ * or is not a plain SQL name.
  */
 int rb_table_of(
     const struct config_family *fc, struct rb_table *t, char *err, size_t errlen) RB_WUR;
@@ -58,6 +67,8 @@ int rb_table_of(
 #define RB_P_RULE 0x10u
 #define RB_P_LIMIT 0x20u
 #define RB_P_CURSOR 0x40u
+#define RB_P_DAY 0x80u
+#define RB_P_DAYS 0x100u
 
 /* The position after the last row of a page: of an events page (the
  * row's time and correlation id) or of a rejections page (its received_at,
@@ -78,6 +89,8 @@ struct rb_params {
 	int64_t since_us, until_us;
 	long limit; /* RB_LIMIT_DEFAULT when not given */
 	struct rb_cursor cursor;
+	int64_t day; /* day=, as days since 1970-01-01 */
+	long days;   /* RB_DAYS_DEFAULT when not given */
 };
 
 /*
@@ -90,7 +103,9 @@ struct rb_params {
  * plain name, since= or until= not an RFC 3339 instant (no offset: UTC),
  * since= not before until=, limit= not an integer of 1..RB_LIMIT_MAX,
  * type= or rule= empty or longer than RB_TEXT_MAX characters, a cursor that
- * rb_cursor_decode() refuses.  Whether family= names a family is the
+ * rb_cursor_decode() refuses, day= not a date YYYY-MM-DD of years
+ * 0001-9999, days= not an integer of 1..RB_DAYS_MAX, or days= ending at
+ * day= reaching before 0001-01-01.  Whether family= names a family is the
  * caller's question.  0 or -1.
  */
 int rb_params_parse(const char *query, unsigned allowed, bool events, struct rb_params *p,
@@ -124,6 +139,8 @@ bool rb_correlation_id(const char *segment, char out[37], char *err, size_t errl
  *    0 family, 1 correlation id, 2 time (Unix microseconds), 3 the event
  *  rejections (rb_query_request_rejections, rb_query_rejections):
  *    RB_REJ_* below.
+ *  daily counts (rb_query_daily):
+ *    0 the day (days since 1970-01-01), 1 its count
  */
 struct rb_query {
 	char *sql;
@@ -169,5 +186,12 @@ int rb_query_events(const struct rb_table *t, const struct rb_params *p, struct 
  * P's family, rule, since and cursor, P->limit + 1 rows.  rule= needs
  * family= (the index leads with the family). */
 int rb_query_rejections(const struct rb_params *p, struct rb_query *q) RB_WUR;
+/* GET /families/{name}/daily on table T (T->daily set): the rows of the
+ * DAYS UTC days ending with DAY (days since 1970-01-01), newest first by
+ * the day's primary key; a day without a row is not in the result. */
+int rb_query_daily(const struct rb_table *t, int64_t day, long days, struct rb_query *q) RB_WUR;
+
+/* Day DAY (days since 1970-01-01) as YYYY-MM-DD into OUT. */
+void rb_day_format(int64_t day, char out[11]);
 
 #endif

@@ -11,10 +11,15 @@
 eval "$("$top_srcdir/scripts/install-deps" --web-paths)" || bail "scripts/install-deps web (and apt) first"
 P="it-openapi-$$"
 make_topics "$P"
+make_topics "$P-clickstream"
 KEY="k-$$"
+# Clickstream too: the family with a daily count.
 start_daemon openapi COLLECTORD_SERVER_API_KEYS="$KEY" COLLECTORD_ENRICH_GROUP_ID="$P" \
+	COLLECTORD_SERVER_FAMILIES="holded,clickstream" \
 	COLLECTORD_ENRICH_FLUSH_EVENTS=10 COLLECTORD_ENRICH_FLUSH_MS=200 \
-	COLLECTORD_TOPICS_RAW="$P.raw" COLLECTORD_TOPICS_DEAD_LETTER="$P.dlq"
+	COLLECTORD_TOPICS_RAW="$P.raw" COLLECTORD_TOPICS_DEAD_LETTER="$P.dlq" \
+	COLLECTORD_FAMILY_CLICKSTREAM_RAW_TOPIC="$P-clickstream.raw" \
+	COLLECTORD_FAMILY_CLICKSTREAM_INVALID_TOPIC="$P-clickstream.dlq"
 wait_for 120 "[ \$(http_status $URL/readyz) = 200 ]" || bail "collectord never became ready: $(body)"
 is "$(http_status "$URL/collect" -H "X-API-Key: $KEY" --data-binary @"$top_srcdir/t/data/collect-request.json")" 200 \
 	"POST /collect: 200"

@@ -2,8 +2,9 @@
 # t/it_readback.sh: the read-back API against the real services: what
 # /collect took comes back from GET /events/{id}, /requests/{id}, /events
 # (pages, filters, the cursor) and /rejections as PostgreSQL holds it;
-# /families; the API keys; hostile parameters, each with its 400 message
-# and nothing changed; a PostgreSQL that holds a lock past the statement
+# /families, and /families/{name}/daily where it cannot read; the API
+# keys; hostile parameters, each with its 400 message and nothing
+# changed; a PostgreSQL that holds a lock past the statement
 # timeout (503 postgres_timeout, the loop answering meanwhile), too many
 # queries at once (503 busy), and one that cannot be reached (503 at once).
 . "${top_srcdir:-$(dirname "$0")/..}/t/lib.sh"
@@ -153,6 +154,9 @@ is "$(json '.families[] | select(.family == "holded") | "\(.rawTopic) \(.invalid
 is "$(json '[.families[] | select(.family == "holded") | .routes[].path] | join(" ")')" "/collect /collect/holded" "  its routes"
 is "$(json '[.families[] | select(.family == "clickstream") | .routes[].path] | join(" ")')" "/collect/clickstream" \
 	"clickstream: its route"
+is "$(jq -cS '[.families[] | {(.family): .daily}] | add' "$T_DIR/body")" \
+	'{"clickstream":{"field":"event.customer_id","name":"uniqueUsers","path":"/families/clickstream/daily","window":"event.timestamp"},"holded":null}' \
+	"  the daily count of each (clickstream's, none for holded)"
 
 # ---- API keys
 is "$(http_status "$URL/events?$W")" 401 "no key: 401"
@@ -224,6 +228,8 @@ is "$(get "/events/$C0")" 503 "meanwhile a second query: 503 (max_queries 1)"
 is "$(json .error)" busy "  busy"
 grep -qi '^Retry-After: 1' "$T_DIR/headers"
 ok $? "  with Retry-After"
+is "$(get "/families/clickstream/daily")" 503 "  a daily count too"
+is "$(json .error)" busy "    busy"
 is "$(http_status "$URL/healthz")" 200 "meanwhile /healthz answers: the loop is free"
 is "$(http_status "$URL/collect" "${H[@]}" --data-binary @"$top_srcdir/t/data/collect-request.json")" 200 \
 	"meanwhile POST /collect works"
@@ -241,19 +247,24 @@ is "$(get "/events?family=holded&$W&limit=1")" 200 "lock released: 200 again"
 # This one only enriches: it looks its schema id up without registering.
 DEAD=$(free_port)
 URL1=$URL
-start_daemon deadpg COLLECTORD_SERVER_ROLES=enrich COLLECTORD_SERVER_FAMILIES=holded \
+start_daemon deadpg COLLECTORD_SERVER_ROLES=enrich COLLECTORD_SERVER_FAMILIES="holded,clickstream" \
 	COLLECTORD_ENRICH_GROUP_ID="$P-dead" \
 	COLLECTORD_TOPICS_RAW="$P-holded.raw" COLLECTORD_TOPICS_DEAD_LETTER="$P-holded.dlq" \
+	COLLECTORD_FAMILY_CLICKSTREAM_RAW_TOPIC="$P-clickstream.raw" \
+	COLLECTORD_FAMILY_CLICKSTREAM_INVALID_TOPIC="$P-clickstream.dlq" \
 	COLLECTORD_READBACK_CONNINFO="host=127.0.0.1 port=$DEAD user=postgres dbname=holded connect_timeout=2"
 is "$(http_status "$URL/events?$W")" 503 "read-back PostgreSQL down: 503"
 is "$(json .error)" postgres_unavailable "  postgres_unavailable"
 grep -qi '^Retry-After: 5' "$T_DIR/headers"
 ok $? "  with Retry-After"
 is "$(http_status "$URL/events/$C0")" 503 "GET /events/{id} too"
+is "$(http_status "$URL/families/clickstream/daily")" 503 "GET /families/{name}/daily too"
+is "$(json .error)" postgres_unavailable "  postgres_unavailable"
+is "$(http_status "$URL/families/clickstream/daily?days=0")" 400 "  a bad days= is still 400 (checked first)"
 is "$(http_status "$URL/events/not-an-id")" 400 "a bad id is still 400 (checked first)"
 is "$(http_status "$URL/healthz")" 200 "the loop answers"
 is "$(http_status "$URL/families")" 200 "/families needs no PostgreSQL"
-ok "$(wait_for 30 "[ \$(http_status $URL/families) = 200 ] && [ \$(json '.families[0].schemaId') = $sid ]"; echo $?)" \
+ok "$(wait_for 30 "[ \$(http_status $URL/families) = 200 ] && [ \$(json '.families[] | select(.family == \"holded\") | .schemaId') = $sid ]"; echo $?)" \
 	"the enrich role's /families: schema id $sid, looked up"
 is "$(http_status "$URL/collect" --data-binary '[]')" 404 "no collect role: POST /collect is 404"
 URL=$URL1

@@ -3,9 +3,10 @@
  * the daemon builds it, for every served family and every form (filters,
  * cursor), prepared and EXPLAINed with enable_seqscan off, so that a
  * statement no index serves shows a Seq Scan whatever the table's size;
- * the pages' statements must also come in index order: with enable_sort
- * off too, a Sort shows only where no index gives the order.  The SQL
- * files are applied first, as the daemon applies them. */
+ * the pages' statements (and the daily counts') must also come in index
+ * order: with enable_sort off too, a Sort shows only where no index gives
+ * the order.  The SQL files are applied first, as the daemon applies
+ * them. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <libpq-fe.h>
@@ -295,6 +296,18 @@ main(void)
 			rb_query_rejections(&p, &q) == 0 ? explain(what, &q, true)
 							 : (void)ok(0, "%s: SQL", what);
 		}
+	}
+	/* The daily counts: a range of days on the day's primary key, newest
+	 * first. */
+	for (size_t i = 0; i < n; i++) {
+		char what[200];
+
+		if (t[i].daily == NULL)
+			continue;
+		snprintf(what, sizeof(what), "GET /families/%s/daily", t[i].family);
+		p = params("day=2026-11-20", RB_P_DAY | RB_P_DAYS, true);
+		rb_query_daily(&t[i], p.day, p.days, &q) == 0 ? explain(what, &q, true)
+							      : (void)ok(0, "%s: SQL", what);
 	}
 	config_free(cfg);
 	PQfinish(pg);

@@ -101,6 +101,53 @@ test_params(void)
 	    "cursor: not a cursor this endpoint gave (pass its \"next\" as is)");
 }
 
+/* GET /families/{name}/daily's day= and days=. */
+static void
+test_daily_params(void)
+{
+	const unsigned daily = RB_P_DAY | RB_P_DAYS;
+	char day[11];
+	static const char *const bad_days[] = {"2026-11-31", "2026-02-29", "2026-13-01",
+	    "0000-12-31", "2026-1-20", "2026-11-20T00:00:00Z", "20261120", "2026-11-2x",
+	    "2026-11-20 ", "+2026-11-20", ""};
+
+	ok(rb_params_parse(NULL, daily, true, &p, err, sizeof(err)) == 0 && p.given == 0 &&
+		p.days == RB_DAYS_DEFAULT,
+	    "daily: no query, %d days", RB_DAYS_DEFAULT);
+	ok(rb_params_parse("day=2026-11-20&days=3", daily, true, &p, err, sizeof(err)) == 0,
+	    "day and days");
+	is_int(p.day, 20777, "  day: days since 1970-01-01");
+	is_int(p.days, 3, "  days");
+	rb_day_format(p.day, day);
+	is_str(day, "2026-11-20", "  and back");
+	ok(rb_params_parse("day=1969-12-31", daily, true, &p, err, sizeof(err)) == 0 && p.day == -1,
+	    "a day before 1970");
+	ok(rb_params_parse("day=2024-02-29", daily, true, &p, err, sizeof(err)) == 0, "a leap day");
+	ok(rb_params_parse("day=0001-01-14", daily, true, &p, err, sizeof(err)) == 0,
+	    "14 days from 0001-01-01");
+	for (size_t i = 0; i < sizeof(bad_days) / sizeof(bad_days[0]); i++) {
+		char q[64];
+
+		snprintf(q, sizeof(q), "day=%s", bad_days[i]);
+		ok(rb_params_parse(q, daily, true, &p, err, sizeof(err)) == -1, "refused: %s", q);
+		is_str(
+		    err, "day: not a date such as 2026-11-20 (years 0001-9999)", "  its message");
+	}
+	ok(rb_params_parse("day=0001-01-13", daily, true, &p, err, sizeof(err)) == -1,
+	    "refused: 14 days reaching before 0001-01-01");
+	is_str(err, "days: the days before day= reach before 0001-01-01", "  its message");
+	ok(rb_params_parse("days=367", daily, true, &p, err, sizeof(err)) == -1 &&
+		strcmp(err, "days: not an integer from 1 to 366") == 0,
+	    "refused: days=367");
+	ok(rb_params_parse("days=0", daily, true, &p, err, sizeof(err)) == -1, "refused: days=0");
+	ok(rb_params_parse("days=366", daily, true, &p, err, sizeof(err)) == 0, "days=366");
+	ok(rb_params_parse("limit=3", daily, true, &p, err, sizeof(err)) == -1 &&
+		strcmp(err, "unknown parameter \"limit\"") == 0,
+	    "refused: limit=");
+	ok(parse("day=2026-11-20", true) == -1 && strcmp(err, "unknown parameter \"day\"") == 0,
+	    "GET /events takes no day=");
+}
+
 static void
 test_cursors(void)
 {
@@ -222,6 +269,24 @@ test_sql(const struct config *cfg)
 	is_int(q.nparams, 3, "  3 parameters");
 	is_str(q.values[1], "x;", "  $2 the rule");
 	rb_query_free(&q);
+
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].daily == NULL) {
+			ok(rb_query_daily(&t[i], 20777, 14, &q) == -1, "%s: no daily count, no SQL",
+			    t[i].family);
+			continue;
+		}
+		ok(rb_query_daily(&t[i], 20777, 14, &q) == 0, "%s: daily SQL", t[i].family);
+		printf("# %s\n", q.sql);
+		ok(strstr(q.sql, t[i].daily->table) != NULL &&
+			strstr(q.sql, t[i].daily->count_column) != NULL,
+		    "  the descriptor's table and count column");
+		is_int(q.nparams, 2, "  2 parameters");
+		is_str(q.values[0], "2026-11-07", "  $1 the first day");
+		is_str(q.values[1], "2026-11-20", "  $2 the last day");
+		ok(strstr(q.sql, " ORDER BY day DESC") != NULL, "  newest first");
+		rb_query_free(&q);
+	}
 }
 
 int
@@ -233,6 +298,7 @@ main(void)
 	if (!ok(cfg != NULL && family_config_defaults(cfg, e, sizeof(e)) == 0, "config"))
 		return tap_done();
 	test_params();
+	test_daily_params();
 	test_cursors();
 	test_ids();
 	test_sql(cfg);
