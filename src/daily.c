@@ -3,8 +3,8 @@
  * topic.
  *
  * The count itself is not ours: the family's SQL keeps it exact in
- * PostgreSQL, in the transaction of the rows (002_unique_users.sql for
- * the clickstream), and it only grows.  The daily table has a column
+ * PostgreSQL, in the transaction of the rows (a trigger of its SQL under
+ * schemas/), and it only grows.  The daily table has a column
  * published, the count the topic last got for the day; a day whose count
  * differs from it is dirty, and a partial index holds exactly those.
  * Every [enrich] flush_ms the leader reads at most DAILY_BATCH_MAX dirty
@@ -518,6 +518,7 @@ on_dirty(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 		schedule(p, fail(p, "query", why));
 		return;
 	}
+	metrics_set("collectord_daily_dirty_days", p->labels, (double)PQntuples(res));
 	if (PQntuples(res) == 0) {
 		recovered(p);
 		schedule(p, p->dl->cfg->enrich_flush_ms);
@@ -639,6 +640,9 @@ daily_new(struct event_base *base, const struct config *cfg, char *err, size_t e
 	    "1 while this process publishes the family's daily count (holds its lock).");
 	metrics_declare("collectord_daily_published_total", METRIC_COUNTER,
 	    "Daily count records Kafka acknowledged.");
+	metrics_declare("collectord_daily_dirty_days", METRIC_GAUGE,
+	    "Days whose count the topic had not got yet at the leader's last query "
+	    "(at most the batch).");
 	metrics_declare("collectord_daily_failures_total", METRIC_COUNTER,
 	    "Daily count publisher failures by stage (session, lock, query, produce, "
 	    "value, update).");

@@ -71,11 +71,12 @@ print_families(const struct config *cfg)
 	const struct config_family *f;
 	char buf[80];
 
-	printf("family\traw_topic\tinvalid_topic\tsubject\ttable\ts3_prefix\tport\n");
+	printf("family\traw_topic\tinvalid_topic\tsubject\ttable\ts3_prefix\tport\tdaily_topic\n");
 	for (size_t i = 0; (f = family_served(cfg, i)) != NULL; i++)
-		printf("%s\t%s\t%s\t%s\t%s\t%s\t%lld\n", f->name, f->raw_topic, f->invalid_topic,
-		    f->subject, f->table, family_s3_prefix(f->family, buf, sizeof(buf)),
-		    (long long)f->port);
+		printf("%s\t%s\t%s\t%s\t%s\t%s\t%lld\t%s\n", f->name, f->raw_topic,
+		    f->invalid_topic, f->subject, f->table,
+		    family_s3_prefix(f->family, buf, sizeof(buf)), (long long)f->port,
+		    f->daily_topic);
 }
 
 int
