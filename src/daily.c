@@ -540,6 +540,7 @@ on_lock(struct pg_conn *conn, void *arg, const PGresult *res, const char *err)
 		schedule(p, fail(p, "lock", err));
 		return;
 	}
+	recovered(p); /* the session answers, whoever leads */
 	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
 		set_leader(p, true, NULL);
 		schedule(p, p->fence_ms - now_ms());
