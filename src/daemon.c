@@ -20,6 +20,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "curl_loop.h"
+#include "daily.h"
 #include "family.h"
 #include "health.h"
 #include "http.h"
@@ -72,6 +73,7 @@ struct daemon {
 	struct collect *collect;
 	struct consumer *consumer;
 	struct consumer *archive; /* the archive role: a consumer of its own */
+	struct daily *daily;	  /* the enrich role's daily count publishers */
 	struct rejections *rejections;
 	size_t rejections_table; /* its index among the sink's tables */
 	struct readback *readback;
@@ -279,7 +281,8 @@ all_done(struct daemon *d)
 {
 	return (d->collect == NULL || collect_inflight(d->collect) == 0) &&
 	       (d->consumer == NULL || consumer_stopped(d->consumer)) &&
-	       consumer_stopped(d->archive) && rejections_stopped(d->rejections);
+	       consumer_stopped(d->archive) && rejections_stopped(d->rejections) &&
+	       daily_stopped(d->daily);
 }
 
 static void
@@ -321,6 +324,7 @@ begin_stop(struct daemon *d, const char *why)
 		consumer_stop(d->consumer);
 	consumer_stop(d->archive);
 	rejections_stop(d->rejections);
+	daily_stop(d->daily);
 	clock_gettime(CLOCK_MONOTONIC, &d->stop_deadline);
 	d->stop_deadline.tv_sec += grace / 1000;
 	timer_in(d->stop_timer, 0);
@@ -439,6 +443,8 @@ daemon_start(struct daemon *d, char *err, size_t errlen)
 			return -1;
 		if ((d->readback = readback_new(d->base, d->cfg, err, errlen)) == NULL)
 			return -1;
+		if ((d->daily = daily_new(d->base, d->cfg, err, errlen)) == NULL)
+			return -1;
 	}
 	if (d->cfg->role_archive &&
 	    (d->archive = archive_new(d->base, d->cfg, d->registry, d->s3, err, errlen)) == NULL)
@@ -505,6 +511,7 @@ daemon_free(struct daemon *d)
 	readback_free(d->readback);
 	consumer_free(d->consumer);
 	consumer_free(d->archive);
+	daily_free(d->daily);
 	/* Before the sink: its reports for our writes then free only them. */
 	rejections_free(d->rejections);
 	producer_free(d->producer, 5000);

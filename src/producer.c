@@ -63,6 +63,7 @@ struct producer {
 	long rebuild_backoff;
 	uint64_t rebuilds;
 	bool closing; /* producer_free: no more rebuilds */
+	bool quiet;   /* producer_opts.quiet */
 	size_t max_messages;
 	size_t max_record_bytes;
 	char last_error[256];
@@ -314,7 +315,8 @@ on_error(struct prk *h, rd_kafka_event_t *ev)
 	if (rd_kafka_event_error_is_fatal(ev)) {
 		rd_kafka_fatal_error(h->rk, fatal, sizeof(fatal));
 		snprintf(p->last_error, sizeof(p->last_error), "fatal: %s", fatal);
-		health_set(HEALTH_KAFKA, false, p->last_error);
+		if (!p->quiet)
+			health_set(HEALTH_KAFKA, false, p->last_error);
 		log_error("kafka producer fatal error, rebuilding the producer",
 		    "client=%s error=%s", rd_kafka_name(h->rk),
 		    log_quote(p->last_error, q, sizeof(q)));
@@ -324,7 +326,7 @@ on_error(struct prk *h, rd_kafka_event_t *ev)
 		}
 		return;
 	}
-	if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+	if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !p->quiet)
 		health_set(HEALTH_KAFKA, false, p->last_error);
 	log_warn("kafka error", "error=%s", log_quote(p->last_error, q, sizeof(q)));
 }
@@ -350,7 +352,7 @@ on_event(void *arg, rd_kafka_event_t *ev)
 		break;
 	case RD_KAFKA_EVENT_STATS:
 		/* A retired handle's brokers say nothing about the new one's. */
-		if (!h->retired)
+		if (!h->retired && !h->p->quiet)
 			on_stats(h->p, rd_kafka_event_stats(ev));
 		break;
 	default:
@@ -363,9 +365,16 @@ on_event(void *arg, rd_kafka_event_t *ev)
 struct producer *
 producer_new(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
+	return producer_new_opts(base, cfg, NULL, err, errlen);
+}
+
+struct producer *
+producer_new_opts(struct event_base *base, const struct config *cfg,
+    const struct producer_opts *opts, char *err, size_t errlen)
+{
 	struct producer *p = calloc(1, sizeof(*p));
 	rd_kafka_conf_t *conf = NULL;
-	char value[64];
+	char value[64], errstr[256];
 	size_t vlen;
 
 	if (p == NULL) {
@@ -373,9 +382,18 @@ producer_new(struct event_base *base, const struct config *cfg, char *err, size_
 		goto fail;
 	}
 	p->base = base;
+	p->quiet = opts != NULL && opts->quiet;
 	LIST_INIT(&p->retired);
 	if ((conf = kafka_conf_new(cfg, KAFKA_PRODUCER, err, errlen)) == NULL)
 		goto fail;
+	if (opts != NULL && opts->message_timeout_ms > 0) {
+		snprintf(value, sizeof(value), "%d", opts->message_timeout_ms);
+		if (rd_kafka_conf_set(conf, "message.timeout.ms", value, errstr, sizeof(errstr)) !=
+		    RD_KAFKA_CONF_OK) {
+			snprintf(err, errlen, "kafka producer: %s", errstr);
+			goto fail;
+		}
+	}
 	vlen = sizeof(value);
 	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", value, &vlen) ==
 	    RD_KAFKA_CONF_OK)

@@ -47,6 +47,19 @@ struct producer_waiter {
 struct producer *producer_new(struct event_base *base, const struct config *cfg, char *err,
     size_t errlen) __attribute__((warn_unused_result));
 
+/* What a producer of its own may set beyond CFG's [kafka] (daily.c's). */
+struct producer_opts {
+	/* message.timeout.ms, over whatever [kafka] says; 0 = [kafka]'s. */
+	int message_timeout_ms;
+	/* Not the process's Kafka health nor its outstanding-records gauge:
+	 * a second producer must not overwrite the first one's view. */
+	bool quiet;
+};
+
+/* producer_new() with OPTS (NULL: none). */
+struct producer *producer_new_opts(struct event_base *base, const struct config *cfg,
+    const struct producer_opts *opts, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /*
  * Queue one record.  KEY and VALUE are copied.  HEADERS (may be NULL)
  * passes to librdkafka on success and stays the caller's on failure.
