@@ -470,9 +470,8 @@ on_s3_done(void *arg, long status, const char *err, const char *etag, int64_t la
 	if (status == 412 && !p->revoked) {
 		/* Another writer changed the object since we saw it (a
 		 * previous owner of the partition, or our own write before a
-		 * restart): read its ETag and write again.  The block we hold
-		 * starts at the block's first offset, so it is a superset of
-		 * what a previous owner could have written. */
+		 * restart): HEAD it, and on_s3_head decides whether ours
+		 * still has to go in. */
 		log_info("S3 object changed by another writer, reading it again", "key=%s", f->key);
 		metrics_add("collectord_s3_conflicts_total", "", 1);
 		p->etag_stale = true;
@@ -482,10 +481,9 @@ on_s3_done(void *arg, long status, const char *err, const char *etag, int64_t la
 		return;
 	}
 	if (p->revoked) {
-		/* A revoked partition's last PUT (412: its new owner wrote the
-		 * object since; nothing of ours was written, which is right). */
-		/* A revoked partition's last PUT: whoever owns the partition
-		 * now may write the key. */
+		/* A revoked partition's last PUT (a 412: its new owner wrote
+		 * the object since, and nothing of ours was written, which is
+		 * right): whoever owns the partition now may write the key. */
 		count_flush(c, "s3", ok);
 		live = part_find(c, p->topic, p->partition);
 		c->hooks.unref(p);
