@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "pb_pack.h"
 
 /* ------------------------------------------------------------ output */
 
@@ -951,27 +952,13 @@ codec_enrich(const struct codec_schema *s, const uint8_t *payload, size_t len,
 	return dc.o.s;
 }
 
-/* A varint at P; how many bytes (at most 10). */
-static size_t
-put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /* Field NUM of wire type 2 (length-delimited) holding LEN bytes of DATA. */
 static size_t
 put_bytes(uint8_t *p, unsigned num, const void *data, size_t len)
 {
-	size_t n = put_varint(p, (uint64_t)num << 3 | 2);
+	size_t n = pb_put_varint(p, (uint64_t)num << 3 | 2);
 
-	n += put_varint(p + n, len);
+	n += pb_put_varint(p + n, len);
 	memcpy(p + n, data, len);
 	return n + len;
 }
@@ -996,7 +983,7 @@ codec_enriched_record(int32_t schema_id, int index, const uint8_t *payload, size
 	mlen += put_bytes(meta + mlen, 1, corr, strlen(corr));
 	mlen += put_bytes(meta + mlen, 2, when, strlen(when));
 	meta[mlen++] = 3 << 3;
-	mlen += put_varint(meta + mlen, (uint64_t)(int64_t)raw_schema_id);
+	mlen += pb_put_varint(meta + mlen, (uint64_t)(int64_t)raw_schema_id);
 	/* frame (6 + two zig-zag varints) + payload + tag, length, metadata */
 	if ((buf = malloc(5 + 20 + len + 1 + 10 + mlen)) == NULL)
 		return codec_fail(err, errlen, "enriched record: out of memory");
@@ -1008,8 +995,8 @@ codec_enriched_record(int32_t schema_id, int index, const uint8_t *payload, size
 	if (index == 0) {
 		buf[n++] = 0; /* [0] is written as the count 0 */
 	} else {
-		n += put_varint(buf + n, 2); /* zig-zag 1: one index */
-		n += put_varint(buf + n, (uint64_t)index << 1);
+		n += pb_put_varint(buf + n, 2); /* zig-zag 1: one index */
+		n += pb_put_varint(buf + n, (uint64_t)index << 1);
 	}
 	memcpy(buf + n, payload, len);
 	n += len;

@@ -45,14 +45,17 @@ varint_size(uint64_t v)
 	return n;
 }
 
-static void
-put_varint(uint8_t *p, uint64_t v)
+size_t
+pb_put_varint(uint8_t *p, uint64_t v)
 {
+	size_t n = 0;
+
 	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
+		p[n++] = (uint8_t)(v | 0x80);
 		v >>= 7;
 	}
-	*p = (uint8_t)v;
+	p[n++] = (uint8_t)v;
+	return n;
 }
 
 static inline void
@@ -123,7 +126,7 @@ w_sub(struct wbuf *b, const ProtobufCMessage *m)
 		memmove(b->p + at + k, b->p + at + 1, n);
 		b->len += k - 1;
 	}
-	put_varint(b->p + at, n);
+	pb_put_varint(b->p + at, n);
 }
 
 /* One value of F stored at MEMBER, its tag first. */

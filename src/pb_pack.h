@@ -23,4 +23,7 @@
  */
 bool pb_pack(const ProtobufCMessage *m, size_t reserve, uint8_t **out, size_t *len);
 
+/* V as a base-128 varint at P (room for 10 bytes); how many bytes. */
+size_t pb_put_varint(uint8_t *p, uint64_t v);
+
 #endif
