@@ -389,6 +389,15 @@ bool codec_enriched_record(int32_t schema_id, int index, const uint8_t *payload,
     size_t *outlen, char *err, size_t errlen) CODEC_WUR;
 
 /*
+ * The text at PATH (dotted object keys, "attributes.messageIdStamp") of
+ * the enriched event LINE (LEN bytes, as codec_enrich() made it): a string
+ * as it is, an integer in decimal (exact up to 2^53), other numbers in
+ * %.17g; malloc'd, caller frees.  NULL when the path is missing, null, an
+ * object or an array, or out of memory: the record then has no dedup key.
+ */
+char *codec_line_text(const char *line, size_t len, const char *path) CODEC_WUR;
+
+/*
  * The S3 dead-letter document, compact JSON (malloc'd; caller frees; NULL
  * only when out of memory):
  *   {"error":ERROR,"event":EVENT,"correlationId":...,"receivedAt":...}

@@ -1064,3 +1064,39 @@ codec_decode(
 	free(dc.o.s);
 	return ok ? raw : NULL;
 }
+
+char *
+codec_line_text(const char *line, size_t len, const char *path)
+{
+	cJSON *doc = cJSON_ParseWithLength(line, len), *it = doc;
+	char buf[32], *out = NULL;
+
+	while (it != NULL && *path != '\0') {
+		size_t n = strcspn(path, ".");
+		char key[64];
+
+		if (n >= sizeof(key) || !cJSON_IsObject(it)) {
+			it = NULL;
+			break;
+		}
+		memcpy(key, path, n);
+		key[n] = '\0';
+		it = cJSON_GetObjectItemCaseSensitive(it, key);
+		path += n;
+		if (*path == '.')
+			path++;
+	}
+	if (cJSON_IsString(it)) {
+		out = strdup(it->valuestring);
+	} else if (cJSON_IsNumber(it)) {
+		double v = it->valuedouble;
+
+		if (v == floor(v) && fabs(v) <= 9007199254740992.0)
+			snprintf(buf, sizeof(buf), "%.0f", v);
+		else
+			snprintf(buf, sizeof(buf), "%.17g", v);
+		out = strdup(buf);
+	}
+	cJSON_Delete(doc);
+	return out;
+}

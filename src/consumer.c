@@ -68,6 +68,7 @@
 
 #include "codec.h"
 #include "config.h"
+#include "dedup.h"
 #include "ids.h"
 #include "family.h"
 #include "kafka_conf.h"
@@ -138,6 +139,7 @@ rec_free(void *item)
 	free(r->value);
 	free(r->line);
 	free(r->ev);
+	free(r->dkey);
 	free(r->error);
 	codec_row_free(&r->row);
 	free(r);
@@ -150,6 +152,7 @@ rec_trim(struct rec *r)
 	free(r->key);
 	free(r->value);
 	free(r->ev);
+	free(r->dkey);
 	free(r->error);
 	codec_row_free(&r->row);
 	if (r->headers != NULL)
@@ -157,6 +160,7 @@ rec_trim(struct rec *r)
 	r->key = NULL;
 	r->value = NULL;
 	r->ev = NULL;
+	r->dkey = NULL;
 	r->error = NULL;
 	r->headers = NULL;
 }
@@ -175,6 +179,8 @@ part_free(struct part *p)
 		event_free(p->s3_timer);
 	if (p->reg_timer != NULL)
 		event_free(p->reg_timer);
+	if (p->dedup_timer != NULL)
+		event_free(p->dedup_timer);
 	free(p->topic);
 	free(p);
 }
@@ -209,6 +215,7 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 	p->flush_timer = evtimer_new(c->base, on_flush_timer, p);
 	p->s3_timer = evtimer_new(c->base, on_s3_timer, p);
 	p->reg_timer = evtimer_new(c->base, on_reg_timer, p);
+	p->dedup_timer = evtimer_new(c->base, on_dedup_timer, p);
 	if (p->fam == NULL && c->role->family_topics) {
 		/* subscribed to the raw topics only: cannot happen */
 		log_error("assigned a partition of no served family", "topic=%s", topic);
@@ -216,7 +223,7 @@ part_new(struct consumer *c, const char *topic, int32_t partition)
 		return NULL;
 	}
 	if (p->topic == NULL || p->cur == NULL || p->flush_timer == NULL || p->s3_timer == NULL ||
-	    p->reg_timer == NULL) {
+	    p->reg_timer == NULL || p->dedup_timer == NULL) {
 		part_free(p);
 		return NULL;
 	}
@@ -586,6 +593,14 @@ enrich_process(struct part *p, struct rec *r)
 	}
 	r->line = line;
 	r->linelen = strlen(line);
+	/* Without a key (a producer of its own left it out, or it is too
+	 * long for the ledger) the record lands as it would without dedup. */
+	if (p->fam->dedup_path != NULL &&
+	    (r->dkey = codec_line_text(line, r->linelen, p->fam->dedup_path)) != NULL &&
+	    strlen(r->dkey) > DEDUP_KEY_MAX) {
+		free(r->dkey);
+		r->dkey = NULL;
+	}
 	metrics_add(CONSUMER_METRIC(p->c, CONSUMER_M_RECORDS), "outcome=\"enriched\"", 1);
 	return true;
 }
@@ -604,6 +619,7 @@ static const struct consumer_role enrich_role = {
     .s3_key = enrich_s3_key,
     .family_topics = true,
     .enriched = true,
+    .dedup = true,
     .metrics =
 	{
 	    [CONSUMER_M_RECORDS] = {"collectord_enrich_records_total",
@@ -1029,6 +1045,8 @@ consumer_open(struct event_base *base, const struct config *cfg, const struct co
 		snprintf(f->s3_prefix, sizeof(f->s3_prefix), "%s",
 		    family_s3_prefix(fc->family, buf, sizeof(buf)));
 		f->enriched_topic = role->enriched ? fc->enriched_topic : "";
+		f->dedup_path = role->dedup && pg != NULL ? fc->family->dedup_path : NULL;
+		snprintf(f->dup_labels, sizeof(f->dup_labels), "family=\"%s\"", fc->name);
 	}
 	c->producer = producer;
 	c->registry = registry;
@@ -1043,6 +1061,17 @@ consumer_open(struct event_base *base, const struct config *cfg, const struct co
 	LIST_INIT(&c->dls);
 	LIST_INIT(&c->pgws);
 	LIST_INIT(&c->lws);
+	LIST_INIT(&c->dqs);
+	for (size_t i = 0; i < c->nfams; i++) {
+		if (c->fams[i].dedup_path == NULL)
+			continue;
+		if (c->dedup == NULL &&
+		    (c->dedup = dedup_new(base, cfg->pg_conninfo, err, errlen)) == NULL)
+			goto fail;
+		metrics_declare("collectord_enrich_duplicates_total", METRIC_COUNTER,
+		    "Records whose dedup key an earlier record carried: landed in no sink.");
+		metrics_add("collectord_enrich_duplicates_total", c->fams[i].dup_labels, 0);
+	}
 
 	/* [kafka]'s consumer settings, then the role's own group: its
 	 * offsets are its own. */
@@ -1174,6 +1203,7 @@ consumer_free(struct consumer *c)
 		part_free(p);
 	}
 	flush_orphan_all(c);
+	dedup_free(c->dedup); /* the orphaned questions' answers free them */
 	if (c->tick != NULL)
 		event_free(c->tick);
 	if (c->queue != NULL)

@@ -19,6 +19,7 @@
 #include "archive_line.h"
 #include "codec.h"
 #include "config.h"
+#include "dedup.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg_sink.h"
@@ -30,6 +31,8 @@
 
 static void part_progress(struct part *p);
 static void s3_kick(struct part *p);
+static void flush_sinks(struct part *p);
+static void dedup_ask(struct part *p);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -615,12 +618,29 @@ pgw_orphan(struct pgw *w)
 
 static void lw_orphan(struct lw *w);
 
+static void
+dq_orphan(struct dq *q)
+{
+	LIST_REMOVE(q, link);
+	q->c = NULL;
+	q->f = NULL;
+}
+
 /* Writes of F still out will report to nobody. */
 static void
 flush_orphan_writes(struct consumer *c, struct flush *f)
 {
 	struct pgw *w, *next;
 	struct lw *l, *lnext;
+	struct dq *q, *qnext;
+
+	for (q = LIST_FIRST(&c->dqs); q != NULL; q = qnext) {
+		qnext = LIST_NEXT(q, link);
+		if (q->f == f)
+			dq_orphan(q);
+	}
+	f->dedup_wait = false;
+	evtimer_del(f->p->dedup_timer);
 
 	for (w = LIST_FIRST(&c->pgws); w != NULL; w = next) {
 		next = LIST_NEXT(w, link);
@@ -688,6 +708,8 @@ flush_orphan_all(struct consumer *c)
 		pgw_orphan(LIST_FIRST(&c->pgws));
 	while (!LIST_EMPTY(&c->lws))
 		lw_orphan(LIST_FIRST(&c->lws));
+	while (!LIST_EMPTY(&c->dqs))
+		dq_orphan(LIST_FIRST(&c->dqs));
 }
 
 /* ---------------------------------------------------------------- the enriched topic */
@@ -1004,6 +1026,152 @@ refused:
 	pg_rejected(p, lo, hi, n, err);
 }
 
+/* ---------------------------------------------------------------- dedup */
+
+/*
+ * Before any sink sees a flush's line records, the ledger (sql/003_dedup.sql)
+ * says which repeat a dedup key another record carried first; those drop
+ * their line, row and enriched record and land nowhere.  The answer is a
+ * function of the ledger, which never changes its mind about a key, so a
+ * flush asked again after a crash drops the same records, and the block's
+ * object comes out the same.
+ */
+
+/* The line records of P's flush go to their sinks. */
+static void
+flush_sinks(struct part *p)
+{
+	struct flush *f = p->flush;
+
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++)
+		if (part_rec(p, i)->line != NULL)
+			f->s3_need = f->body_stale = true;
+	pg_write(p, f->first_off, f->last_off);
+	s3_kick(p);
+}
+
+static void
+dedup_retry(struct part *p, const char *why)
+{
+	struct flush *f = p->flush;
+	char q[600];
+
+	f->dedup_backoff = backoff_next(f->dedup_backoff, p->c->retry_max_ms);
+	count_flush(p->c, "dedup", false);
+	log_warn("dedup ledger did not answer, retrying",
+	    "topic=%s partition=%d first=%lld last=%lld retry_ms=%ld error=%s", p->topic,
+	    (int)p->partition, (long long)f->first_off, (long long)f->last_off, f->dedup_backoff,
+	    log_quote(why ? why : "", q, sizeof(q)));
+	timer_in(p->dedup_timer, f->dedup_backoff);
+}
+
+/* R repeats its key: it lands in no sink. */
+static void
+rec_dup(struct part *p, struct rec *r)
+{
+	free(r->line);
+	r->line = NULL;
+	r->linelen = 0;
+	free(r->ev);
+	r->ev = NULL;
+	codec_row_free(&r->row);
+	r->dup = true;
+	metrics_add("collectord_enrich_duplicates_total", p->fam->dup_labels, 1);
+	log_debug("duplicate", "topic=%s partition=%d offset=%lld key=%s", p->topic,
+	    (int)p->partition, (long long)r->offset, r->dkey);
+}
+
+static void
+on_dedup(void *arg, const char *err, const int64_t *dups, size_t ndups)
+{
+	struct dq *q = arg;
+	struct part *p;
+	size_t d = 0;
+
+	if (q->c == NULL) {
+		free(q);
+		return;
+	}
+	p = q->f->p;
+	LIST_REMOVE(q, link);
+	free(q);
+	if (err != NULL) {
+		dedup_retry(p, err);
+		return;
+	}
+	count_flush(p->c, "dedup", true);
+	/* Both in offset order. */
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur) && d < ndups; i++) {
+		struct rec *r = part_rec(p, i);
+
+		while (d < ndups && dups[d] < r->offset)
+			d++;
+		if (d < ndups && dups[d] == r->offset && r->line != NULL && r->dkey != NULL)
+			rec_dup(p, r);
+	}
+	p->flush->dedup_wait = false;
+	p->flush->dedup_backoff = 0;
+	flush_sinks(p);
+	part_progress(p);
+}
+
+/* Ask the ledger about the keyed line records of P's flush. */
+static void
+dedup_ask(struct part *p)
+{
+	struct consumer *c = p->c;
+	struct dedup_item *items;
+	struct dq *q;
+	size_t n = 0;
+	char err[256];
+
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++)
+		n += part_rec(p, i)->line != NULL && part_rec(p, i)->dkey != NULL;
+	if (n == 0) {
+		p->flush->dedup_wait = false;
+		flush_sinks(p);
+		return;
+	}
+	items = calloc(n, sizeof(*items));
+	q = calloc(1, sizeof(*q));
+	if (items == NULL || q == NULL) {
+		free(items);
+		free(q);
+		dedup_retry(p, "out of memory");
+		return;
+	}
+	n = 0;
+	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
+		struct rec *r = part_rec(p, i);
+
+		/* the key of the record is its correlationId, checked a UUID */
+		if (r->line != NULL && r->dkey != NULL)
+			items[n++] = (struct dedup_item){r->offset, r->dkey, r->key};
+	}
+	q->c = c;
+	q->f = p->flush;
+	if (dedup_check(
+		c->dedup, p->topic, p->partition, items, n, on_dedup, q, err, sizeof(err)) == -1) {
+		free(items);
+		free(q);
+		dedup_retry(p, err);
+		return;
+	}
+	free(items);
+	LIST_INSERT_HEAD(&c->dqs, q, link);
+}
+
+void
+on_dedup_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct part *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->flush != NULL && p->flush->dedup_wait)
+		dedup_ask(p);
+}
+
 /* ---------------------------------------------------------------- flushes */
 
 struct flush *
@@ -1034,13 +1202,15 @@ flush_start(struct part *p, struct flush *f, const struct cursor_block *b)
 	for (size_t i = cursor_confirmed(p->cur); i < cursor_flushed(p->cur); i++) {
 		struct rec *r = part_rec(p, i);
 
-		if (r->line != NULL)
-			f->s3_need = f->body_stale = true;
-		else if (r->dead && !r->dl_acked)
+		if (r->dead && !r->dl_acked)
 			f->dl_wait++;
 	}
-	pg_write(p, f->first_off, f->last_off);
-	s3_kick(p);
+	if (p->c->dedup != NULL && p->fam != NULL && p->fam->dedup_path != NULL) {
+		f->dedup_wait = true;
+		dedup_ask(p);
+		return;
+	}
+	flush_sinks(p);
 }
 
 bool
@@ -1049,5 +1219,6 @@ flush_settled(const struct part *p)
 	const struct flush *f = p->flush;
 
 	return f != NULL && !f->s3_need && !f->s3_busy && !evtimer_pending(p->s3_timer, NULL) &&
-	       f->pg_pending == 0 && f->kafka_pending == 0 && f->dl_wait == 0 && !f->aborted;
+	       f->pg_pending == 0 && f->kafka_pending == 0 && f->dl_wait == 0 && !f->aborted &&
+	       !f->dedup_wait;
 }

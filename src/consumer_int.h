@@ -62,6 +62,7 @@
 struct part;
 struct flush;
 struct dl;
+struct dedup;
 
 struct rec {
 	struct part *part;
@@ -80,6 +81,8 @@ struct rec {
 	uint8_t *ev; /* its enriched topic's value, while not yet confirmed; or NULL */
 	size_t evlen;
 	struct codec_row row;
+	char *dkey;    /* its family's dedup key, or NULL for none */
+	bool dup;      /* the ledger names another record for dkey: no line, no row */
 	bool dead;     /* dead-lettered: no line, no row */
 	char *error;   /* why (may be NULL when out of memory) */
 	struct dl *dl; /* its dead letter while unacknowledged */
@@ -111,6 +114,13 @@ struct pgw {
 	struct flush *f;
 	int64_t lo, hi;
 	size_t nrows;
+};
+
+/* One question to the dedup ledger, for the line records of a flush. */
+struct dq {
+	LIST_ENTRY(dq) link;
+	struct consumer *c; /* NULL: orphaned, the answer only frees it */
+	struct flush *f;
 };
 
 /* One record of a struct lw. */
@@ -148,8 +158,10 @@ struct flush {
 	long s3_backoff;
 	size_t pg_pending;    /* writes not yet reported */
 	size_t kafka_pending; /* enriched-topic batches not yet all acknowledged */
-	size_t dl_wait;	      /* dead letters of the range not yet acknowledged */
-	bool aborted;	      /* the PostgreSQL sink went away first */
+	bool dedup_wait;      /* the ledger's answer is due before any sink */
+	long dedup_backoff;
+	size_t dl_wait; /* dead letters of the range not yet acknowledged */
+	bool aborted;	/* the PostgreSQL sink went away first */
 	/* monotonic ms: started, last S3 PUT and last PostgreSQL write
 	 * confirmed (the debug log of each confirmed flush says where the
 	 * time went) */
@@ -166,6 +178,9 @@ struct fam {
 	 * records are framed with, 0 until consumer_set_enriched_id(). */
 	const char *enriched_topic;
 	int32_t enriched_id;
+	/* Its dedup key's path (the descriptor's), or NULL: no dedup. */
+	const char *dedup_path;
+	char dup_labels[80]; /* family="NAME", of the duplicates metric */
 };
 
 struct part {
@@ -187,7 +202,7 @@ struct part {
 	char etag[S3_ETAG_SIZE];
 	bool etag_stale;
 	struct flush *flush; /* the one in flight, consumer_flush.c's */
-	struct event *flush_timer, *s3_timer, *reg_timer;
+	struct event *flush_timer, *s3_timer, *reg_timer, *dedup_timer;
 	bool reg_wait; /* processing held for the registry */
 	bool reg_call; /* registry_check_id in flight */
 	int32_t reg_id;
@@ -245,6 +260,8 @@ struct consumer_role {
 	/* Each record whose row landed goes to its family's enriched topic
 	 * too, when it has one (the enrich role). */
 	bool enriched;
+	/* Records repeating their family's dedup key land nowhere (enrich). */
+	bool dedup;
 	struct {
 		const char *name, *help;
 	} metrics[CONSUMER_NMETRICS];
@@ -275,6 +292,7 @@ struct consumer {
 	struct registry *registry;
 	struct s3 *s3;
 	struct pg_sink *pg;
+	struct dedup *dedup; /* the ledger's session, or NULL: no family has a key */
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *queue;
 	struct rdk_loop *loop;
@@ -286,6 +304,7 @@ struct consumer {
 	struct dl *dl_alone; /* the one sent (or waiting to go) on its own */
 	LIST_HEAD(, pgw) pgws;
 	LIST_HEAD(, lw) lws;
+	LIST_HEAD(, dq) dqs;
 	int64_t block; /* N */
 	int64_t flush_ms, max_pending;
 	long retry_max_ms;
@@ -385,5 +404,7 @@ void flush_revoke(struct part *p);
 void flush_orphan_all(struct consumer *c);
 /* The S3 retry timer of a partition (ARG: the part). */
 void on_s3_timer(evutil_socket_t fd, short what, void *arg);
+/* The dedup ledger's retry timer of a partition (ARG: the part). */
+void on_dedup_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif

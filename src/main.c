@@ -72,12 +72,13 @@ print_families(const struct config *cfg)
 	char buf[80];
 
 	printf("family\traw_topic\tinvalid_topic\tsubject\ttable\ts3_prefix\tport\t"
-	       "enriched_topic\tdaily_topic\n");
+	       "enriched_topic\tdaily_topic\tdedup_key\n");
 	for (size_t i = 0; (f = family_served(cfg, i)) != NULL; i++)
-		printf("%s\t%s\t%s\t%s\t%s\t%s\t%lld\t%s\t%s\n", f->name, f->raw_topic,
+		printf("%s\t%s\t%s\t%s\t%s\t%s\t%lld\t%s\t%s\t%s\n", f->name, f->raw_topic,
 		    f->invalid_topic, f->subject, f->table,
 		    family_s3_prefix(f->family, buf, sizeof(buf)), (long long)f->port,
-		    f->enriched_topic, f->daily_topic);
+		    f->enriched_topic, f->daily_topic,
+		    f->family->dedup_path != NULL ? f->family->dedup_path : "-");
 }
 
 int

@@ -33,15 +33,17 @@ check_landed "$P" "$T_DIR/sent1.jsonl" "$T_DIR/resp1.jsonl"
 # --- PostgreSQL, then S3, stop while events flow (valid events only:
 # /collect itself needs S3 for dead letters)
 committed() { "$KAFKATOOL" committed "$P" "$P.raw"; }
-make_events 600 "$T_DIR/sent2.jsonl"
-jq -c 'select(.data.amount | type == "number")' "$T_DIR/sent2.jsonl" >"$T_DIR/valid2.jsonl"
 
-# outage SERVICE WHAT: stop SERVICE while events are posted, check that the
-# enricher holds its offsets and pauses, start it again, check what landed.
+# outage SERVICE WHAT FIRST: stop SERVICE while events (600 of their own,
+# numbered from FIRST, so that none repeats an earlier one's dedup key) are
+# posted, check that the enricher holds its offsets and pauses, start it
+# again, check what landed.
 outage() {
 	local svc=$1 what=$2 before
+	make_events 600 "$T_DIR/sent-$svc.jsonl" "$3"
+	jq -c 'select(.data.amount | type == "number")' "$T_DIR/sent-$svc.jsonl" >"$T_DIR/valid-$svc.jsonl"
 	services stop "$svc" >/dev/null 2>&1
-	post_events "$T_DIR/valid2.jsonl" "$URL" "$T_DIR/resp-$svc.jsonl"
+	post_events "$T_DIR/valid-$svc.jsonl" "$URL" "$T_DIR/resp-$svc.jsonl"
 	is "$(grep -c null "$T_DIR/resp-$svc.jsonl")" 0 "collect keeps answering 200 while $what is down"
 	# Auto-commit runs every 5 s: let what was stored before the outage land.
 	sleep 7
@@ -51,10 +53,10 @@ outage() {
 	ok "$(wait_for 30 "[ \$(http_status $URL/readyz) = 503 ]"; echo $?)" "readyz says $what is down"
 	ok "$(wait_for 30 "[ \$(paused) -gt 0 ]"; echo $?)" "the partitions behind $what are paused ($(paused))"
 	services start "$svc" >/dev/null 2>&1 || bail "cannot restart $svc"
-	check_landed "$P" "$T_DIR/valid2.jsonl" "$T_DIR/resp-$svc.jsonl"
+	check_landed "$P" "$T_DIR/valid-$svc.jsonl" "$T_DIR/resp-$svc.jsonl"
 }
-outage pg PostgreSQL
-outage minio S3
+outage pg PostgreSQL 2000
+outage minio S3 3000
 ok "$(wait_for 60 "[ \$(paused) -eq 0 ]"; echo $?)" "no partition stays paused once the sinks are back"
 raw_total=$("$KAFKATOOL" consume "$P.raw" | wc -l)
 ok "$(wait_for 60 "[ \$(committed) -eq $raw_total ]"; echo $?)" "offsets catch up with the topic once the sinks are back ($raw_total records)"

@@ -91,18 +91,22 @@ http_status() {	# http_status URL [curl args...]: prints the status code
 body() { cat "$T_DIR/body"; }
 json() { jq -r "$1" "$T_DIR/body"; }
 
-# make_events N FILE: N events cycling through the contract's example
+# make_events N FILE [FIRST]: N events (numbered from FIRST, default 0) cycling through the contract's example
 # (a canonical event, a ULID/ObjectId/stamp-string one, an invalid one),
-# each with its own data.id and message id, over two days.
+# each with its own data.id and message id (its dedup key: the same id
+# twice is one event), over two days.
 make_events() {
-	jq -c --argjson n "$1" '
-		. as $ex | range($n) as $i | $ex[$i % 3]
+	jq -c --argjson n "$1" --argjson first "${3:-0}" '
+		. as $ex | range($first; $first + $n) as $i | $ex[$i % 3]
 		| .data.id = "ev-\($i)"
 		| if $i % 3 == 0 then
 			.attributes["X-Message-Stamp-Holded\\Core\\Messaging\\Messenger\\Stamp\\MessageIdStamp"] =
 			  "6c1f0e8a-2d4b-4a9c-b7e3-\("000000000000\($i)" | .[-12:])"
 		  | .attributes["X-Message-Stamp-Holded\\Core\\Messaging\\Messenger\\Stamp\\TimestampStamp"] =
 			  "2026-11-2\($i % 2)T09:15:02.481Z"
+		  elif $i % 3 == 1 then
+			.attributes["X-Message-Stamp-Holded\\Core\\Messaging\\Messenger\\Stamp\\MessageIdStamp"] =
+			  "[{\"id\": \"01hr71kjry3w47\("000000000000\($i)" | .[-12:])\"}]"
 		  else . end' "$top_srcdir/t/data/collect-request.json" >"$2"
 }
 
