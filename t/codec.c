@@ -1070,10 +1070,43 @@ test_schema_table(void)
 	ok(partition, "partition column is a timestamptz column");
 }
 
+static void
+line_text_is(const char *json, const char *path, const char *want)
+{
+	char *got = codec_line_text(json, strlen(json), path), name[300];
+
+	snprintf(name, sizeof(name), "line text at %s%s", path, want == NULL ? ": none" : "");
+	if (want == NULL)
+		ok(got == NULL, "%s", name);
+	else
+		is_str(got, want, name);
+	free(got);
+}
+
+static void
+test_line_text(void)
+{
+	const char *ev = "{\"id\":9007199254740991,\"attributes\":{\"messageIdStamp\":\"6c1f\","
+			 "\"n\":null,\"o\":{},\"a\":[1],\"f\":1.5,\"neg\":-3}}";
+
+	line_text_is(ev, "id", "9007199254740991");
+	line_text_is(ev, "attributes.messageIdStamp", "6c1f");
+	line_text_is(ev, "attributes.f", "1.5");
+	line_text_is(ev, "attributes.neg", "-3");
+	line_text_is(ev, "attributes.n", NULL);
+	line_text_is(ev, "attributes.o", NULL);
+	line_text_is(ev, "attributes.a", NULL);
+	line_text_is(ev, "attributes.missing", NULL);
+	line_text_is(ev, "id.deeper", NULL);
+	line_text_is(ev, "attributes", NULL);
+	line_text_is("not json", "id", NULL);
+}
+
 int
 main(void)
 {
 	test_schema_table();
+	test_line_text();
 	test_examples();
 	test_golden_records();
 	each_line("schemas/holded/data/valid.jsonl", valid_case);

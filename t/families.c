@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "families/families.h"
 #include "clickstream.pb-c.h"
+#include "dedup.h"
 #include "family.h"
 #include "retail.pb-c.h"
 #include "golden.h"
@@ -146,6 +147,13 @@ valid_case(const struct family *f, const cJSON *c)
 		free(cw);
 	}
 	ok(got != NULL && row_ok, "%s: row", name);
+	if (f->dedup_path != NULL) {
+		char *key = got != NULL ? codec_line_text(got, strlen(got), f->dedup_path) : NULL;
+
+		ok(key != NULL && *key != '\0' && strlen(key) <= DEDUP_KEY_MAX,
+		    "%s: dedup key at %s: %s", name, f->dedup_path, key ? key : "none");
+		free(key);
+	}
 	codec_row_free(&row);
 	free(got);
 	free(want);

@@ -37,8 +37,9 @@ jq -se 'map(select(.key == "11111111-1111-4111-8111-111111111111"))[0].headers.e
 ok $? "unknown schema id: its reason names the id ($(jq -r 'select(.key | startswith("1111")) | .headers.error' "$T_DIR/dlq.jsonl"))"
 jq -se 'map(select(.key == "22222222-2222-4222-8222-222222222222"))[0].headers.error | test("payload")' "$T_DIR/dlq.jsonl" >/dev/null
 ok $? "corrupt payload: its reason says so ($(jq -r 'select(.key | startswith("2222")) | .headers.error' "$T_DIR/dlq.jsonl"))"
-# ... and the partition went on: a new batch still lands.
-head -n 3 "$T_DIR/sent.jsonl" >"$T_DIR/three.jsonl"
+# ... and the partition went on: a new batch (events of their own: the
+# first ones again would be duplicates) still lands.
+make_events 3 "$T_DIR/three.jsonl" 3000
 post_events "$T_DIR/three.jsonl" "$URL" "$T_DIR/resp2.jsonl"
 accepted "$T_DIR/resp2.jsonl" >"$T_DIR/ids2"
 ok "$(wait_for 120 "[ \$(pg_count $T_DIR/ids2) -ge 2 ]"; echo $?)" "events after the bad records still land"

@@ -62,13 +62,18 @@ for f in $FAMILIES; do
 		head -n 3 "$data/valid.jsonl" | jq -c .event
 		sed -n '5p;12p' "$data/invalid.jsonl" | jq -c .event
 	} | jq -cs . >"$T_DIR/$f.json"
-	if [ "$f" = retail ]; then
-		# retail's table keeps one row per transactionId, across runs too:
-		# give each its own
-		jq -c --arg run "$(cat /proc/sys/kernel/random/uuid)" 'to_entries | map(.key as $k | .value
-			| if $k < 3 then .transactionId = ($run[0:35] + "\($k)") else . end)' \
-			"$T_DIR/$f.json" >"$T_DIR/$f.json.t" && mv "$T_DIR/$f.json.t" "$T_DIR/$f.json"
-	fi
+	# Each valid event gets a dedup key of its own (the golden ones share
+	# theirs, and retail's table keeps one row per transactionId across
+	# runs too): the same key twice is one event.
+	jq -c --arg f "$f" --arg run "$(cat /proc/sys/kernel/random/uuid)" --argjson n "$((RANDOM * 1000 + 5000))" \
+		'to_entries | map(.key as $k | .value
+		| if $k >= 3 then .
+		  elif $f == "retail" then .transactionId = ($run[0:35] + "\($k)")
+		  elif $f == "clickstream" then .id = ($n + $k)
+		  elif $f == "holded" then .attributes |= with_entries(
+			if (.key | test("messageidstamp$"; "i")) then .value = ($run[0:35] + "\($k)") else . end)
+		  else . end)' \
+		"$T_DIR/$f.json" >"$T_DIR/$f.json.t" && mv "$T_DIR/$f.json.t" "$T_DIR/$f.json"
 	sed -n '5p;12p' "$data/invalid.jsonl" | jq -r .error >"$T_DIR/$f.errors"
 	is "$(http_status "$(url_of "$f")" -H 'Content-Type: application/json' --data-binary @"$T_DIR/$f.json")" \
 		200 "$f: a batch of 3 valid and 2 invalid events: 200"

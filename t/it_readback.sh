@@ -54,7 +54,8 @@ C5=$(jq -r '.events[5].correlationId' "$T_DIR/collect.json")
 # Two clickstream events in the same window and one refused.
 {
 	head -n 2 "$top_srcdir/schemas/clickstream/data/valid.jsonl" |
-		jq -c --arg t "${DAY}T11:00:00Z" '.event | .event.timestamp = $t'
+		jq -c --arg t "${DAY}T11:00:00Z" --argjson n "$((RANDOM * 1000 + 5000))" \
+			'.event | .event.timestamp = $t | .id = $n + input_line_number'
 	sed -n '5p' "$top_srcdir/schemas/clickstream/data/invalid.jsonl" | jq -c .event
 } | jq -cs . >"$T_DIR/cs.json"
 is "$(http_status "$URL/collect/clickstream" "${H[@]}" --data-binary @"$T_DIR/cs.json")" 200 \

@@ -32,8 +32,10 @@ A_PID=$DAEMON_PID
 wait_for 120 "[ \$(http_status $URL/readyz) = 200 ]" || bail "enricher A never became ready: $(body)"
 
 # post N: N valid events in one batch; their correlationIds to accepted.txt
+NEXT=0 # the first event number of the next batch: every event its own dedup key
 post() {
-	make_events $(($1 * 3 / 2)) "$T_DIR/ev.jsonl"
+	make_events $(($1 * 3 / 2)) "$T_DIR/ev.jsonl" "$NEXT"
+	NEXT=$((NEXT + $1 * 3 / 2))
 	jq -cs . "$T_DIR/ev.jsonl" >"$T_DIR/batch.json"
 	is "$(http_status "$C_URL/collect" -H 'Content-Type: application/json' --data-binary @"$T_DIR/batch.json")" \
 		200 "a batch posted"
