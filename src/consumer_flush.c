@@ -885,6 +885,18 @@ latest_write(struct part *p, int64_t lo, int64_t hi)
 	lw_send(w);
 }
 
+/* R's line, enriched record and row go: it lands in no sink. */
+static void
+rec_drop_line(struct rec *r)
+{
+	free(r->line);
+	r->line = NULL;
+	r->linelen = 0;
+	free(r->ev);
+	r->ev = NULL;
+	codec_row_free(&r->row);
+}
+
 static void pg_write(struct part *p, int64_t lo, int64_t hi);
 
 /* PostgreSQL refused R's row for good: dead-letter it and drop its line
@@ -895,12 +907,7 @@ pg_reject_rec(struct part *p, struct rec *r, const char *err)
 	char why[700];
 
 	snprintf(why, sizeof(why), "postgres: %s", err ? err : "rejected");
-	free(r->line);
-	r->line = NULL;
-	r->linelen = 0;
-	free(r->ev);
-	r->ev = NULL;
-	codec_row_free(&r->row);
+	rec_drop_line(r);
 	rec_dead(p, r, why);
 	p->flush->body_stale = true;
 	p->flush->s3_need = true;
@@ -1069,12 +1076,7 @@ dedup_retry(struct part *p, const char *why)
 static void
 rec_dup(struct part *p, struct rec *r)
 {
-	free(r->line);
-	r->line = NULL;
-	r->linelen = 0;
-	free(r->ev);
-	r->ev = NULL;
-	codec_row_free(&r->row);
+	rec_drop_line(r);
 	r->dup = true;
 	metrics_add("collectord_enrich_duplicates_total", p->fam->dup_labels, 1);
 	log_debug("duplicate", "topic=%s partition=%d offset=%lld key=%s", p->topic,
