@@ -1069,7 +1069,8 @@ consumer_open(struct event_base *base, const struct config *cfg, const struct co
 		    (c->dedup = dedup_new(base, cfg->pg_conninfo, err, errlen)) == NULL)
 			goto fail;
 		metrics_declare("collectord_enrich_duplicates_total", METRIC_COUNTER,
-		    "Records whose dedup key an earlier record carried: landed in no sink.");
+		    "Records dropped because an earlier record carried their dedup key "
+		    "(a replayed record counts again).");
 		metrics_add("collectord_enrich_duplicates_total", c->fams[i].dup_labels, 0);
 	}
 
