@@ -19,8 +19,10 @@
  * value is decoded as every family of the table would: each decoder must
  * hold against any bytes. */
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +157,43 @@ check_row(const struct codec_schema *s, const struct codec_row *row, const char 
 	}
 }
 
+/* The dedup key the enricher reads from LINE by scanning is the one the
+ * whole line, parsed, holds at PATH. */
+static void
+check_key(const char *line, const char *path)
+{
+	char *got = codec_line_text(line, strlen(line), path), want[32];
+	cJSON *doc = cJSON_Parse(line);
+	const cJSON *v = doc;
+	const char *w = NULL;
+
+	while (v != NULL && *path != '\0') {
+		size_t n = strcspn(path, ".");
+		char k[64];
+
+		if (n >= sizeof(k))
+			abort();
+		memcpy(k, path, n);
+		k[n] = '\0';
+		v = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, k) : NULL;
+		path += n + (path[n] == '.');
+	}
+	if (cJSON_IsString(v)) {
+		w = v->valuestring;
+	} else if (cJSON_IsNumber(v)) {
+		if (v->valuedouble == floor(v->valuedouble) &&
+		    fabs(v->valuedouble) <= 9007199254740992.0)
+			snprintf(want, sizeof(want), "%.0f", v->valuedouble);
+		else
+			snprintf(want, sizeof(want), "%.17g", v->valuedouble);
+		w = want;
+	}
+	if ((got == NULL) != (w == NULL) || (got != NULL && strcmp(got, w) != 0))
+		abort();
+	free(got);
+	cJSON_Delete(doc);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -213,6 +252,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		check_line(line, corr, ts_ms, sid);
 		check_row(&fam->codec, &row, corr);
+		if (fam->dedup_path != NULL)
+			check_key(line, fam->dedup_path);
 		codec_row_free(&row);
 		free(line);
 	}

@@ -1065,11 +1065,31 @@ codec_decode(
 	return ok ? raw : NULL;
 }
 
-char *
-codec_line_text(const char *line, size_t len, const char *path)
+/* IT's text as codec_line_text() gives it: a string as it is, a number
+ * in decimal or %.17g; NULL for anything else. */
+static char *
+item_text(const cJSON *it)
+{
+	char buf[32];
+
+	if (cJSON_IsString(it))
+		return strdup(it->valuestring);
+	if (!cJSON_IsNumber(it))
+		return NULL;
+	if (it->valuedouble == floor(it->valuedouble) &&
+	    fabs(it->valuedouble) <= 9007199254740992.0)
+		snprintf(buf, sizeof(buf), "%.0f", it->valuedouble);
+	else
+		snprintf(buf, sizeof(buf), "%.17g", it->valuedouble);
+	return strdup(buf);
+}
+
+/* codec_line_text() the slow way: the whole line as a tree. */
+static char *
+line_text_tree(const char *line, size_t len, const char *path)
 {
 	cJSON *doc = cJSON_ParseWithLength(line, len), *it = doc;
-	char buf[32], *out = NULL;
+	char *out;
 
 	while (it != NULL && *path != '\0') {
 		size_t n = strcspn(path, ".");
@@ -1086,17 +1106,145 @@ codec_line_text(const char *line, size_t len, const char *path)
 		if (*path == '.')
 			path++;
 	}
-	if (cJSON_IsString(it)) {
-		out = strdup(it->valuestring);
-	} else if (cJSON_IsNumber(it)) {
-		double v = it->valuedouble;
-
-		if (v == floor(v) && fabs(v) <= 9007199254740992.0)
-			snprintf(buf, sizeof(buf), "%.0f", v);
-		else
-			snprintf(buf, sizeof(buf), "%.17g", v);
-		out = strdup(buf);
-	}
+	out = item_text(it);
 	cJSON_Delete(doc);
 	return out;
+}
+
+static const char *
+scan_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* P at a string's opening quote: past its closing one, or NULL; *ESC
+ * tells whether it has an escape. */
+static const char *
+scan_string(const char *p, const char *end, bool *esc)
+{
+	*esc = false;
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if (*p == '\\') {
+			*esc = true;
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/* P at a value: past it (objects and arrays whole, by their brackets),
+ * or NULL when the line ends first. */
+static const char *
+scan_value(const char *p, const char *end)
+{
+	size_t depth = 0;
+	bool esc;
+
+	if (p < end && *p == '"')
+		return scan_string(p, end, &esc);
+	if (p < end && *p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' &&
+		       *p != '\t' && *p != '\r')
+			p++;
+		return p;
+	}
+	while (p < end) {
+		if (*p == '"') {
+			if ((p = scan_string(p, end, &esc)) == NULL)
+				return NULL;
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+/* The line is the enricher's own (codec_enrich() wrote it), so the key is
+ * found by scanning: objects entered along the path, every other value
+ * stepped over by its brackets and quotes, no tree.  Only the value found
+ * is parsed, and only when it is not a plain string; a key with an escape
+ * on the way sends the line to the tree, which decodes it. */
+char *
+codec_line_text(const char *line, size_t len, const char *path)
+{
+	const char *p = line, *end = line + len, *want = path;
+
+	for (;;) {
+		size_t n = strcspn(want, ".");
+		bool found = false, esc;
+
+		p = scan_ws(p, end);
+		if (p == end || *p != '{')
+			return NULL;
+		p = scan_ws(p + 1, end);
+		while (p < end && *p == '"') {
+			const char *key = p + 1, *kend;
+
+			if ((kend = scan_string(p, end, &esc)) == NULL)
+				return NULL;
+			if (esc)
+				return line_text_tree(line, len, path);
+			p = scan_ws(kend, end);
+			if (p == end || *p != ':')
+				return NULL;
+			p = scan_ws(p + 1, end);
+			if ((size_t)(kend - 1 - key) == n && memcmp(key, want, n) == 0) {
+				found = true;
+				break;
+			}
+			if ((p = scan_value(p, end)) == NULL)
+				return NULL;
+			p = scan_ws(p, end);
+			if (p < end && *p == ',')
+				p = scan_ws(p + 1, end);
+			else
+				break;
+		}
+		if (!found)
+			return NULL;
+		want += n;
+		if (*want == '.') {
+			want++;
+			continue;
+		}
+		if (*want != '\0')
+			return NULL;
+		break;
+	}
+	/* P at the value */
+	if (p < end && *p == '"') {
+		const char *vend = NULL;
+		bool esc;
+		char *out;
+
+		if ((vend = scan_string(p, end, &esc)) == NULL)
+			return NULL;
+		if (!esc) {
+			if ((out = malloc((size_t)(vend - p - 1))) != NULL) {
+				memcpy(out, p + 1, (size_t)(vend - p - 2));
+				out[vend - p - 2] = '\0';
+			}
+			return out;
+		}
+	}
+	if (p < end && (*p == '"' || *p == '-' || (*p >= '0' && *p <= '9'))) {
+		const char *vend = scan_value(p, end);
+		cJSON *v;
+		char *out;
+
+		if (vend == NULL || (v = cJSON_ParseWithLength(p, (size_t)(vend - p))) == NULL)
+			return NULL;
+		out = item_text(v);
+		cJSON_Delete(v);
+		return out;
+	}
+	return NULL;
 }

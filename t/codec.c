@@ -1075,7 +1075,8 @@ line_text_is(const char *json, const char *path, const char *want)
 {
 	char *got = codec_line_text(json, strlen(json), path), name[300];
 
-	snprintf(name, sizeof(name), "line text at %s%s", path, want == NULL ? ": none" : "");
+	snprintf(name, sizeof(name), "line text at %s of %.80s%s", path, json,
+	    want == NULL ? ": none" : "");
 	if (want == NULL)
 		ok(got == NULL, "%s", name);
 	else
@@ -1100,6 +1101,18 @@ test_line_text(void)
 	line_text_is(ev, "id.deeper", NULL);
 	line_text_is(ev, "attributes", NULL);
 	line_text_is("not json", "id", NULL);
+	/* the scan steps over values by their quotes and brackets */
+	line_text_is("{\"a\":\"x]}\\\"{\",\"b\":[\"}\",{\"c\":\"]\"},[[]]],\"k\":\"v\"}", "k", "v");
+	line_text_is("{ \"o\" : { \"x\" : true , \"k\" : 12 } }", "o.k", "12");
+	line_text_is("{\"k\":1e3}", "k", "1000");
+	line_text_is("{\"k\":\"a\\u00e9\\\"b\"}", "k", "a\xc3\xa9\"b"); /* escapes decoded */
+	line_text_is("{\"\\u006b\":\"v\"}", "k", "v");			/* an escaped key */
+	line_text_is("{\"kk\":1,\"k\":2}", "k", "2");
+	line_text_is("{\"k\":\"abc", "k", NULL); /* cut short */
+	line_text_is("{\"a\":[1,2", "k", NULL);
+	line_text_is("{\"k\"", "k", NULL);
+	line_text_is("\"k\"", "k", NULL);
+	line_text_is("", "k", NULL);
 }
 
 int
