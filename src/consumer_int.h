@@ -30,9 +30,13 @@
  *
  * consumer.c owns the partitions, their cursors, their records and their
  * references; consumer_flush.c reads the cursor (never changes it) and
- * owns struct flush, struct dl and struct pgw.  A role's process hook
- * fills a record's line (and, for enrich, its row) and may hold it for
- * the registry; it never touches the cursor.
+ * owns struct flush and what a flush has out: struct dl (dead letters),
+ * struct dq (a question to the dedup ledger), struct pgw (a PostgreSQL
+ * write) and struct lw (enriched records on their way to Kafka); each is
+ * orphaned with its flush and freed by the answer still due (at once when
+ * none is).  A role's process hook fills a record's line (and, for
+ * enrich, its row and dedup key) and may hold it for the registry; it
+ * never touches the cursor.
  */
 #ifndef COLLECTORD_CONSUMER_INT_H
 #define COLLECTORD_CONSUMER_INT_H
