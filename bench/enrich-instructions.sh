@@ -37,7 +37,6 @@ metric() { curl -fs "$1/metrics" | awk -v m="$2" 'index($0, m) == 1 { s += $NF }
 printf '%s.a,3,1,message.timestamp.type=LogAppendTime\n%s.b,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n' \
 	"$P" "$P" "$P" >"$TMP/topics"
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
-jq -c '[range(100) as $i | .[0]]' "$ROOT/t/data/collect-request.json" >"$TMP/body.json"
 
 # fill TOPIC N: N valid events through a collect-only daemon.
 fill() {
@@ -49,12 +48,15 @@ fill() {
 	pid=$!
 	PIDS="$PIDS $pid"
 	ready "http://127.0.0.1:$port"
-	python3 - "$port" "$((n / 100))" "$TMP/body.json" <<'EOF'
+	python3 - "$port" "$((n / 100))" "$ROOT" <<'EOF'
 import http.client, sys
-port, n, body = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "rb").read()
+sys.path.insert(0, sys.argv[3] + "/bench")
+from bodies import Bodies
+port, n = int(sys.argv[1]), int(sys.argv[2])
+bodies = Bodies(sys.argv[3] + "/t/data/collect-request.json", 100)
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 for i in range(n):
-    c.request("POST", "/collect", body, {"Content-Type": "application/json"})
+    c.request("POST", "/collect", bodies.next(), {"Content-Type": "application/json"})
     r = c.getresponse()
     r.read()
     if r.status != 200:

@@ -49,13 +49,15 @@ COLLECTORD_SERVER_PORT=$PORT COLLECTORD_SERVER_FAMILIES=holded COLLECTORD_SERVER
 CPID=$!
 PIDS="$PIDS $CPID"
 ready "http://127.0.0.1:$PORT"
-jq -c '[range(100) as $i | .[0]]' "$ROOT/t/data/collect-request.json" >"$TMP/body.json"
-python3 - "$PORT" "$((N / 100))" "$TMP/body.json" >"$TMP/ids" <<'EOF'
+python3 - "$PORT" "$((N / 100))" "$ROOT" >"$TMP/ids" <<'EOF'
 import http.client, json, sys
-port, n, body = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "rb").read()
+sys.path.insert(0, sys.argv[3] + "/bench")
+from bodies import Bodies
+port, n = int(sys.argv[1]), int(sys.argv[2])
+bodies = Bodies(sys.argv[3] + "/t/data/collect-request.json", 100)
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 for i in range(n):
-    c.request("POST", "/collect", body, {"Content-Type": "application/json"})
+    c.request("POST", "/collect", bodies.next(), {"Content-Type": "application/json"})
     r = c.getresponse()
     answer = r.read()
     if r.status != 200:

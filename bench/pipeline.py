@@ -2,7 +2,10 @@
 """bench/pipeline.py: the offered-rate load of bench/pipeline.sh, and what it
 measures.  Not run on its own: bench/pipeline.sh starts the daemons.
 
-  pipeline.py COLLECT_URL ENRICH_URL BODY BATCH SECONDS RATE...
+  pipeline.py COLLECT_URL ENRICH_URL EXAMPLES BATCH SECONDS RATE...
+
+EXAMPLES is t/data/collect-request.json: its first event, with a message
+id of its own in every copy (bench/bodies.py), makes the batches.
 
 For each RATE (events/s, in order) it offers that rate to POST /collect for
 SECONDS, open loop: requests of BATCH events leave on a fixed schedule
@@ -25,6 +28,8 @@ import os
 import statistics
 import sys
 import time
+
+from bodies import Bodies
 
 POLL_MS = 50
 SAMPLE_EVERY_S = 0.1
@@ -80,7 +85,7 @@ async def worker(host, port, request, queue, step):
         if time.monotonic() - due > 0.5:
             step.late += 1
         t0 = time.monotonic()
-        w.write(request)
+        w.write(request())
         status, body = await read_answer(r)
         step.sent += 1
         if 200 <= status < 300:
@@ -238,11 +243,14 @@ def hostport(url):
 
 async def main():
     collect, enrich = hostport(sys.argv[1]), hostport(sys.argv[2])
-    body = open(sys.argv[3], "rb").read()
     batch, seconds = int(sys.argv[4]), float(sys.argv[5])
     rates = [int(r) for r in sys.argv[6:]]
-    request = (b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    bodies = Bodies(sys.argv[3], batch)
+
+    def request():
+        body = bodies.next()
+        return (b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
     # Records wait for their block of flush_events to fill, and one block
     # a partition is in flight: that much backlog is the design's.
     slack = 2 * int(os.environ.get("FLUSH_EVENTS", "500")) * int(os.environ.get("PARTITIONS", "3"))

@@ -33,7 +33,6 @@ ready() { for _ in $(seq 1 120); do curl -fs -o /dev/null "$1/readyz" && return 
 
 printf '%s.raw,%s,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n' "$P" "${PARTITIONS:-3}" "$P" >"$TMP/topics"
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
-jq -c --argjson n "$BATCH" '[range($n) as $i | .[0]]' "$ROOT/t/data/collect-request.json" >"$TMP/body.json"
 
 CPORT=$(port)
 EPORT=$(port)
@@ -52,5 +51,5 @@ ready "http://127.0.0.1:$EPORT"
 echo "machine: $(nproc) cores; services on loopback; collect and enrich in two processes;" \
 	"${SECS}s per rate, batches of $BATCH events, ${PARTITIONS:-3} partitions"
 # shellcheck disable=SC2086
-FLUSH_EVENTS=${COLLECTORD_ENRICH_FLUSH_EVENTS:-500} PARTITIONS=${PARTITIONS:-3} python3 "$ROOT/bench/pipeline.py" "http://127.0.0.1:$CPORT" "http://127.0.0.1:$EPORT" "$TMP/body.json" \
+FLUSH_EVENTS=${COLLECTORD_ENRICH_FLUSH_EVENTS:-500} PARTITIONS=${PARTITIONS:-3} python3 "$ROOT/bench/pipeline.py" "http://127.0.0.1:$CPORT" "http://127.0.0.1:$EPORT" "$ROOT/t/data/collect-request.json" \
 	"$BATCH" "$SECS" $RATES
