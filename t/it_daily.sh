@@ -38,21 +38,6 @@ start_daemon collect COLLECTORD_SERVER_ROLES=collect "${SETTINGS[@]}"
 COLLECT_URL=$URL
 wait_for 120 "[ \$(http_status $COLLECT_URL/readyz) = 200 ]" || bail "the collector never became ready: $(body)"
 
-# enrich N: the enrich-only process N (1 or 2) on its own port, kept
-# across restarts; sets PID_N and URL_N.
-enrich() {
-	local n=$1 port
-	eval "port=\${PORT_$n:-}"
-	[ -n "$port" ] || port=$(free_port)
-	env COLLECTORD_SERVER_PORT="$port" COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" \
-		COLLECTORD_ARCHIVE_TOPICS_FILE= COLLECTORD_SERVER_ROLES=enrich "${SETTINGS[@]}" \
-		"$top_builddir/collectord" >>"$T_DIR/enrich$n.log" 2>&1 &
-	eval "PID_$n=$! PORT_$n=$port URL_$n=http://127.0.0.1:$port"
-	T_PIDS="$T_PIDS $!"
-	wait_for 120 "[ \$(http_status http://127.0.0.1:$port/readyz) = 200 ]" ||
-		bail "enrich process $n never became ready: $(body)"
-}
-metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 LEADER_M='collectord_daily_leader{family="clickstream"}'
 PUBLISHED_M='collectord_daily_published_total{family="clickstream"}'
 # leader: the number of the run's process that leads (none: empty)
@@ -122,10 +107,5 @@ diag "records published since start: process 1: $p1, process 2: $p2; leader now:
 ok "$([ "$(eval metric "\$URL_$F" "'$PUBLISHED_M'")" -gt 0 ] 2>/dev/null; echo $?)" \
 	"the process that took over published records"
 
-for n in 1 2; do
-	eval "kill -TERM \$PID_$n; wait \$PID_$n"
-	is "$?" 0 "enrich process $n: SIGTERM, exit 0"
-done
-grep -h 'level=error' "$T_DIR"/enrich*.log >"$T_DIR/errors"
-is "$(wc -l <"$T_DIR/errors")" 0 "no error in the enrich processes' logs $(head -n 2 "$T_DIR/errors")"
+stop_enrichers 1 2
 done_testing

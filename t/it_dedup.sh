@@ -23,14 +23,6 @@ for f in $FAMILIES; do
 	make_topics "$P-$f"
 done
 psqlc() { psql "$COLLECTORD_PG_CONNINFO" -q -At -v ON_ERROR_STOP=1 -c "$1"; }
-table_of() {
-	case $1 in
-	holded) echo events ;;
-	clickstream) echo clickstream_events ;;
-	retail) echo retail_transactions ;;
-	esac
-}
-prefix_of() { [ "$1" = holded ] || echo "$1/"; }
 
 # The clickstream events fall on a day of the run's own (a random one in
 # the years 3000 to 9000, checked unused), so its unique users can be
@@ -48,7 +40,8 @@ SETTINGS=(COLLECTORD_SERVER_FAMILIES=holded,clickstream,retail
 	COLLECTORD_FAMILY_CLICKSTREAM_RAW_TOPIC="$P-clickstream.raw"
 	COLLECTORD_FAMILY_CLICKSTREAM_INVALID_TOPIC="$P-clickstream.dlq"
 	COLLECTORD_FAMILY_RETAIL_RAW_TOPIC="$P-retail.raw"
-	COLLECTORD_FAMILY_RETAIL_INVALID_TOPIC="$P-retail.dlq")
+	COLLECTORD_FAMILY_RETAIL_INVALID_TOPIC="$P-retail.dlq"
+	COLLECTORD_FAMILY_CLICKSTREAM_DAILY_TOPIC=none)
 for f in $FAMILIES; do
 	F=$(echo "$f" | tr '[:lower:]' '[:upper:]')
 	SETTINGS+=("COLLECTORD_FAMILY_${F}_ENRICHED_TOPIC=$P-$f.enriched"
@@ -59,22 +52,6 @@ COLLECT_URL=$URL
 wait_for 120 "[ \$(http_status $COLLECT_URL/readyz) = 200 ]" || bail "the collector never became ready: $(body)"
 url_of() { if [ "$1" = holded ]; then echo "$COLLECT_URL/collect"; else echo "$COLLECT_URL/collect/$1"; fi; }
 
-# enrich N: the enrich-only process N (1 or 2) on its own port, kept
-# across restarts; sets PID_N and URL_N.
-enrich() {
-	local n=$1 port
-	eval "port=\${PORT_$n:-}"
-	[ -n "$port" ] || port=$(free_port)
-	env COLLECTORD_SERVER_PORT="$port" COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" \
-		COLLECTORD_ARCHIVE_TOPICS_FILE= COLLECTORD_SERVER_ROLES=enrich "${SETTINGS[@]}" \
-		COLLECTORD_FAMILY_CLICKSTREAM_DAILY_TOPIC=none \
-		"$top_builddir/collectord" >>"$T_DIR/enrich$n.log" 2>&1 &
-	eval "PID_$n=$! PORT_$n=$port URL_$n=http://127.0.0.1:$port"
-	T_PIDS="$T_PIDS $!"
-	wait_for 120 "[ \$(http_status http://127.0.0.1:$port/readyz) = 200 ]" ||
-		bail "enrich process $n never became ready: $(body)"
-}
-metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 dups_metric() { metric "$1" "collectord_enrich_duplicates_total{family=\"$2\"}"; }
 
 # events F FIRST N FILE: N valid events of family F, numbered from FIRST,
@@ -235,10 +212,5 @@ done
 is "$(psqlc "SELECT unique_users FROM clickstream_unique_users_daily WHERE day = '$DAY'")" 3 \
 	"clickstream: 3 unique users on $DAY, however often their events were sent"
 
-for n in 1 2; do
-	eval "kill -TERM \$PID_$n; wait \$PID_$n"
-	is "$?" 0 "enrich process $n: SIGTERM, exit 0"
-done
-grep -h 'level=error' "$T_DIR"/enrich*.log >"$T_DIR/errors"
-is "$(wc -l <"$T_DIR/errors")" 0 "no error in the enrich processes' logs $(head -n 2 "$T_DIR/errors")"
+stop_enrichers 1 2
 done_testing

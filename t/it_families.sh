@@ -43,14 +43,6 @@ subject_of() {
 	retail) echo retail.transactions.raw-value ;;
 	esac
 }
-table_of() {
-	case $1 in
-	holded) echo events ;;
-	clickstream) echo clickstream_events ;;
-	retail) echo retail_transactions ;;
-	esac
-}
-prefix_of() { [ "$1" = holded ] || echo "$1/"; }
 sql() { psql "$COLLECTORD_PG_CONNINFO" -At -v ON_ERROR_STOP=1 -c "$1"; }
 
 day=$(date -u +%Y-%m-%d)

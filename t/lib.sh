@@ -91,6 +91,48 @@ http_status() {	# http_status URL [curl args...]: prints the status code
 body() { cat "$T_DIR/body"; }
 json() { jq -r "$1" "$T_DIR/body"; }
 
+# table_of FAMILY, prefix_of FAMILY: the family's table and its S3 key
+# prefix, as its contract names them.
+table_of() {
+	case $1 in
+	holded) echo events ;;
+	clickstream) echo clickstream_events ;;
+	retail) echo retail_transactions ;;
+	esac
+}
+prefix_of() { [ "$1" = holded ] || echo "$1/"; }
+
+# metric URL NAME: the value of series NAME (labels included) at URL/metrics.
+metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+
+# enrich N: the enrich-only process N on its own port, kept across
+# restarts, with the test's SETTINGS (an array of ENV=VALUE); sets PID_N,
+# PORT_N and URL_N, and waits for its /readyz.
+enrich() {
+	local n=$1 port
+	eval "port=\${PORT_$n:-}"
+	[ -n "$port" ] || port=$(free_port)
+	env COLLECTORD_SERVER_PORT="$port" COLLECTORD_PG_SQL_DIR="$top_srcdir/sql" \
+		COLLECTORD_ARCHIVE_TOPICS_FILE= COLLECTORD_SERVER_ROLES=enrich "${SETTINGS[@]}" \
+		"$top_builddir/collectord" >>"$T_DIR/enrich$n.log" 2>&1 &
+	eval "PID_$n=$! PORT_$n=$port URL_$n=http://127.0.0.1:$port"
+	T_PIDS="$T_PIDS $!"
+	wait_for 120 "[ \$(http_status http://127.0.0.1:$port/readyz) = 200 ]" ||
+		bail "enrich process $n never became ready: $(body)"
+}
+
+# stop_enrichers N...: SIGTERM to each enrich process, which must exit 0,
+# and no error in any enrich process's log.
+stop_enrichers() {
+	local n
+	for n in "$@"; do
+		eval "kill -TERM \$PID_$n; wait \$PID_$n"
+		is "$?" 0 "enrich process $n: SIGTERM, exit 0"
+	done
+	grep -h 'level=error' "$T_DIR"/enrich*.log >"$T_DIR/errors"
+	is "$(wc -l <"$T_DIR/errors")" 0 "no error in the enrich processes' logs $(head -n 2 "$T_DIR/errors")"
+}
+
 # make_events N FILE [FIRST]: N events (numbered from FIRST, default 0) cycling through the contract's example
 # (a canonical event, a ULID/ObjectId/stamp-string one, an invalid one),
 # each with its own data.id and message id (its dedup key: the same id
