@@ -297,7 +297,7 @@ string: /* just after the opening quote */
 
 			if (bits != 0) {
 				p += __builtin_ctz(bits);
-				break;
+				goto stop;
 			}
 			p += 16;
 		}
@@ -317,13 +317,16 @@ string: /* just after the opening quote */
 			m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - 0x20 * ones) & ~x) | x;
 			if ((m &= high) != 0) {
 				p += __builtin_ctzll(m) >> 3;
-				break;
+				goto stop;
 			}
 			p += 8;
 		}
 #endif
 		while (p < end && !(json_class[*p] & J_STR))
 			p++;
+#if defined(__SSE2__) || (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+	stop: /* at the first J_STR byte of the run, or at END: not scanned twice */
+#endif
 		if (p == end) {
 			why = "unterminated string";
 			goto fail;
