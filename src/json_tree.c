@@ -4,6 +4,7 @@
  * the one allocation. */
 #include "json_tree.h"
 
+#include <float.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -178,37 +179,64 @@ take_string(struct builder *b)
 	return out;
 }
 
-/* A number as cJSON reads it: strtod() of its text, and valueint the
- * double saturated to an int.  Integers of up to 15 digits are exact in a
- * double, so they skip strtod(). */
+/* Powers of ten a double holds exactly. */
+static const double pow10_exact[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * A number as cJSON reads it: strtod() of its text, and valueint the
+ * double saturated to an int.  Most skip strtod(): with at most 15
+ * digits the digits are an exact double, and so is a power of ten up to
+ * 1e22, so one multiplication or division by it is the correctly rounded
+ * value strtod() gives too (with no excess precision: FLT_EVAL_METHOD 0).
+ */
 static void
 take_number(struct builder *b, cJSON *n)
 {
 	const unsigned char *p = b->p, *s = p;
-	bool neg = *p == '-', plain = true;
+	bool neg = *p == '-', fast = true;
+	unsigned digits = 0;
+	long exp10 = 0;
 	uint64_t u = 0;
 	double x;
 
 	if (neg)
 		p++;
-	while (p < b->end && *p >= '0' && *p <= '9')
-		u = u * 10 + (unsigned)(*p++ - '0');
-	if ((p < b->end && (*p == '.' || *p == 'e' || *p == 'E')) || p - s - neg > 15) {
-		char buf[JSON_STRICT_MAX_NUMBER + 1];
-		size_t len;
+	for (; p < b->end && *p >= '0' && *p <= '9'; p++, digits++)
+		u = u * 10 + (unsigned)(*p - '0');
+	if (p < b->end && *p == '.') {
+		for (p++; p < b->end && *p >= '0' && *p <= '9'; p++, digits++, exp10--)
+			u = u * 10 + (unsigned)(*p - '0');
+	}
+	if (p < b->end && (*p | 0x20) == 'e') {
+		bool eneg = false;
+		long e = 0;
 
-		plain = false;
-		while (p < b->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' ||
-					 *p == 'E' || *p == '+' || *p == '-'))
-			p++;
+		p++;
+		if (*p == '+' || *p == '-')
+			eneg = *p++ == '-';
+		/* Past 100000 the value is 0 or infinity either way. */
+		for (; p < b->end && *p >= '0' && *p <= '9'; p++)
+			if (e < 100000)
+				e = e * 10 + (*p - '0');
+		exp10 += eneg ? -e : e;
+	}
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+	fast = false;
+#endif
+	if (fast && digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+		x = exp10 < 0 ? (double)u / pow10_exact[-exp10] : (double)u * pow10_exact[exp10];
+		if (neg)
+			x = -x;
+	} else {
+		char buf[JSON_STRICT_MAX_NUMBER + 1];
 		/* The check bounded the text at JSON_STRICT_MAX_NUMBER bytes. */
-		len = (size_t)(p - s) < sizeof(buf) - 1 ? (size_t)(p - s) : sizeof(buf) - 1;
+		size_t len = (size_t)(p - s) < sizeof(buf) - 1 ? (size_t)(p - s) : sizeof(buf) - 1;
+
 		memcpy(buf, s, len);
 		buf[len] = '\0';
 		x = strtod(buf, NULL);
 	}
-	if (plain)
-		x = neg ? -(double)u : (double)u;
 	n->valuedouble = x;
 	if (x >= INT_MAX)
 		n->valueint = INT_MAX;

@@ -5,6 +5,7 @@
  * family's golden files. */
 #include <dirent.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,52 @@ test_golden(void)
 	ok(lines >= 100, "golden lines compared: %zu", lines);
 }
 
+/* Numbers of every form the tree reads without strtod() and around its
+ * edges (15 and 16 digits, 10^22 and 10^23), each as strtod() reads it:
+ * one text of many numbers, from a fixed seed. */
+static void
+test_numbers(void)
+{
+	static const char *const exps[] = {
+	    "", "e0", "e5", "e-5", "E+22", "e22", "e23", "e-22", "e-23", "e300", "e-300", "e-330"};
+	size_t cap = 1 << 20, len = 0;
+	char *text = malloc(cap);
+	uint64_t r = 0x9e3779b97f4a7c15u;
+
+	if (!ok(text != NULL, "numbers: memory"))
+		return;
+	text[len++] = '[';
+	for (int i = 0; i < 20000; i++) {
+		unsigned digits, point;
+		char num[64];
+		size_t k = 0;
+
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		digits = 1 + (unsigned)(r % 18);
+		point = (unsigned)((r >> 8) % (digits + 1));
+		if ((r >> 16) & 1)
+			num[k++] = '-';
+		for (unsigned d = 0; d < digits; d++) {
+			if (d == point && d > 0)
+				num[k++] = '.';
+			/* no leading zero but a lone one before the point */
+			num[k++] = (char)('0' + ((d == 0 && (digits > 1 && point != 1))
+							? 1 + (r >> (20 + d)) % 9
+							: (r >> (20 + 2 * d)) % 10));
+		}
+		k += (size_t)snprintf(num + k, sizeof(num) - k, "%s", exps[(r >> 40) % 12]);
+		if (i > 0)
+			text[len++] = ',';
+		memcpy(text + len, num, k);
+		len += k;
+	}
+	text[len++] = ']';
+	compare(text, len, "20000 numbers");
+	free(text);
+}
+
 /* The object wrapped as a batch of one; the live-bytes count. */
 static void
 test_wrap_and_count(void)
@@ -172,6 +219,7 @@ main(void)
 {
 	test_cases();
 	test_golden();
+	test_numbers();
 	test_wrap_and_count();
 	return tap_done();
 }
