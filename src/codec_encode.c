@@ -91,6 +91,10 @@ struct enc {
 	ProtobufCMessage *orig_msg;
 	const ProtobufCFieldDescriptor *orig_field;
 	const struct where *orig_where;
+	/* Stamps decoded from their JSON text being encoded: their trees go
+	 * before the message is packed, so their strings are copied.  All
+	 * others are borrowed from the event, which outlives the message. */
+	unsigned parsed_open;
 };
 
 /* W as text, "" at the top, cut as codec_path_join() and
@@ -112,6 +116,20 @@ where_path(const struct where *w, char out[PATH_MAX_LEN])
 		codec_path_index(out, out, w->index);
 	}
 	return out;
+}
+
+/* cJSON's type tests, inline: they run on every value of every event,
+ * and the library's calls cost more than the tests. */
+static inline bool
+is_type(const cJSON *v, int type)
+{
+	return v != NULL && (v->type & 0xff) == type;
+}
+
+static inline bool
+is_bool(const cJSON *v)
+{
+	return v != NULL && (v->type & (cJSON_True | cJSON_False)) != 0;
 }
 
 static bool enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m,
@@ -196,7 +214,7 @@ json_depth(const cJSON *v, int limit, bool *finite)
 {
 	int max = 0;
 
-	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+	if (is_type(v, cJSON_Number) && !isfinite(v->valuedouble))
 		*finite = false;
 	if (limit <= 0)
 		return 1;
@@ -251,7 +269,7 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 {
 	const cJSON *cur = v;
 
-	if (cJSON_IsString(cur) && looks_like_json(cur->valuestring)) {
+	if (is_type(cur, cJSON_String) && looks_like_json(cur->valuestring)) {
 		const char *why;
 		size_t where;
 
@@ -266,12 +284,13 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 		}
 		cur = *parsed;
 	}
-	if (cJSON_IsArray(cur)) {
+	if (is_type(cur, cJSON_Array)) {
 		if (cur->child == NULL || cur->child->next != NULL)
 			return enc_fail(e, w, "stamp array must hold exactly one element");
 		cur = cur->child;
 	}
-	if (f->type != PROTOBUF_C_TYPE_MESSAGE && rule->wrapper != NULL && cJSON_IsObject(cur)) {
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE && rule->wrapper != NULL &&
+	    is_type(cur, cJSON_Object)) {
 		const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cur, rule->wrapper);
 		char tail[PATH_MAX_LEN], path[PATH_MAX_LEN];
 		const char *dup;
@@ -336,7 +355,7 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	bool ok = true;
 	int64_t us;
 
-	if (!cJSON_IsString(v))
+	if (!is_type(v, cJSON_String))
 		return enc_fail(e, w, "not a string");
 	text = v->valuestring;
 	if (*text == '\0' && (((flags & CODEC_F_REQUIRED) && !(flags & CODEC_F_MAY_BE_EMPTY)) ||
@@ -363,8 +382,10 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	}
 	if (!enc_hook(e, rule, v, w))
 		return false;
+	if (ok && (text == canon || e->parsed_open > 0))
+		ok = (text = enc_strdup(e, text)) != NULL;
 	if (ok)
-		ok = (*(char **)codec_field_at(m, f) = enc_strdup(e, text)) != NULL;
+		*(char **)codec_field_at(m, f) = (char *)text; /* read only */
 	if (!ok)
 		return enc_fail(e, w, "out of memory");
 	return true;
@@ -381,7 +402,7 @@ enc_integer(struct enc *e, const struct codec_field *rule, const cJSON *v, doubl
 	bool words = rule != NULL && (rule->flags & CODEC_F_INTEGER_WORDS);
 	double x;
 
-	if (!cJSON_IsNumber(v))
+	if (!is_type(v, cJSON_Number))
 		return enc_fail(e, w, words ? "not an integer" : "not a number");
 	if (!enc_hook(e, rule, v, w))
 		return false;
@@ -407,7 +428,7 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 	void *p = codec_field_at(m, f);
 	double x;
 
-	if (cJSON_IsNull(v)) {
+	if (is_type(v, cJSON_NULL)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
 			return enc_fail(e, w, "missing");
 		return true;
@@ -417,7 +438,7 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 		return enc_string(e, f, rule, v, m, w);
 	case PROTOBUF_C_TYPE_DOUBLE:
 	case PROTOBUF_C_TYPE_FLOAT:
-		if (!cJSON_IsNumber(v))
+		if (!is_type(v, cJSON_Number))
 			return enc_fail(e, w, "not a number");
 		if (!enc_hook(e, rule, v, w))
 			return false;
@@ -431,11 +452,11 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 			*(double *)p = x;
 		break;
 	case PROTOBUF_C_TYPE_BOOL:
-		if (!cJSON_IsBool(v))
+		if (!is_bool(v))
 			return enc_fail(e, w, "not a boolean");
 		if (!enc_hook(e, rule, v, w))
 			return false;
-		*(protobuf_c_boolean *)p = cJSON_IsTrue(v);
+		*(protobuf_c_boolean *)p = is_type(v, cJSON_True);
 		break;
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
@@ -466,7 +487,7 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		ProtobufCMessage *sub;
 
-		if (!cJSON_IsObject(v))
+		if (!is_type(v, cJSON_Object))
 			return enc_fail(e, w, "not an object");
 		sub = enc_msg_new(e, f->descriptor);
 		if (sub == NULL)
@@ -492,7 +513,7 @@ enc_list(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMe
 	ProtobufCMessage ***arr = codec_field_at(m, f);
 	const cJSON *c;
 
-	if (!cJSON_IsArray(v))
+	if (!is_type(v, cJSON_Array))
 		return enc_fail(e, w, "not an array");
 	for (c = v->child; c != NULL; c = c->next)
 		count++;
@@ -507,7 +528,7 @@ enc_list(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMe
 		struct where wi = {.up = w, .index = *n};
 		ProtobufCMessage *sub;
 
-		if (!cJSON_IsObject(c))
+		if (!is_type(c, cJSON_Object))
 			return enc_fail(e, &wi, "not an object");
 		if ((sub = enc_msg_new(e, f->descriptor)) == NULL)
 			return enc_fail(e, &wi, "out of memory");
@@ -535,7 +556,7 @@ enc_field(struct enc *e, const struct plan_field *pf, const cJSON *v, const cJSO
 	}
 	if (v == NULL)
 		v = lv;
-	if (v == NULL || cJSON_IsNull(v)) {
+	if (v == NULL || is_type(v, cJSON_NULL)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
 			return enc_fail(e, w, "missing");
 		return true;
@@ -547,7 +568,9 @@ enc_field(struct enc *e, const struct plan_field *pf, const cJSON *v, const cJSO
 		json_tree_free(parsed);
 		return false;
 	}
+	e->parsed_open += parsed != NULL;
 	ok = enc_value(e, pf, v, m, w);
+	e->parsed_open -= parsed != NULL;
 	json_tree_free(parsed);
 	return ok;
 }
@@ -668,7 +691,7 @@ encode(const struct codec_schema *s, const cJSON *event, size_t reserve, uint8_t
 	*len = 0;
 	e.arena.cur = (char *)stack;
 	e.arena.end = (char *)stack + sizeof(stack);
-	if (!cJSON_IsObject(event))
+	if (!is_type(event, cJSON_Object))
 		ok = enc_fail(&e, NULL, "not an object");
 	else if ((pm = codec_plan(s)) == NULL || (m = enc_msg_new(&e, s->message)) == NULL)
 		ok = enc_fail(&e, NULL, "out of memory");
