@@ -14,15 +14,13 @@ struct wbuf {
 	bool unsupported; /* a field this writer leaves to protobuf-c */
 };
 
-static bool __attribute__((noinline)) room(struct wbuf *b, size_t n)
+static bool __attribute__((noinline)) grow(struct wbuf *b, size_t n)
 {
 	size_t cap;
 	uint8_t *p;
 
 	if (b->oom)
 		return false;
-	if (b->cap - b->len >= n)
-		return true;
 	cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n;
 	if ((p = realloc(b->p, cap)) == NULL) {
 		b->oom = true;
@@ -31,6 +29,13 @@ static bool __attribute__((noinline)) room(struct wbuf *b, size_t n)
 	b->p = p;
 	b->cap = cap;
 	return true;
+}
+
+/* Room for N more bytes: the test inline, the growing not. */
+static inline bool
+room(struct wbuf *b, size_t n)
+{
+	return (b->cap - b->len >= n && !b->oom) || grow(b, n);
 }
 
 static size_t
@@ -61,7 +66,7 @@ pb_put_varint(uint8_t *p, uint64_t v)
 static inline void
 w_varint(struct wbuf *b, uint64_t v)
 {
-	if (b->cap - b->len < 10 && !room(b, 10))
+	if (!room(b, 10))
 		return;
 	if (v < 0x80) {
 		b->p[b->len++] = (uint8_t)v;
