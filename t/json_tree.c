@@ -64,6 +64,14 @@ compare(const char *text, size_t n, const char *name)
 	ok(mine != NULL && theirs != NULL && same(mine, theirs), "%s: same tree (%s)", name,
 	    mine != NULL && theirs != NULL && same(mine, theirs) ? "yes" : why_differs);
 	json_tree_free(mine);
+	/* and checked and built in one pass, from a first guess of the size */
+	mine = NULL;
+	why_differs = "the one-pass build failed";
+	ok(json_tree_check(text, n, 0, 0, false, &jc, &mine) == JSON_STRICT_OK && mine != NULL &&
+		theirs != NULL && same(mine, theirs),
+	    "%s: same tree in one pass (%s)", name,
+	    mine != NULL && theirs != NULL && same(mine, theirs) ? "yes" : why_differs);
+	json_tree_free(mine);
 	cJSON_Delete(theirs);
 }
 
@@ -191,6 +199,55 @@ test_numbers(void)
 	free(text);
 }
 
+/* A text of many more values than its size suggests takes more blocks;
+ * the bound on values stops the building where it stops the check; a
+ * text that fails leaves nothing held and the check's own answer. */
+static void
+test_blocks_and_bounds(void)
+{
+	size_t n = 40001, base = json_tree_live_bytes();
+	struct json_strict_check a, b;
+	char *text = malloc(n + 1);
+	enum json_strict_status st;
+	cJSON *t = NULL;
+
+	if (!ok(text != NULL, "blocks: memory"))
+		return;
+	/* [0,0,...,0]: 20000 values in 40001 bytes */
+	for (size_t i = 0; i < n; i++)
+		text[i] = i % 2 ? '0' : ',';
+	text[0] = '[';
+	text[n - 1] = ']';
+	text[n] = '\0';
+	compare(text, n, "20000 zeros");
+	ok(json_tree_check(text, n, 0, 0, true, &a, &t) == JSON_STRICT_OK && t != NULL &&
+		cJSON_GetArraySize(t) == 20000 && a.values == 20001,
+	    "20000 zeros in blocks: every value there");
+	json_tree_free(t);
+	is_int((long long)json_tree_live_bytes(), (long long)base, "every block freed");
+	st = json_tree_check(text, n, 0, 5000, true, &a, &t);
+	ok(st == JSON_STRICT_TOO_LARGE && t == NULL &&
+		json_strict_check(text, n, 0, 5000, &b) == JSON_STRICT_TOO_LARGE &&
+		a.limit == b.limit && strcmp(a.why, b.why) == 0,
+	    "past the bound on values: the check's answer, no tree");
+	is_int((long long)json_tree_live_bytes(), (long long)base, "nothing held after the bound");
+	text[30001] = 'x';
+	st = json_tree_check(text, n, 0, 0, true, &a, &t);
+	ok(st == JSON_STRICT_INVALID && t == NULL &&
+		json_strict_check(text, n, 0, 0, &b) == JSON_STRICT_INVALID && a.where == b.where &&
+		strcmp(a.why, b.why) == 0,
+	    "an error late in the text: the check's answer (%s at %zu), no tree", a.why, a.where);
+	is_int((long long)json_tree_live_bytes(), (long long)base, "nothing held after an error");
+	free(text);
+	/* a top-level array moves to the first node when wrapping is asked */
+	const char *arr = "[{\"a\":1},2]";
+
+	ok(json_tree_check(arr, strlen(arr), 0, 0, true, &a, &t) == JSON_STRICT_OK &&
+		cJSON_IsArray(t) && cJSON_GetArraySize(t) == 2 && t->child->prev == t->child->next,
+	    "a top-level array is not wrapped");
+	json_tree_free(t);
+}
+
 /* The object wrapped as a batch of one; the live-bytes count. */
 static void
 test_wrap_and_count(void)
@@ -220,6 +277,7 @@ main(void)
 	test_cases();
 	test_golden();
 	test_numbers();
+	test_blocks_and_bounds();
 	test_wrap_and_count();
 	return tap_done();
 }
