@@ -256,7 +256,7 @@ scan(const char *text, size_t n, size_t max_events, size_t max_values, struct js
     struct json_strict_tree *t)
 {
 	const unsigned char *const base = (const unsigned char *)text, *const end = base + n;
-	const unsigned char *p = base, *num, *run = NULL;
+	const unsigned char *p = base, *num;
 	unsigned char stack[JSON_STRICT_MAX_DEPTH]; /* '[' or '{' of each open container */
 	/* building: each open container's node and last child so far */
 	cJSON *parent[JSON_STRICT_MAX_DEPTH], *last[JSON_STRICT_MAX_DEPTH], *nd = NULL;
@@ -447,10 +447,10 @@ key: /* at the first byte after '{' or ',' and whitespace, p < end */
 	/* fall through */
 
 string: /* just after the opening quote */
-	if (t != NULL) {
-		run = p;
+	/* Building, the plain bytes go to OUT as they are scanned: the
+	 * blocks whole (the pool's slack takes what is past the run). */
+	if (t != NULL)
 		str = out = t->pool;
-	}
 	for (;;) {
 #if defined(__SSE2__)
 		/* Sixteen bytes a step through the plain run: as signed bytes,
@@ -463,11 +463,17 @@ string: /* just after the opening quote */
 			    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
 			unsigned bits = (unsigned)_mm_movemask_epi8(m);
 
+			if (t != NULL)
+				_mm_storeu_si128((__m128i *)(void *)out, x);
 			if (bits != 0) {
 				p += __builtin_ctz(bits);
+				if (t != NULL)
+					out += __builtin_ctz(bits);
 				goto stop;
 			}
 			p += 16;
+			if (t != NULL)
+				out += 16;
 		}
 #endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -483,15 +489,24 @@ string: /* just after the opening quote */
 			q = x ^ ('"' * ones);
 			b = x ^ ('\\' * ones);
 			m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - 0x20 * ones) & ~x) | x;
+			if (t != NULL)
+				memcpy(out, &x, sizeof(x));
 			if ((m &= high) != 0) {
 				p += __builtin_ctzll(m) >> 3;
+				if (t != NULL)
+					out += __builtin_ctzll(m) >> 3;
 				goto stop;
 			}
 			p += 8;
+			if (t != NULL)
+				out += 8;
 		}
 #endif
-		while (p < end && !(json_class[*p] & J_STR))
+		while (p < end && !(json_class[*p] & J_STR)) {
+			if (t != NULL)
+				*out++ = (char)*p;
 			p++;
+		}
 #if defined(__SSE2__) || (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 	stop: /* at the first J_STR byte of the run, or at END: not scanned twice */
 #endif
@@ -502,10 +517,6 @@ string: /* just after the opening quote */
 		if (*p == '"')
 			break;
 		if (*p == '\\') {
-			if (t != NULL) {
-				memcpy(out, run, (size_t)(p - run));
-				out += p - run;
-			}
 			if (end - p < 2) {
 				p = end;
 				why = "unterminated string";
@@ -527,7 +538,6 @@ string: /* just after the opening quote */
 						 : p[1] == 'r' ? '\r'
 						 : p[1] == 't' ? '\t'
 							       : (char)p[1];
-					run = p + 2;
 				}
 				p += 2;
 				continue;
@@ -558,10 +568,8 @@ string: /* just after the opening quote */
 					     (cu - 0xdc00);
 				p += 6;
 			}
-			if (t != NULL) {
+			if (t != NULL)
 				out = put_utf8(out, (unsigned)cu);
-				run = p + 6;
-			}
 			p += 6;
 		} else if (*p < 0x20) {
 			why = "control character in a string";
@@ -573,12 +581,14 @@ string: /* just after the opening quote */
 				why = "invalid UTF-8";
 				goto fail;
 			}
+			if (t != NULL) {
+				memcpy(out, p, k);
+				out += k;
+			}
 			p += k;
 		}
 	}
 	if (t != NULL) {
-		memcpy(out, run, (size_t)(p - run));
-		out += p - run;
 		*out++ = '\0';
 		t->pool = out;
 		if (in_key)

@@ -72,8 +72,10 @@ enum json_strict_status json_strict_check(const char *text, size_t n, size_t max
  * checks: nodes from NODE up to NODE_END, then from the blocks MORE gives
  * (it sets NODE and NODE_END; false when out of memory), and the decoded
  * strings and keys, NUL-terminated, from POOL on, which must have room for
- * the text's N bytes (no string decodes longer than its text).
+ * the text's N bytes (no string decodes longer than its text) and
+ * JSON_STRICT_POOL_SLACK more (plain bytes are copied in whole blocks).
  */
+#define JSON_STRICT_POOL_SLACK 16
 struct json_strict_tree {
 	cJSON *node, *node_end;
 	char *pool;

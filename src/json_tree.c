@@ -79,8 +79,9 @@ check_build(const char *text, size_t n, size_t max_events, size_t max_values, si
 	if (first > (SIZE_MAX / 2 - sizeof(*t)) / sizeof(cJSON) || n > SIZE_MAX / 4)
 		return JSON_STRICT_OK; /* out of memory */
 	/* Each string or key decodes to no more than its own bytes between
-	 * the quotes, plus a NUL: never more than the text. */
-	size = sizeof(*t) + first * sizeof(cJSON) + n + 1;
+	 * the quotes, plus a NUL: never more than the text (and the slack the
+	 * copying in blocks needs). */
+	size = sizeof(*t) + first * sizeof(cJSON) + n + 1 + JSON_STRICT_POOL_SLACK;
 	if ((t = malloc(size)) == NULL)
 		return JSON_STRICT_OK;
 	t->magic = JSON_TREE_MAGIC;

@@ -199,6 +199,50 @@ test_numbers(void)
 	free(text);
 }
 
+/* Strings of every length up to 40 with an escape, a \\u escape or a
+ * UTF-8 character at every place: the scan's blocks of 16 and 8 bytes and
+ * its stops at each offset, the text ending right after the string. */
+static void
+test_string_runs(void)
+{
+	static const char *const specials[] = {
+	    "\\n", "\\\\", "\\u00e9", "\\ud83d\\ude00", "\xc3\xa9", "\xf0\x9f\x98\x80", "\\\""};
+	size_t cases = 0, passed = 0;
+
+	for (size_t len = 0; len <= 40; len++) {
+		for (size_t at = 0; at <= len; at++) {
+			for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+				char text[128], name[64];
+				size_t n = 0;
+				struct json_strict_check jc;
+				cJSON *mine = NULL, *theirs;
+
+				text[n++] = '"';
+				for (size_t i = 0; i < len; i++) {
+					if (i == at) {
+						memcpy(text + n, specials[k], strlen(specials[k]));
+						n += strlen(specials[k]);
+					}
+					text[n++] = (char)('a' + i % 26);
+				}
+				text[n++] = '"';
+				snprintf(name, sizeof(name), "string %zu/%zu/%zu", len, at, k);
+				theirs = cJSON_ParseWithLength(text, n);
+				cases++;
+				if (json_tree_check(text, n, 0, 0, false, &jc, &mine) ==
+					JSON_STRICT_OK &&
+				    mine != NULL && theirs != NULL && same(mine, theirs))
+					passed++;
+				else
+					ok(false, "%s: same string", name);
+				json_tree_free(mine);
+				cJSON_Delete(theirs);
+			}
+		}
+	}
+	is_int((long long)passed, (long long)cases, "strings with a stop at every offset");
+}
+
 /* A text of many more values than its size suggests takes more blocks;
  * the bound on values stops the building where it stops the check; a
  * text that fails leaves nothing held and the check's own answer. */
@@ -277,6 +321,7 @@ main(void)
 	test_cases();
 	test_golden();
 	test_numbers();
+	test_string_runs();
 	test_blocks_and_bounds();
 	test_wrap_and_count();
 	return tap_done();
