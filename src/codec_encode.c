@@ -329,20 +329,27 @@ orig_add(struct enc *e, const struct where *w, const char *text, bool *ok)
 		*ok = false;
 }
 
-/* The family's own rule for V, if RULE has one. */
-static bool
-enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const struct where *w)
+/* The family's own rule for V, which RULE has: out of line, as most
+ * fields have none and its buffers are large. */
+static bool __attribute__((noinline))
+enc_hook_run(struct enc *e, const struct codec_field *rule, const cJSON *v, const struct where *w)
 {
 	char detail[CODEC_ERROR_SIZE], path[PATH_MAX_LEN];
 	const char *broken;
 
 	detail[0] = '\0';
-	if (rule == NULL || rule->value == NULL ||
-	    (broken = rule->value(v, detail, sizeof(detail))) == NULL)
+	if ((broken = rule->value(v, detail, sizeof(detail))) == NULL)
 		return true;
 	if (*detail != '\0')
 		return codec_error_set(e->err, where_path(w, path), broken, "%s", detail);
 	return codec_err_put(e->err, where_path(w, path), broken, "");
+}
+
+/* The family's own rule for V, if RULE has one. */
+static inline bool
+enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const struct where *w)
+{
+	return rule == NULL || rule->value == NULL || enc_hook_run(e, rule, v, w);
 }
 
 static bool
