@@ -55,6 +55,11 @@ pb_put_varint(uint8_t *p, uint64_t v)
 {
 	size_t n = 0;
 
+	if (v < 0x80) {
+		*p = (uint8_t)v;
+		return 1;
+	}
+
 	while (v >= 0x80) {
 		p[n++] = (uint8_t)(v | 0x80);
 		v >>= 7;
@@ -192,9 +197,17 @@ w_value(struct wbuf *b, const ProtobufCFieldDescriptor *f, const void *member)
 		break;
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)member;
+		size_t n = s != NULL ? strlen(s) : 0;
 
-		w_tag(b, f->id, 2);
-		w_bytes(b, s, s != NULL ? strlen(s) : 0);
+		/* The most common field: tag, length and bytes behind one
+		 * test of the room. */
+		if (!room(b, 20 + n))
+			return;
+		b->len += pb_put_varint(b->p + b->len, (uint64_t)f->id << 3 | 2);
+		b->len += pb_put_varint(b->p + b->len, n);
+		if (n > 0)
+			memcpy(b->p + b->len, s, n);
+		b->len += n;
 		break;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
