@@ -98,6 +98,18 @@ static const unsigned char json_class[256] = {
 };
 /* clang-format on */
 
+/* What each one-character escape stands for; 0: not one ('u' neither). */
+static const unsigned char unescape[256] = {
+    ['"'] = '"',
+    ['\\'] = '\\',
+    ['/'] = '/',
+    ['b'] = '\b',
+    ['f'] = '\f',
+    ['n'] = '\n',
+    ['r'] = '\r',
+    ['t'] = '\t',
+};
+
 static const char json_too_deep[] =
     "nesting deeper than " JSON_STR(JSON_STRICT_MAX_DEPTH) " levels";
 static const char json_long_number[] =
@@ -522,28 +534,14 @@ string: /* just after the opening quote */
 				why = "unterminated string";
 				goto fail;
 			}
-			switch (p[1]) {
-			case '"':
-			case '\\':
-			case '/':
-			case 'b':
-			case 'f':
-			case 'n':
-			case 'r':
-			case 't':
-				if (t != NULL) {
-					*out++ = p[1] == 'b'   ? '\b'
-						 : p[1] == 'f' ? '\f'
-						 : p[1] == 'n' ? '\n'
-						 : p[1] == 'r' ? '\r'
-						 : p[1] == 't' ? '\t'
-							       : (char)p[1];
-				}
+			/* the one-character escapes: what they stand for */
+			if (unescape[p[1]] != 0) {
+				if (t != NULL)
+					*out++ = (char)unescape[p[1]];
 				p += 2;
 				continue;
-			case 'u':
-				break;
-			default:
+			}
+			if (p[1] != 'u') {
 				why = "invalid escape";
 				goto fail;
 			}
