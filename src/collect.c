@@ -185,11 +185,12 @@ struct text {
 	size_t len, cap;
 };
 
-static void
-text_add(struct text *t, const char *s, size_t n)
+/* Room for N more bytes and the NUL; false once out of memory. */
+static bool
+text_room(struct text *t, size_t n)
 {
 	if (t->p == NULL)
-		return;
+		return false;
 	if (t->len + n + 1 > t->cap) {
 		size_t cap = t->cap * 2 > t->len + n + 1 ? t->cap * 2 : t->len + n + 1;
 		char *p = realloc(t->p, cap);
@@ -197,11 +198,19 @@ text_add(struct text *t, const char *s, size_t n)
 		if (p == NULL) {
 			free(t->p);
 			t->p = NULL;
-			return;
+			return false;
 		}
 		t->p = p;
 		t->cap = cap;
 	}
+	return true;
+}
+
+static void
+text_add(struct text *t, const char *s, size_t n)
+{
+	if (!text_room(t, n))
+		return;
 	memcpy(t->p + t->len, s, n);
 	t->len += n;
 	t->p[t->len] = '\0';
@@ -209,18 +218,21 @@ text_add(struct text *t, const char *s, size_t n)
 
 #define TEXT_LIT(t, lit) text_add((t), (lit), sizeof(lit) - 1)
 
-/* V in decimal: once an event in the answer, where snprintf() cost more
- * than the rest of the event's entry. */
-static void
-text_add_size(struct text *t, size_t v)
+/* V in decimal at O; how many bytes.  Once an event in the answer, where
+ * snprintf() cost more than the rest of the event's entry. */
+static size_t
+put_size(char *o, size_t v)
 {
 	char buf[24], *p = buf + sizeof(buf);
 
 	do
 		*--p = (char)('0' + v % 10);
 	while ((v /= 10) != 0);
-	text_add(t, p, (size_t)(buf + sizeof(buf) - p));
+	memcpy(o, p, (size_t)(buf + sizeof(buf) - p));
+	return (size_t)(buf + sizeof(buf) - p);
 }
+
+#define PUT_LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) += sizeof(lit) - 1)
 
 /* LINE and a newline; false once out of memory. */
 static bool
@@ -274,22 +286,35 @@ answer_ok_text(const struct batch *b, size_t *len)
 	snprintf(num, sizeof(num), "\",\"accepted\":%zu,\"rejected\":%zu,\"events\":[",
 	    b->n - b->rejected, b->rejected);
 	text_add(&t, num, strlen(num));
+	/* An entry up to its status is written in place, in room made once
+	 * for its longest form. */
+	const size_t most = sizeof(",{\"index\":,\"correlationId\":\"") - 1 + 20 + IDS_TEXT_SIZE -
+			    1 + sizeof("\",\"status\":\"rejected\",\"error\":") - 1;
+
 	for (size_t i = 0; i < b->n; i++) {
 		const struct item *it = &b->items[i];
+		char *o;
 
+		if (!text_room(&t, most))
+			break;
+		o = t.p + t.len;
 		if (i > 0)
-			TEXT_LIT(&t, ",");
-		TEXT_LIT(&t, "{\"index\":");
-		text_add_size(&t, i);
-		TEXT_LIT(&t, ",\"correlationId\":\"");
-		text_add(&t, it->corr, IDS_TEXT_SIZE - 1);
-		if (it->error == NULL) {
-			TEXT_LIT(&t, "\",\"status\":\"accepted\"}");
-			continue;
+			*o++ = ',';
+		PUT_LIT(o, "{\"index\":");
+		o += put_size(o, i);
+		PUT_LIT(o, ",\"correlationId\":\"");
+		memcpy(o, it->corr, IDS_TEXT_SIZE - 1);
+		o += IDS_TEXT_SIZE - 1;
+		if (it->error == NULL)
+			PUT_LIT(o, "\",\"status\":\"accepted\"}");
+		else
+			PUT_LIT(o, "\",\"status\":\"rejected\",\"error\":");
+		t.len = (size_t)(o - t.p);
+		t.p[t.len] = '\0';
+		if (it->error != NULL) {
+			text_add_json(&t, it->error);
+			TEXT_LIT(&t, "}");
 		}
-		TEXT_LIT(&t, "\",\"status\":\"rejected\",\"error\":");
-		text_add_json(&t, it->error);
-		TEXT_LIT(&t, "}");
 	}
 	TEXT_LIT(&t, "]}");
 	*len = t.len;
