@@ -125,9 +125,11 @@ enum json_strict_status
 json_tree_check(const char *text, size_t n, size_t max_events, size_t max_values, bool wrap,
     struct json_strict_check *jc, cJSON **root)
 {
-	/* A first guess of the values a text holds: an event of ours is a
-	 * value every 40 bytes or so; a text of many more grows by blocks. */
-	return check_build(text, n, max_events, max_values, n / 32 + 8, wrap, jc, root);
+	/* A first guess of the values a text holds: our families' events
+	 * take 20 to 45 bytes a value, compact, so most texts need one more
+	 * block at most, and no body holds much more than twice its
+	 * values' nodes. */
+	return check_build(text, n, max_events, max_values, n / 40 + 8, wrap, jc, root);
 }
 
 cJSON *
