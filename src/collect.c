@@ -637,20 +637,29 @@ batch_new(const struct run *run, struct httpd_req *r)
 static bool
 batch_validate(struct batch *b)
 {
+	static const char hex[] = "0123456789abcdef";
+	char first[IDS_TEXT_SIZE];
+	uint8_t corr[16];
 	const cJSON *ev;
 	size_t i = 0;
 
 	b->n = (size_t)cJSON_GetArraySize(b->events);
 	if ((b->items = calloc(b->n ? b->n : 1, sizeof(*b->items))) == NULL)
 		return false;
+	/* An event's correlation id is the batch's with the index in bytes
+	 * 12-15 (ids_correlation()), the last eight hex digits of its text:
+	 * the text of the first, and those digits for each. */
+	ids_correlation(corr, b->id, 0);
+	ids_format(corr, first);
 	cJSON_ArrayForEach(ev, b->events)
 	{
 		struct item *it = &b->items[i];
-		uint8_t corr[16];
+		uint32_t index = (uint32_t)i++;
 		struct codec_error err;
 
-		ids_correlation(corr, b->id, (uint32_t)i++);
-		ids_format(corr, it->corr);
+		memcpy(it->corr, first, IDS_TEXT_SIZE);
+		for (int d = 0; d < 8; d++)
+			it->corr[IDS_TEXT_SIZE - 2 - d] = hex[(index >> (4 * d)) & 0xf];
 		/* valid: the framed record, ready for Kafka */
 		if (codec_event_record(&b->run->f->codec, ev, b->run->schema_id, &it->record,
 			&it->record_len, &err))
@@ -682,7 +691,7 @@ batch_oversize(const struct batch *b, size_t *size)
 
 	for (size_t i = 0; i < b->n; i++) {
 		const struct item *it = &b->items[i];
-		size_t keylen = strlen(it->corr);
+		size_t keylen = IDS_TEXT_SIZE - 1; /* the key: its correlation id */
 
 		*size = it->error == NULL
 			    ? producer_record_size(keylen, it->record_len, NULL)
