@@ -283,9 +283,11 @@ answer_ok_text(const struct batch *b, size_t *len)
 		t.p[0] = '\0';
 	TEXT_LIT(&t, "{\"batchId\":\"");
 	text_add(&t, b->id_text, strlen(b->id_text));
-	snprintf(num, sizeof(num), "\",\"accepted\":%zu,\"rejected\":%zu,\"events\":[",
-	    b->n - b->rejected, b->rejected);
-	text_add(&t, num, strlen(num));
+	TEXT_LIT(&t, "\",\"accepted\":");
+	text_add(&t, num, put_size(num, b->n - b->rejected));
+	TEXT_LIT(&t, ",\"rejected\":");
+	text_add(&t, num, put_size(num, b->rejected));
+	TEXT_LIT(&t, ",\"events\":[");
 	/* An entry up to its status is written in place, in room made once
 	 * for its longest form. */
 	const size_t most = sizeof(",{\"index\":,\"correlationId\":\"") - 1 + 20 + IDS_TEXT_SIZE -
@@ -617,7 +619,7 @@ batch_new(const struct run *run, struct httpd_req *r)
 	ids_format(b->id, b->id_text);
 	b->received_ms = (int64_t)ids_time_ms(b->id);
 	codec_format_ms(b->received_ms, ms);
-	snprintf(b->received_at, sizeof(b->received_at), "%s", ms);
+	memcpy(b->received_at, ms, sizeof(b->received_at));
 	b->timeout = evtimer_new(c->base, on_timeout, b);
 	tv.tv_sec = c->cfg->request_timeout_ms / 1000;
 	tv.tv_usec = (c->cfg->request_timeout_ms % 1000) * 1000;
