@@ -251,7 +251,10 @@ w_message(struct wbuf *b, const ProtobufCMessage *m)
 		b->unsupported = true;
 		return;
 	}
-	for (unsigned i = 0; i < d->n_fields && !b->oom && !b->unsupported; i++) {
+	/* Past out of memory nothing more is written (room() fails), and
+	 * past an unsupported field the bytes are protobuf-c's: no test of
+	 * either a field. */
+	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const char *member = (const char *)m + f->offset;
 		const char *quant = (const char *)m + f->quantifier_offset;
@@ -281,7 +284,7 @@ w_message(struct wbuf *b, const ProtobufCMessage *m)
 			const char *arr = *(const char *const *)member;
 
 			if (size == 0) {
-				b->unsupported = n > 0;
+				b->unsupported |= n > 0;
 				break;
 			}
 			for (size_t k = 0; k < n; k++)
