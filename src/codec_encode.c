@@ -613,7 +613,8 @@ static bool
 enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct plan_msg *pm,
     const struct where *w)
 {
-	const cJSON *shortv[CODEC_PLAN_MAX_FIELDS], *longv[CODEC_PLAN_MAX_FIELDS];
+	/* each field's value under its short key, then under its long one */
+	const cJSON *slots[2 * CODEC_PLAN_MAX_FIELDS];
 	ProtobufCMessage *saved_msg = e->orig_msg;
 	const ProtobufCFieldDescriptor *saved_field = e->orig_field;
 	const struct where *saved_where = e->orig_where;
@@ -622,8 +623,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 
 	if (pm->too_many)
 		return enc_fail(e, w, "field type not supported by the codec");
-	memset(shortv, 0, pm->nfields * sizeof(shortv[0]));
-	memset(longv, 0, pm->nfields * sizeof(longv[0]));
+	memset(slots, 0, 2 * pm->nfields * sizeof(slots[0]));
 	for (const cJSON *c = obj->child; c != NULL; c = c->next) {
 		size_t len = strlen(c->string);
 		bool known = false;
@@ -631,7 +631,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 		for (int k = plan_key(pm, c->string, len, 0); k >= 0;
 		     k = plan_key(pm, c->string, len, (unsigned)k + 1)) {
 			const struct plan_key *pk = &pm->keys[k];
-			const cJSON **slot = pk->is_long ? &longv[pk->field] : &shortv[pk->field];
+			const cJSON **slot = &slots[2 * pk->field + pk->is_long];
 
 			twice |= *slot != NULL;
 			*slot = c;
@@ -673,7 +673,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 			ok = enc_fail(e, &wf, "oneof not supported by the codec");
 			break;
 		}
-		ok = enc_field(e, pf, shortv[i], longv[i], m, &wf);
+		ok = enc_field(e, pf, slots[2 * i], slots[2 * i + 1], m, &wf);
 	}
 	for (const cJSON *c = obj->child; ok && unknown > 0 && c != NULL; c = c->next) {
 		const char *k = c->string;
