@@ -221,8 +221,9 @@ struct codec_limits {
  * and may be followed by no letter, digit, '.', '+' or '-'; nor may true,
  * false and null.
  *
- * LIM (NULL: no bounds) is checked in the same pass, before any tree is
- * built, and the pass stops at the first value past a bound: events are
+ * LIM (NULL: no bounds) is checked in the same pass, which builds the
+ * tree as it goes, and the pass stops at the first value past a bound,
+ * freeing what it built (memory bounded by the body and LIM): events are
  * the elements of a top-level array (a top-level object is 1); values are
  * every object, array, string, number, true, false and null of the body,
  * the body's own array or object included, object keys not.
@@ -245,7 +246,7 @@ struct codec_limits {
  * nothing to acknowledge is a client bug), "body: out of memory".
  * Array elements are not checked here; codec_event_encode() rejects the
  * ones that are not events.  *EVENTS is always an array (a top-level
- * object is its one element), read-only, built by json_tree_build():
+ * object is its one element), read-only, built by json_tree_check():
  * free it with json_tree_free().
  */
 enum codec_status codec_body_parse(const char *body, size_t len, const struct codec_limits *lim,

@@ -38,8 +38,10 @@ codec_body_parse(const char *body, size_t len, const struct codec_limits *lim, c
 		body_fail(err, errlen, "body: empty");
 		return CODEC_INVALID;
 	}
-	switch (json_strict_check(
-	    body, len, lim != NULL ? lim->max_events : 0, lim != NULL ? lim->max_values : 0, &jc)) {
+	/* The tree is built in the checking pass; the shape is known only
+	 * after it, so a body of a bare value costs its tree too. */
+	switch (json_tree_check(body, len, lim != NULL ? lim->max_events : 0,
+	    lim != NULL ? lim->max_values : 0, true, &jc, &v)) {
 	case JSON_STRICT_OK:
 		st = CODEC_OK;
 		break;
@@ -71,17 +73,18 @@ codec_body_parse(const char *body, size_t len, const struct codec_limits *lim, c
 		    col, jc.where);
 		return st;
 	}
-	/* The shape is known before cJSON builds anything. */
+	if (v == NULL) {
+		body_fail(err, errlen, "body: out of memory");
+		return CODEC_INVALID;
+	}
 	if (body[jc.start] != '[' && body[jc.start] != '{') {
+		json_tree_free(v);
 		body_fail(err, errlen, "body: not a JSON array or object");
 		return CODEC_INVALID;
 	}
 	if (jc.events == 0) {
+		json_tree_free(v);
 		body_fail(err, errlen, "body: empty array");
-		return CODEC_INVALID;
-	}
-	if ((v = json_tree_build(body, len, &jc, true)) == NULL) {
-		body_fail(err, errlen, "body: out of memory");
 		return CODEC_INVALID;
 	}
 	*events = v;

@@ -91,6 +91,10 @@ struct enc {
 	ProtobufCMessage *orig_msg;
 	const ProtobufCFieldDescriptor *orig_field;
 	const struct where *orig_where;
+	/* Stamps decoded from their JSON text being encoded: their trees go
+	 * before the message is packed, so their strings are copied.  All
+	 * others are borrowed from the event, which outlives the message. */
+	unsigned parsed_open;
 };
 
 /* W as text, "" at the top, cut as codec_path_join() and
@@ -112,6 +116,39 @@ where_path(const struct where *w, char out[PATH_MAX_LEN])
 		codec_path_index(out, out, w->index);
 	}
 	return out;
+}
+
+/* cJSON's type tests, inline: they run on every value of every event,
+ * and the library's calls cost more than the tests. */
+static inline bool
+is_type(const cJSON *v, int type)
+{
+	return v != NULL && (v->type & 0xff) == type;
+}
+
+static inline bool
+is_bool(const cJSON *v)
+{
+	return v != NULL && (v->type & (cJSON_True | cJSON_False)) != 0;
+}
+
+/* codec_field_at(), inline: on every field of every event. */
+static inline void *
+field_at(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	return (char *)m + f->offset;
+}
+
+/* codec_plan_key(), inline: on every key of every event, twice (the key
+ * may name another field further on), where the calls cost more than the
+ * search. */
+static inline int
+plan_key(const struct plan_msg *pm, const char *key, size_t len, unsigned start)
+{
+	for (unsigned i = start; i < pm->nkeys; i++)
+		if (pm->keys[i].len == len && memcmp(pm->keys[i].key, key, len) == 0)
+			return (int)i;
+	return -1;
 }
 
 static bool enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m,
@@ -196,7 +233,7 @@ json_depth(const cJSON *v, int limit, bool *finite)
 {
 	int max = 0;
 
-	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+	if (is_type(v, cJSON_Number) && !isfinite(v->valuedouble))
 		*finite = false;
 	if (limit <= 0)
 		return 1;
@@ -251,7 +288,7 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 {
 	const cJSON *cur = v;
 
-	if (cJSON_IsString(cur) && looks_like_json(cur->valuestring)) {
+	if (is_type(cur, cJSON_String) && looks_like_json(cur->valuestring)) {
 		const char *why;
 		size_t where;
 
@@ -266,12 +303,13 @@ unwrap_stamp(struct enc *e, const ProtobufCFieldDescriptor *f, const struct code
 		}
 		cur = *parsed;
 	}
-	if (cJSON_IsArray(cur)) {
+	if (is_type(cur, cJSON_Array)) {
 		if (cur->child == NULL || cur->child->next != NULL)
 			return enc_fail(e, w, "stamp array must hold exactly one element");
 		cur = cur->child;
 	}
-	if (f->type != PROTOBUF_C_TYPE_MESSAGE && rule->wrapper != NULL && cJSON_IsObject(cur)) {
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE && rule->wrapper != NULL &&
+	    is_type(cur, cJSON_Object)) {
 		const cJSON *wv = cJSON_GetObjectItemCaseSensitive(cur, rule->wrapper);
 		char tail[PATH_MAX_LEN], path[PATH_MAX_LEN];
 		const char *dup;
@@ -310,20 +348,27 @@ orig_add(struct enc *e, const struct where *w, const char *text, bool *ok)
 		*ok = false;
 }
 
-/* The family's own rule for V, if RULE has one. */
-static bool
-enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const struct where *w)
+/* The family's own rule for V, which RULE has: out of line, as most
+ * fields have none and its buffers are large. */
+static bool __attribute__((noinline))
+enc_hook_run(struct enc *e, const struct codec_field *rule, const cJSON *v, const struct where *w)
 {
 	char detail[CODEC_ERROR_SIZE], path[PATH_MAX_LEN];
 	const char *broken;
 
 	detail[0] = '\0';
-	if (rule == NULL || rule->value == NULL ||
-	    (broken = rule->value(v, detail, sizeof(detail))) == NULL)
+	if ((broken = rule->value(v, detail, sizeof(detail))) == NULL)
 		return true;
 	if (*detail != '\0')
 		return codec_error_set(e->err, where_path(w, path), broken, "%s", detail);
 	return codec_err_put(e->err, where_path(w, path), broken, "");
+}
+
+/* The family's own rule for V, if RULE has one. */
+static inline bool
+enc_hook(struct enc *e, const struct codec_field *rule, const cJSON *v, const struct where *w)
+{
+	return rule == NULL || rule->value == NULL || enc_hook_run(e, rule, v, w);
 }
 
 static bool
@@ -336,7 +381,7 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	bool ok = true;
 	int64_t us;
 
-	if (!cJSON_IsString(v))
+	if (!is_type(v, cJSON_String))
 		return enc_fail(e, w, "not a string");
 	text = v->valuestring;
 	if (*text == '\0' && (((flags & CODEC_F_REQUIRED) && !(flags & CODEC_F_MAY_BE_EMPTY)) ||
@@ -363,8 +408,10 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	}
 	if (!enc_hook(e, rule, v, w))
 		return false;
+	if (ok && (text == canon || e->parsed_open > 0))
+		ok = (text = enc_strdup(e, text)) != NULL;
 	if (ok)
-		ok = (*(char **)codec_field_at(m, f) = enc_strdup(e, text)) != NULL;
+		*(char **)field_at(m, f) = (char *)text; /* read only */
 	if (!ok)
 		return enc_fail(e, w, "out of memory");
 	return true;
@@ -381,7 +428,7 @@ enc_integer(struct enc *e, const struct codec_field *rule, const cJSON *v, doubl
 	bool words = rule != NULL && (rule->flags & CODEC_F_INTEGER_WORDS);
 	double x;
 
-	if (!cJSON_IsNumber(v))
+	if (!is_type(v, cJSON_Number))
 		return enc_fail(e, w, words ? "not an integer" : "not a number");
 	if (!enc_hook(e, rule, v, w))
 		return false;
@@ -404,10 +451,10 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 {
 	const ProtobufCFieldDescriptor *f = pf->f;
 	const struct codec_field *rule = pf->rule;
-	void *p = codec_field_at(m, f);
+	void *p = field_at(m, f);
 	double x;
 
-	if (cJSON_IsNull(v)) {
+	if (is_type(v, cJSON_NULL)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
 			return enc_fail(e, w, "missing");
 		return true;
@@ -417,7 +464,7 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 		return enc_string(e, f, rule, v, m, w);
 	case PROTOBUF_C_TYPE_DOUBLE:
 	case PROTOBUF_C_TYPE_FLOAT:
-		if (!cJSON_IsNumber(v))
+		if (!is_type(v, cJSON_Number))
 			return enc_fail(e, w, "not a number");
 		if (!enc_hook(e, rule, v, w))
 			return false;
@@ -431,11 +478,11 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 			*(double *)p = x;
 		break;
 	case PROTOBUF_C_TYPE_BOOL:
-		if (!cJSON_IsBool(v))
+		if (!is_bool(v))
 			return enc_fail(e, w, "not a boolean");
 		if (!enc_hook(e, rule, v, w))
 			return false;
-		*(protobuf_c_boolean *)p = cJSON_IsTrue(v);
+		*(protobuf_c_boolean *)p = is_type(v, cJSON_True);
 		break;
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
@@ -466,7 +513,7 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		ProtobufCMessage *sub;
 
-		if (!cJSON_IsObject(v))
+		if (!is_type(v, cJSON_Object))
 			return enc_fail(e, w, "not an object");
 		sub = enc_msg_new(e, f->descriptor);
 		if (sub == NULL)
@@ -492,7 +539,7 @@ enc_list(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMe
 	ProtobufCMessage ***arr = codec_field_at(m, f);
 	const cJSON *c;
 
-	if (!cJSON_IsArray(v))
+	if (!is_type(v, cJSON_Array))
 		return enc_fail(e, w, "not an array");
 	for (c = v->child; c != NULL; c = c->next)
 		count++;
@@ -507,7 +554,7 @@ enc_list(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCMe
 		struct where wi = {.up = w, .index = *n};
 		ProtobufCMessage *sub;
 
-		if (!cJSON_IsObject(c))
+		if (!is_type(c, cJSON_Object))
 			return enc_fail(e, &wi, "not an object");
 		if ((sub = enc_msg_new(e, f->descriptor)) == NULL)
 			return enc_fail(e, &wi, "out of memory");
@@ -535,7 +582,7 @@ enc_field(struct enc *e, const struct plan_field *pf, const cJSON *v, const cJSO
 	}
 	if (v == NULL)
 		v = lv;
-	if (v == NULL || cJSON_IsNull(v)) {
+	if (v == NULL || is_type(v, cJSON_NULL)) {
 		if (rule != NULL && (rule->flags & CODEC_F_REQUIRED))
 			return enc_fail(e, w, "missing");
 		return true;
@@ -547,7 +594,9 @@ enc_field(struct enc *e, const struct plan_field *pf, const cJSON *v, const cJSO
 		json_tree_free(parsed);
 		return false;
 	}
+	e->parsed_open += parsed != NULL;
 	ok = enc_value(e, pf, v, m, w);
+	e->parsed_open -= parsed != NULL;
 	json_tree_free(parsed);
 	return ok;
 }
@@ -564,7 +613,8 @@ static bool
 enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct plan_msg *pm,
     const struct where *w)
 {
-	const cJSON *shortv[CODEC_PLAN_MAX_FIELDS], *longv[CODEC_PLAN_MAX_FIELDS];
+	/* each field's value under its short key, then under its long one */
+	const cJSON *slots[2 * CODEC_PLAN_MAX_FIELDS];
 	ProtobufCMessage *saved_msg = e->orig_msg;
 	const ProtobufCFieldDescriptor *saved_field = e->orig_field;
 	const struct where *saved_where = e->orig_where;
@@ -573,16 +623,15 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 
 	if (pm->too_many)
 		return enc_fail(e, w, "field type not supported by the codec");
-	memset(shortv, 0, pm->nfields * sizeof(shortv[0]));
-	memset(longv, 0, pm->nfields * sizeof(longv[0]));
+	memset(slots, 0, 2 * pm->nfields * sizeof(slots[0]));
 	for (const cJSON *c = obj->child; c != NULL; c = c->next) {
 		size_t len = strlen(c->string);
 		bool known = false;
 
-		for (int k = codec_plan_key(pm, c->string, len, 0); k >= 0;
-		     k = codec_plan_key(pm, c->string, len, (unsigned)k + 1)) {
+		for (int k = plan_key(pm, c->string, len, 0); k >= 0;
+		     k = plan_key(pm, c->string, len, (unsigned)k + 1)) {
 			const struct plan_key *pk = &pm->keys[k];
-			const cJSON **slot = pk->is_long ? &longv[pk->field] : &shortv[pk->field];
+			const cJSON **slot = &slots[2 * pk->field + pk->is_long];
 
 			twice |= *slot != NULL;
 			*slot = c;
@@ -624,7 +673,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 			ok = enc_fail(e, &wf, "oneof not supported by the codec");
 			break;
 		}
-		ok = enc_field(e, pf, shortv[i], longv[i], m, &wf);
+		ok = enc_field(e, pf, slots[2 * i], slots[2 * i + 1], m, &wf);
 	}
 	for (const cJSON *c = obj->child; ok && unknown > 0 && c != NULL; c = c->next) {
 		const char *k = c->string;
@@ -668,7 +717,7 @@ encode(const struct codec_schema *s, const cJSON *event, size_t reserve, uint8_t
 	*len = 0;
 	e.arena.cur = (char *)stack;
 	e.arena.end = (char *)stack + sizeof(stack);
-	if (!cJSON_IsObject(event))
+	if (!is_type(event, cJSON_Object))
 		ok = enc_fail(&e, NULL, "not an object");
 	else if ((pm = codec_plan(s)) == NULL || (m = enc_msg_new(&e, s->message)) == NULL)
 		ok = enc_fail(&e, NULL, "out of memory");

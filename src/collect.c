@@ -185,11 +185,12 @@ struct text {
 	size_t len, cap;
 };
 
-static void
-text_add(struct text *t, const char *s, size_t n)
+/* Room for N more bytes and the NUL; false once out of memory. */
+static bool
+text_room(struct text *t, size_t n)
 {
 	if (t->p == NULL)
-		return;
+		return false;
 	if (t->len + n + 1 > t->cap) {
 		size_t cap = t->cap * 2 > t->len + n + 1 ? t->cap * 2 : t->len + n + 1;
 		char *p = realloc(t->p, cap);
@@ -197,11 +198,19 @@ text_add(struct text *t, const char *s, size_t n)
 		if (p == NULL) {
 			free(t->p);
 			t->p = NULL;
-			return;
+			return false;
 		}
 		t->p = p;
 		t->cap = cap;
 	}
+	return true;
+}
+
+static void
+text_add(struct text *t, const char *s, size_t n)
+{
+	if (!text_room(t, n))
+		return;
 	memcpy(t->p + t->len, s, n);
 	t->len += n;
 	t->p[t->len] = '\0';
@@ -209,18 +218,21 @@ text_add(struct text *t, const char *s, size_t n)
 
 #define TEXT_LIT(t, lit) text_add((t), (lit), sizeof(lit) - 1)
 
-/* V in decimal: once an event in the answer, where snprintf() cost more
- * than the rest of the event's entry. */
-static void
-text_add_size(struct text *t, size_t v)
+/* V in decimal at O; how many bytes.  Once an event in the answer, where
+ * snprintf() cost more than the rest of the event's entry. */
+static size_t
+put_size(char *o, size_t v)
 {
 	char buf[24], *p = buf + sizeof(buf);
 
 	do
 		*--p = (char)('0' + v % 10);
 	while ((v /= 10) != 0);
-	text_add(t, p, (size_t)(buf + sizeof(buf) - p));
+	memcpy(o, p, (size_t)(buf + sizeof(buf) - p));
+	return (size_t)(buf + sizeof(buf) - p);
 }
+
+#define PUT_LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) += sizeof(lit) - 1)
 
 /* LINE and a newline; false once out of memory. */
 static bool
@@ -271,25 +283,40 @@ answer_ok_text(const struct batch *b, size_t *len)
 		t.p[0] = '\0';
 	TEXT_LIT(&t, "{\"batchId\":\"");
 	text_add(&t, b->id_text, strlen(b->id_text));
-	snprintf(num, sizeof(num), "\",\"accepted\":%zu,\"rejected\":%zu,\"events\":[",
-	    b->n - b->rejected, b->rejected);
-	text_add(&t, num, strlen(num));
+	TEXT_LIT(&t, "\",\"accepted\":");
+	text_add(&t, num, put_size(num, b->n - b->rejected));
+	TEXT_LIT(&t, ",\"rejected\":");
+	text_add(&t, num, put_size(num, b->rejected));
+	TEXT_LIT(&t, ",\"events\":[");
+	/* An entry up to its status is written in place, in room made once
+	 * for its longest form. */
+	const size_t most = sizeof(",{\"index\":,\"correlationId\":\"") - 1 + 20 + IDS_TEXT_SIZE -
+			    1 + sizeof("\",\"status\":\"rejected\",\"error\":") - 1;
+
 	for (size_t i = 0; i < b->n; i++) {
 		const struct item *it = &b->items[i];
+		char *o;
 
+		if (!text_room(&t, most))
+			break;
+		o = t.p + t.len;
 		if (i > 0)
-			TEXT_LIT(&t, ",");
-		TEXT_LIT(&t, "{\"index\":");
-		text_add_size(&t, i);
-		TEXT_LIT(&t, ",\"correlationId\":\"");
-		text_add(&t, it->corr, IDS_TEXT_SIZE - 1);
-		if (it->error == NULL) {
-			TEXT_LIT(&t, "\",\"status\":\"accepted\"}");
-			continue;
+			*o++ = ',';
+		PUT_LIT(o, "{\"index\":");
+		o += put_size(o, i);
+		PUT_LIT(o, ",\"correlationId\":\"");
+		memcpy(o, it->corr, IDS_TEXT_SIZE - 1);
+		o += IDS_TEXT_SIZE - 1;
+		if (it->error == NULL)
+			PUT_LIT(o, "\",\"status\":\"accepted\"}");
+		else
+			PUT_LIT(o, "\",\"status\":\"rejected\",\"error\":");
+		t.len = (size_t)(o - t.p);
+		t.p[t.len] = '\0';
+		if (it->error != NULL) {
+			text_add_json(&t, it->error);
+			TEXT_LIT(&t, "}");
 		}
-		TEXT_LIT(&t, "\",\"status\":\"rejected\",\"error\":");
-		text_add_json(&t, it->error);
-		TEXT_LIT(&t, "}");
 	}
 	TEXT_LIT(&t, "]}");
 	*len = t.len;
@@ -592,7 +619,7 @@ batch_new(const struct run *run, struct httpd_req *r)
 	ids_format(b->id, b->id_text);
 	b->received_ms = (int64_t)ids_time_ms(b->id);
 	codec_format_ms(b->received_ms, ms);
-	snprintf(b->received_at, sizeof(b->received_at), "%s", ms);
+	memcpy(b->received_at, ms, sizeof(b->received_at));
 	b->timeout = evtimer_new(c->base, on_timeout, b);
 	tv.tv_sec = c->cfg->request_timeout_ms / 1000;
 	tv.tv_usec = (c->cfg->request_timeout_ms % 1000) * 1000;
@@ -612,20 +639,29 @@ batch_new(const struct run *run, struct httpd_req *r)
 static bool
 batch_validate(struct batch *b)
 {
+	static const char hex[] = "0123456789abcdef";
+	char first[IDS_TEXT_SIZE];
+	uint8_t corr[16];
 	const cJSON *ev;
 	size_t i = 0;
 
 	b->n = (size_t)cJSON_GetArraySize(b->events);
 	if ((b->items = calloc(b->n ? b->n : 1, sizeof(*b->items))) == NULL)
 		return false;
+	/* An event's correlation id is the batch's with the index in bytes
+	 * 12-15 (ids_correlation()), the last eight hex digits of its text:
+	 * the text of the first, and those digits for each. */
+	ids_correlation(corr, b->id, 0);
+	ids_format(corr, first);
 	cJSON_ArrayForEach(ev, b->events)
 	{
 		struct item *it = &b->items[i];
-		uint8_t corr[16];
+		uint32_t index = (uint32_t)i++;
 		struct codec_error err;
 
-		ids_correlation(corr, b->id, (uint32_t)i++);
-		ids_format(corr, it->corr);
+		memcpy(it->corr, first, IDS_TEXT_SIZE);
+		for (int d = 0; d < 8; d++)
+			it->corr[IDS_TEXT_SIZE - 2 - d] = hex[(index >> (4 * d)) & 0xf];
 		/* valid: the framed record, ready for Kafka */
 		if (codec_event_record(&b->run->f->codec, ev, b->run->schema_id, &it->record,
 			&it->record_len, &err))
@@ -657,7 +693,7 @@ batch_oversize(const struct batch *b, size_t *size)
 
 	for (size_t i = 0; i < b->n; i++) {
 		const struct item *it = &b->items[i];
-		size_t keylen = strlen(it->corr);
+		size_t keylen = IDS_TEXT_SIZE - 1; /* the key: its correlation id */
 
 		*size = it->error == NULL
 			    ? producer_record_size(keylen, it->record_len, NULL)

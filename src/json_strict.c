@@ -1,9 +1,12 @@
 /* json_strict.c: the strict JSON layer below the codec: an RFC 8259
- * checker that runs before cJSON builds anything, UTF-8 validation, and
- * exact number text.  No I/O, no knowledge of events. */
+ * checker that runs before cJSON builds anything (or builds json_tree's
+ * nodes itself as it checks), UTF-8 validation, and exact number text.
+ * No I/O, no knowledge of events. */
 #include "json_strict.h"
 
+#include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +98,18 @@ static const unsigned char json_class[256] = {
 };
 /* clang-format on */
 
+/* What each one-character escape stands for; 0: not one ('u' neither). */
+static const unsigned char unescape[256] = {
+    ['"'] = '"',
+    ['\\'] = '\\',
+    ['/'] = '/',
+    ['b'] = '\b',
+    ['f'] = '\f',
+    ['n'] = '\n',
+    ['r'] = '\r',
+    ['t'] = '\t',
+};
+
 static const char json_too_deep[] =
     "nesting deeper than " JSON_STR(JSON_STRICT_MAX_DEPTH) " levels";
 static const char json_long_number[] =
@@ -119,15 +134,145 @@ hex4(const unsigned char *p)
 	return v;
 }
 
-/* See json_strict.h for the rules; why cJSON may then build the tree
- * unchecked is said there too. */
-enum json_strict_status
-json_strict_check(
-    const char *text, size_t n, size_t max_events, size_t max_values, struct json_strict_check *jc)
+/* ------------------------------------------------------------ building
+ * What json_strict_check_build() adds to the check: the decoded text of
+ * strings and keys, numbers as cJSON reads them, and the nodes. */
+
+/* The four hex digits at P, which the check found to be hex digits. */
+static unsigned
+hex4_known(const unsigned char *p)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned c = p[i];
+
+		v = v << 4 | (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+static char *
+put_utf8(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		*o++ = (char)cp;
+	} else if (cp < 0x800) {
+		*o++ = (char)(0xc0 | cp >> 6);
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		*o++ = (char)(0xe0 | cp >> 12);
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else {
+		*o++ = (char)(0xf0 | cp >> 18);
+		*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	}
+	return o;
+}
+
+/* Powers of ten a double holds exactly. */
+static const double pow10_exact[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * The number S..E (checked) into N as cJSON reads it: strtod() of its
+ * text, and valueint the double saturated to an int.  Most skip strtod():
+ * with at most 15 digits the digits are an exact double, and so is a
+ * power of ten up to 1e22, so one multiplication or division by it is
+ * the correctly rounded value strtod() gives too (with no excess
+ * precision: FLT_EVAL_METHOD 0).
+ */
+static void
+number_value(const unsigned char *s, const unsigned char *e, cJSON *n)
+{
+	const unsigned char *p = s;
+	bool neg = *p == '-', fast = true;
+	unsigned digits = 0;
+	long exp10 = 0;
+	uint64_t u = 0;
+	double x;
+
+	if (neg)
+		p++;
+	for (; p < e && *p >= '0' && *p <= '9'; p++, digits++)
+		u = u * 10 + (unsigned)(*p - '0');
+	if (p < e && *p == '.') {
+		for (p++; p < e && *p >= '0' && *p <= '9'; p++, digits++, exp10--)
+			u = u * 10 + (unsigned)(*p - '0');
+	}
+	if (p < e && (*p | 0x20) == 'e') {
+		bool eneg = false;
+		long x10 = 0;
+
+		p++;
+		if (*p == '+' || *p == '-')
+			eneg = *p++ == '-';
+		/* Past 100000 the value is 0 or infinity either way. */
+		for (; p < e && *p >= '0' && *p <= '9'; p++)
+			if (x10 < 100000)
+				x10 = x10 * 10 + (*p - '0');
+		exp10 += eneg ? -x10 : x10;
+	}
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+	fast = false;
+#endif
+	if (fast && digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+		x = exp10 < 0 ? (double)u / pow10_exact[-exp10] : (double)u * pow10_exact[exp10];
+		if (neg)
+			x = -x;
+	} else {
+		char buf[JSON_STRICT_MAX_NUMBER + 1];
+		/* The check bounded the text at JSON_STRICT_MAX_NUMBER bytes. */
+		size_t len = (size_t)(e - s) < sizeof(buf) - 1 ? (size_t)(e - s) : sizeof(buf) - 1;
+
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		x = strtod(buf, NULL);
+	}
+	n->valuedouble = x;
+	if (x >= INT_MAX)
+		n->valueint = INT_MAX;
+	else if (x <= (double)INT_MIN)
+		n->valueint = INT_MIN;
+	else
+		n->valueint = (int)x;
+}
+
+/* The next node of T, zeroed; NULL when out of memory. */
+static cJSON *
+tree_node(struct json_strict_tree *t)
+{
+	cJSON *nd;
+
+	if (t->node == t->node_end && !t->more(t)) {
+		t->oom = true;
+		return NULL;
+	}
+	nd = t->node++;
+	memset(nd, 0, sizeof(*nd));
+	return nd;
+}
+
+/*
+ * The check, and with T the tree as well, in one pass: the one body of
+ * both json_strict_check() (T NULL, where the compiler drops every step
+ * of the building) and json_strict_check_build().  See json_strict.h for
+ * the rules; why cJSON may then build the tree unchecked is said there
+ * too.
+ */
+static inline __attribute__((always_inline)) enum json_strict_status
+scan(const char *text, size_t n, size_t max_events, size_t max_values, struct json_strict_check *jc,
+    struct json_strict_tree *t)
 {
 	const unsigned char *const base = (const unsigned char *)text, *const end = base + n;
 	const unsigned char *p = base, *num;
 	unsigned char stack[JSON_STRICT_MAX_DEPTH]; /* '[' or '{' of each open container */
+	/* building: each open container's node and last child so far */
+	cJSON *parent[JSON_STRICT_MAX_DEPTH], *last[JSON_STRICT_MAX_DEPTH], *nd = NULL;
+	char *key = NULL, *out = NULL, *str = NULL;
 	size_t depth = 0, values = 0, events = 0;
 	bool top_array, in_key = false;
 	const char *why, *lit;
@@ -165,12 +310,33 @@ value: /* at the first byte of a value, not whitespace, p < end */
 		jc->limit = max_values;
 		return JSON_STRICT_TOO_LARGE;
 	}
+	if (t != NULL) {
+		if ((nd = tree_node(t)) == NULL)
+			goto oom;
+		nd->string = key;
+		key = NULL;
+		if (depth == 0) {
+			t->root = nd;
+		} else if (last[depth - 1] == NULL) {
+			parent[depth - 1]->child = nd;
+		} else {
+			last[depth - 1]->next = nd;
+			nd->prev = last[depth - 1];
+		}
+		if (depth > 0)
+			last[depth - 1] = nd;
+	}
 	switch (*p) {
 	case '[':
 	case '{':
 		if (depth == JSON_STRICT_MAX_DEPTH) {
 			why = json_too_deep;
 			goto fail;
+		}
+		if (t != NULL) {
+			nd->type = *p == '[' ? cJSON_Array : cJSON_Object;
+			parent[depth] = nd;
+			last[depth] = NULL;
 		}
 		stack[depth++] = *p++;
 		SKIP_WS();
@@ -186,6 +352,8 @@ value: /* at the first byte of a value, not whitespace, p < end */
 		goto key;
 	case '"':
 		p++;
+		if (t != NULL)
+			nd->type = cJSON_String;
 		goto string;
 	case '-':
 	case '0':
@@ -239,6 +407,10 @@ value: /* at the first byte of a value, not whitespace, p < end */
 			why = json_long_number;
 			goto fail;
 		}
+		if (t != NULL) {
+			nd->type = cJSON_Number;
+			number_value(num, p, nd);
+		}
 		goto after;
 	case 't':
 		lit = "true";
@@ -271,6 +443,10 @@ literal: /* P should spell LIT */
 		why = "invalid literal";
 		goto fail;
 	}
+	if (t != NULL) {
+		nd->type = p[-1] == 'e' ? (p[-2] == 'u' ? cJSON_True : cJSON_False) : cJSON_NULL;
+		nd->valueint = nd->type == cJSON_True;
+	}
 	goto after;
 
 key: /* at the first byte after '{' or ',' and whitespace, p < end */
@@ -283,6 +459,10 @@ key: /* at the first byte after '{' or ',' and whitespace, p < end */
 	/* fall through */
 
 string: /* just after the opening quote */
+	/* Building, the plain bytes go to OUT as they are scanned: the
+	 * blocks whole (the pool's slack takes what is past the run). */
+	if (t != NULL)
+		str = out = t->pool;
 	for (;;) {
 #if defined(__SSE2__)
 		/* Sixteen bytes a step through the plain run: as signed bytes,
@@ -295,11 +475,17 @@ string: /* just after the opening quote */
 			    _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
 			unsigned bits = (unsigned)_mm_movemask_epi8(m);
 
+			if (t != NULL)
+				_mm_storeu_si128((__m128i *)(void *)out, x);
 			if (bits != 0) {
 				p += __builtin_ctz(bits);
-				break;
+				if (t != NULL)
+					out += __builtin_ctz(bits);
+				goto stop;
 			}
 			p += 16;
+			if (t != NULL)
+				out += 16;
 		}
 #endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -315,15 +501,27 @@ string: /* just after the opening quote */
 			q = x ^ ('"' * ones);
 			b = x ^ ('\\' * ones);
 			m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - 0x20 * ones) & ~x) | x;
+			if (t != NULL)
+				memcpy(out, &x, sizeof(x));
 			if ((m &= high) != 0) {
 				p += __builtin_ctzll(m) >> 3;
-				break;
+				if (t != NULL)
+					out += __builtin_ctzll(m) >> 3;
+				goto stop;
 			}
 			p += 8;
+			if (t != NULL)
+				out += 8;
 		}
 #endif
-		while (p < end && !(json_class[*p] & J_STR))
+		while (p < end && !(json_class[*p] & J_STR)) {
+			if (t != NULL)
+				*out++ = (char)*p;
 			p++;
+		}
+#if defined(__SSE2__) || (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+	stop: /* at the first J_STR byte of the run, or at END: not scanned twice */
+#endif
 		if (p == end) {
 			why = "unterminated string";
 			goto fail;
@@ -336,20 +534,14 @@ string: /* just after the opening quote */
 				why = "unterminated string";
 				goto fail;
 			}
-			switch (p[1]) {
-			case '"':
-			case '\\':
-			case '/':
-			case 'b':
-			case 'f':
-			case 'n':
-			case 'r':
-			case 't':
+			/* the one-character escapes: what they stand for */
+			if (unescape[p[1]] != 0) {
+				if (t != NULL)
+					*out++ = (char)unescape[p[1]];
 				p += 2;
 				continue;
-			case 'u':
-				break;
-			default:
+			}
+			if (p[1] != 'u') {
 				why = "invalid escape";
 				goto fail;
 			}
@@ -369,8 +561,13 @@ string: /* just after the opening quote */
 					why = "unpaired UTF-16 surrogate in a \\u escape";
 					goto fail;
 				}
+				if (t != NULL)
+					cu = 0x10000 + ((hex4_known(p + 2) - 0xd800) << 10) +
+					     (cu - 0xdc00);
 				p += 6;
 			}
+			if (t != NULL)
+				out = put_utf8(out, (unsigned)cu);
 			p += 6;
 		} else if (*p < 0x20) {
 			why = "control character in a string";
@@ -382,8 +579,20 @@ string: /* just after the opening quote */
 				why = "invalid UTF-8";
 				goto fail;
 			}
+			if (t != NULL) {
+				memcpy(out, p, k);
+				out += k;
+			}
 			p += k;
 		}
+	}
+	if (t != NULL) {
+		*out++ = '\0';
+		t->pool = out;
+		if (in_key)
+			key = str;
+		else
+			nd->valuestring = str;
 	}
 	p++;
 	if (in_key) {
@@ -421,6 +630,9 @@ after: /* just after a value */
 	if (*p == stack[depth - 1] + 2) {
 		p++;
 		depth--;
+		/* As cJSON links them: the head's prev is the tail. */
+		if (t != NULL)
+			parent[depth]->child->prev = last[depth];
 		goto after;
 	}
 	why = stack[depth - 1] == '[' ? "expected ',' or ']'" : "expected ',' or '}'";
@@ -452,6 +664,26 @@ fail:
 	jc->where = (size_t)(p - base);
 	jc->why = why;
 	return JSON_STRICT_INVALID;
+oom: /* building only: T->oom says so */
+	jc->where = (size_t)(p - base);
+	jc->why = "out of memory";
+	return JSON_STRICT_INVALID;
+}
+
+enum json_strict_status
+json_strict_check(
+    const char *text, size_t n, size_t max_events, size_t max_values, struct json_strict_check *jc)
+{
+	return scan(text, n, max_events, max_values, jc, NULL);
+}
+
+enum json_strict_status
+json_strict_check_build(const char *text, size_t n, size_t max_events, size_t max_values,
+    struct json_strict_check *jc, struct json_strict_tree *t)
+{
+	t->root = NULL;
+	t->oom = false;
+	return scan(text, n, max_events, max_values, jc, t);
 }
 
 cJSON *

@@ -1,6 +1,7 @@
 /* json_strict.h: strict JSON below the codec files.  An RFC 8259 checker
  * that runs, in one pass and without allocating, before cJSON builds a
- * tree; UTF-8 validation; and number text that reads back exactly.  It
+ * tree (or, for json_tree.c, builds the tree in that same pass); UTF-8
+ * validation; and number text that reads back exactly.  It
  * knows nothing of events or families: the codec files all sit on it. */
 #ifndef COLLECTORD_JSON_STRICT_H
 #define COLLECTORD_JSON_STRICT_H
@@ -65,6 +66,37 @@ struct json_strict_check {
  */
 enum json_strict_status json_strict_check(const char *text, size_t n, size_t max_events,
     size_t max_values, struct json_strict_check *jc) __attribute__((warn_unused_result));
+
+/*
+ * Where json_strict_check_build() puts the tree it builds while it
+ * checks: nodes from NODE up to NODE_END, then from the blocks MORE gives
+ * (it sets NODE and NODE_END; false when out of memory), and the decoded
+ * strings and keys, NUL-terminated, from POOL on, which must have room for
+ * the text's N bytes (no string decodes longer than its text) and
+ * JSON_STRICT_POOL_SLACK more (plain bytes are copied in whole blocks).
+ */
+#define JSON_STRICT_POOL_SLACK 16
+struct json_strict_tree {
+	cJSON *node, *node_end;
+	char *pool;
+	bool (*more)(struct json_strict_tree *t);
+	void *arg;   /* MORE's */
+	cJSON *root; /* out: the text's value, linked as cJSON links it */
+	bool oom;    /* out: MORE failed; the check stopped there */
+};
+
+/*
+ * json_strict_check() that builds the tree of the text as it goes, as
+ * cJSON would build it (the nodes are plain cJSON items, numbers read as
+ * cJSON reads them), in the same single pass: same answers, same JC.
+ * With T->oom set the answer is JSON_STRICT_INVALID with WHY "out of
+ * memory": the text was not checked to its end.  On anything but
+ * JSON_STRICT_OK, the nodes built so far are garbage for the caller to
+ * free.
+ */
+enum json_strict_status json_strict_check_build(const char *text, size_t n, size_t max_events,
+    size_t max_values, struct json_strict_check *jc, struct json_strict_tree *t)
+    __attribute__((warn_unused_result));
 
 /* cJSON's tree of TEXT (N bytes), which json_strict_check() passed (from
  * its START on); NULL only when cJSON runs out of memory.  Caller owns it. */

@@ -14,15 +14,13 @@ struct wbuf {
 	bool unsupported; /* a field this writer leaves to protobuf-c */
 };
 
-static bool __attribute__((noinline)) room(struct wbuf *b, size_t n)
+static bool __attribute__((noinline)) grow(struct wbuf *b, size_t n)
 {
 	size_t cap;
 	uint8_t *p;
 
 	if (b->oom)
 		return false;
-	if (b->cap - b->len >= n)
-		return true;
 	cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n;
 	if ((p = realloc(b->p, cap)) == NULL) {
 		b->oom = true;
@@ -31,6 +29,13 @@ static bool __attribute__((noinline)) room(struct wbuf *b, size_t n)
 	b->p = p;
 	b->cap = cap;
 	return true;
+}
+
+/* Room for N more bytes: the test inline, the growing not. */
+static inline bool
+room(struct wbuf *b, size_t n)
+{
+	return (b->cap - b->len >= n && !b->oom) || grow(b, n);
 }
 
 static size_t
@@ -50,6 +55,11 @@ pb_put_varint(uint8_t *p, uint64_t v)
 {
 	size_t n = 0;
 
+	if (v < 0x80) {
+		*p = (uint8_t)v;
+		return 1;
+	}
+
 	while (v >= 0x80) {
 		p[n++] = (uint8_t)(v | 0x80);
 		v >>= 7;
@@ -61,7 +71,7 @@ pb_put_varint(uint8_t *p, uint64_t v)
 static inline void
 w_varint(struct wbuf *b, uint64_t v)
 {
-	if (b->cap - b->len < 10 && !room(b, 10))
+	if (!room(b, 10))
 		return;
 	if (v < 0x80) {
 		b->p[b->len++] = (uint8_t)v;
@@ -187,9 +197,17 @@ w_value(struct wbuf *b, const ProtobufCFieldDescriptor *f, const void *member)
 		break;
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)member;
+		size_t n = s != NULL ? strlen(s) : 0;
 
-		w_tag(b, f->id, 2);
-		w_bytes(b, s, s != NULL ? strlen(s) : 0);
+		/* The most common field: tag, length and bytes behind one
+		 * test of the room. */
+		if (!room(b, 20 + n))
+			return;
+		b->len += pb_put_varint(b->p + b->len, (uint64_t)f->id << 3 | 2);
+		b->len += pb_put_varint(b->p + b->len, n);
+		if (n > 0)
+			memcpy(b->p + b->len, s, n);
+		b->len += n;
 		break;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
@@ -233,7 +251,10 @@ w_message(struct wbuf *b, const ProtobufCMessage *m)
 		b->unsupported = true;
 		return;
 	}
-	for (unsigned i = 0; i < d->n_fields && !b->oom && !b->unsupported; i++) {
+	/* Past out of memory nothing more is written (room() fails), and
+	 * past an unsupported field the bytes are protobuf-c's: no test of
+	 * either a field. */
+	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const char *member = (const char *)m + f->offset;
 		const char *quant = (const char *)m + f->quantifier_offset;
@@ -263,7 +284,7 @@ w_message(struct wbuf *b, const ProtobufCMessage *m)
 			const char *arr = *(const char *const *)member;
 
 			if (size == 0) {
-				b->unsupported = n > 0;
+				b->unsupported |= n > 0;
 				break;
 			}
 			for (size_t k = 0; k < n; k++)
