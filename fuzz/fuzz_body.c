@@ -12,6 +12,8 @@
 
 #include "codec.h"
 #include "families/families.h"
+#include "json_strict.h"
+#include "json_tree.h"
 
 #define CORR "019aa0f3-7c21-7d3e-9a41-5b2e00000000"
 /* The collector's default body cap is of this order; smaller keeps runs fast. */
@@ -112,6 +114,32 @@ encode_event(const struct codec_schema *s, const cJSON *ev)
 	free(payload);
 }
 
+/* The check alone and the check that builds the tree as it goes agree on
+ * TEXT, with and without bounds: the same verdict, counts, place and
+ * reason, and a tree exactly when the text passes. */
+static void
+same_check(const char *text, size_t n, size_t max_events, size_t max_values)
+{
+	struct json_strict_check a, b;
+	enum json_strict_status sa, sb;
+	cJSON *root = NULL;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	sa = json_strict_check(text, n, max_events, max_values, &a);
+	sb = json_tree_check(text, n, max_events, max_values, false, &b, &root);
+	if (sa != sb || (sb == JSON_STRICT_OK) != (root != NULL))
+		abort();
+	if (sa == JSON_STRICT_OK &&
+	    (a.start != b.start || a.events != b.events || a.values != b.values))
+		abort();
+	if (sa == JSON_STRICT_INVALID && (a.where != b.where || strcmp(a.why, b.why) != 0))
+		abort();
+	if (sa == JSON_STRICT_TOO_LARGE && (strcmp(a.why, b.why) != 0 || a.limit != b.limit))
+		abort();
+	json_tree_free(root);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -131,6 +159,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		body = inflated;
 	}
+	same_check(body, len, 0, 0);
+	same_check(body, len, 3, 40);
 	if (codec_body_parse(body, len, &limits, &events, err, sizeof(err)) != CODEC_OK) {
 		free(codec_dead_letter_json(NULL, body, len, err, CORR, NULL));
 		free(inflated);
