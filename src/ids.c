@@ -165,16 +165,41 @@ ids_same_batch(const uint8_t a[16], const uint8_t b[16])
 void
 ids_format(const uint8_t id[16], char out[IDS_TEXT_SIZE])
 {
+	char h[32];
+
+#if defined(__SSE2__)
+	/* The 32 nibbles in order, each to its digit: '0' + n, and 'a' - '0'
+	 * - 10 more above 9. */
+	const __m128i low = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)id);
+	__m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low), lo = _mm_and_si128(x, low);
+	__m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+
+	a = _mm_add_epi8(_mm_add_epi8(a, _mm_set1_epi8('0')),
+	    _mm_and_si128(_mm_cmpgt_epi8(a, nine), _mm_set1_epi8('a' - '0' - 10)));
+	b = _mm_add_epi8(_mm_add_epi8(b, _mm_set1_epi8('0')),
+	    _mm_and_si128(_mm_cmpgt_epi8(b, nine), _mm_set1_epi8('a' - '0' - 10)));
+	_mm_storeu_si128((__m128i *)(void *)h, a);
+	_mm_storeu_si128((__m128i *)(void *)(h + 16), b);
+#else
 	static const char hex[] = "0123456789abcdef";
-	char *p = out;
 
 	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[id[i] >> 4];
-		*p++ = hex[id[i] & 0x0f];
+		h[2 * i] = hex[id[i] >> 4];
+		h[2 * i + 1] = hex[id[i] & 0x0f];
 	}
-	*p = '\0';
+#endif
+	/* 8-4-4-4-12 */
+	memcpy(out, h, 8);
+	out[8] = '-';
+	memcpy(out + 9, h + 8, 4);
+	out[13] = '-';
+	memcpy(out + 14, h + 12, 4);
+	out[18] = '-';
+	memcpy(out + 19, h + 16, 4);
+	out[23] = '-';
+	memcpy(out + 24, h + 20, 12);
+	out[36] = '\0';
 }
 
 /* The hyphenated form: hex groups 8-4-4-4-12 at S. */

@@ -272,6 +272,36 @@ test_canonical_mutations(void)
 	ok(checked > 10000, "%zu texts compared", checked);
 }
 
+/* ids_format() against the digits written one at a time. */
+static void
+test_format_ref(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t id[16];
+	char got[IDS_TEXT_SIZE], want[IDS_TEXT_SIZE];
+	size_t bad = 0;
+
+	for (int i = 0; i < 4096; i++) {
+		char *p = want;
+
+		for (int k = 0; k < 16; k++)
+			id[k] = (uint8_t)(i < 256 ? i : (i * 131 + k * 37) ^ (i >> 3) * k);
+		if (i >= 256 && i < 512)
+			id[(i - 256) & 15] = (uint8_t)(i - 256);
+		for (int k = 0; k < 16; k++) {
+			if (k == 4 || k == 6 || k == 8 || k == 10)
+				*p++ = '-';
+			*p++ = hex[id[k] >> 4];
+			*p++ = hex[id[k] & 0x0f];
+		}
+		*p = '\0';
+		memset(got, 'x', sizeof(got));
+		ids_format(id, got);
+		bad += memcmp(got, want, sizeof(want)) != 0;
+	}
+	is_int((long long)bad, 0, "ids_format() writes every byte's two digits");
+}
+
 static void
 test_parse_ulid(void)
 {
@@ -370,6 +400,7 @@ main(void)
 	test_parse_uuid();
 	test_canonical();
 	test_canonical_mutations();
+	test_format_ref();
 	test_parse_ulid();
 	test_objectid();
 	return tap_done();
