@@ -130,6 +130,17 @@ timefmt_parse_offset(const char *s, int64_t *us, bool *has_offset)
 	return true;
 }
 
+/* V (0 <= V < 10^N) as N decimal digits at P, leading zeros kept; the end. */
+static char *
+put_digits(char *p, int64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
 /* Split T (in UNIT per second) into civil time; floor division so that
  * instants before 1970 still print the right way round. */
 static void
@@ -149,6 +160,28 @@ format_time(int64_t t, int64_t unit, int width, char out[TIMEFMT_SIZE])
 		days--;
 	}
 	civil_from_days(days, &y, &m, &d);
+	if (y >= 0 && y <= 9999) {
+		/* What the snprintf() below writes, without its format parsing:
+		 * FRAC < UNIT has exactly WIDTH digits. */
+		char *p = out;
+
+		p = put_digits(p, y, 4);
+		*p++ = '-';
+		p = put_digits(p, m, 2);
+		*p++ = '-';
+		p = put_digits(p, d, 2);
+		*p++ = 'T';
+		p = put_digits(p, rem / 3600, 2);
+		*p++ = ':';
+		p = put_digits(p, rem / 60 % 60, 2);
+		*p++ = ':';
+		p = put_digits(p, rem % 60, 2);
+		*p++ = '.';
+		p = put_digits(p, frac, width);
+		*p++ = 'Z';
+		*p = '\0';
+		return;
+	}
 	snprintf(out, TIMEFMT_SIZE, "%04lld-%02d-%02dT%02d:%02d:%02d.%0*lldZ", (long long)y, m, d,
 	    (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), width, (long long)frac);
 }
