@@ -44,16 +44,19 @@ days_in_month(int y, int m)
 }
 
 /* N decimal digits at S; stops at the first non-digit, so never reads past
- * a NUL. */
-static bool
+ * a NUL.  Inline: N is a constant at every call, so the loop unrolls. */
+static inline bool
 digits(const char *s, int n, int *out)
 {
 	int v = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
+		/* one compare: the bytes below '0' wrap round to above 9 */
+		unsigned c = (unsigned)(unsigned char)s[i] - '0';
+
+		if (c > 9)
 			return false;
-		v = v * 10 + (s[i] - '0');
+		v = v * 10 + (int)c;
 	}
 	*out = v;
 	return true;
@@ -90,14 +93,17 @@ timefmt_parse_offset(const char *s, int64_t *us, bool *has_offset)
 	if (*p == '.' || *p == ',') {
 		int n = 0;
 
+		static const int64_t scale[6] = {1000000, 100000, 10000, 1000, 100, 10};
+		unsigned c;
+
 		p++;
-		if (*p < '0' || *p > '9')
+		if ((unsigned)(unsigned char)*p - '0' > 9)
 			return false;
-		for (; *p >= '0' && *p <= '9'; p++, n++)
+		for (; (c = (unsigned)(unsigned char)*p - '0') <= 9; p++, n++)
 			if (n < 6)
-				frac = frac * 10 + (*p - '0');
-		for (; n < 6; n++)
-			frac *= 10;
+				frac = frac * 10 + c;
+		if (n < 6)
+			frac *= scale[n];
 	}
 	*has_offset = *p == 'Z' || *p == 'z' || *p == '+' || *p == '-';
 	if (*p == 'Z' || *p == 'z') {
