@@ -8,6 +8,10 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static const char ulid_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 static int
@@ -161,16 +165,41 @@ ids_same_batch(const uint8_t a[16], const uint8_t b[16])
 void
 ids_format(const uint8_t id[16], char out[IDS_TEXT_SIZE])
 {
+	char h[32];
+
+#if defined(__SSE2__)
+	/* The 32 nibbles in order, each to its digit: '0' + n, and 'a' - '0'
+	 * - 10 more above 9. */
+	const __m128i low = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)id);
+	__m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low), lo = _mm_and_si128(x, low);
+	__m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+
+	a = _mm_add_epi8(_mm_add_epi8(a, _mm_set1_epi8('0')),
+	    _mm_and_si128(_mm_cmpgt_epi8(a, nine), _mm_set1_epi8('a' - '0' - 10)));
+	b = _mm_add_epi8(_mm_add_epi8(b, _mm_set1_epi8('0')),
+	    _mm_and_si128(_mm_cmpgt_epi8(b, nine), _mm_set1_epi8('a' - '0' - 10)));
+	_mm_storeu_si128((__m128i *)(void *)h, a);
+	_mm_storeu_si128((__m128i *)(void *)(h + 16), b);
+#else
 	static const char hex[] = "0123456789abcdef";
-	char *p = out;
 
 	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[id[i] >> 4];
-		*p++ = hex[id[i] & 0x0f];
+		h[2 * i] = hex[id[i] >> 4];
+		h[2 * i + 1] = hex[id[i] & 0x0f];
 	}
-	*p = '\0';
+#endif
+	/* 8-4-4-4-12 */
+	memcpy(out, h, 8);
+	out[8] = '-';
+	memcpy(out + 9, h + 8, 4);
+	out[13] = '-';
+	memcpy(out + 14, h + 12, 4);
+	out[18] = '-';
+	memcpy(out + 19, h + 16, 4);
+	out[23] = '-';
+	memcpy(out + 24, h + 20, 12);
+	out[36] = '\0';
 }
 
 /* The hyphenated form: hex groups 8-4-4-4-12 at S. */
@@ -276,9 +305,68 @@ ids_format_objectid(const uint8_t oid[12], char out[25])
 	out[24] = '\0';
 }
 
+#if defined(__SSE2__)
+/*
+ * The shape of 16 bytes of a canonical text, a lane each: a hyphen lane
+ * takes just '-', the others '0'-'9' and 'a'-'f'.  A range [LO, LO + N) is
+ * one signed compare once X + 0x80 - LO puts LO at -128: below -128 + N.
+ * Each lane has its own first range ('-' and 1, or '0' and 10); the second
+ * is 'a' and 6, or none (N 0) in a hyphen lane.
+ */
+struct shape {
+	_Alignas(16) int8_t off[16];	/* 0x80 - LO of the first range */
+	_Alignas(16) int8_t lim[16];	/* -128 + N of the first range */
+	_Alignas(16) int8_t lim_af[16]; /* -128 + N of 'a'-'f' */
+};
+
+#define SHAPE_OFF(d) (int8_t)((d) ? 0x80 - '-' : 0x80 - '0')
+#define SHAPE_LIM(d) (int8_t)((d) ? -128 + 1 : -128 + 10)
+#define SHAPE_LIM_AF(d) (int8_t)((d) ? -128 : -128 + 6)
+/* M of each lane, the hyphen lanes the bits of K */
+#define SHAPE_ROW(M, k)                                                                            \
+	{                                                                                          \
+		M((k)&1), M((k) >> 1 & 1), M((k) >> 2 & 1), M((k) >> 3 & 1), M((k) >> 4 & 1),      \
+		    M((k) >> 5 & 1), M((k) >> 6 & 1), M((k) >> 7 & 1), M((k) >> 8 & 1),            \
+		    M((k) >> 9 & 1), M((k) >> 10 & 1), M((k) >> 11 & 1), M((k) >> 12 & 1),         \
+		    M((k) >> 13 & 1), M((k) >> 14 & 1), M((k) >> 15 & 1)                           \
+	}
+#define SHAPE(k)                                                                                   \
+	{                                                                                          \
+		SHAPE_ROW(SHAPE_OFF, k), SHAPE_ROW(SHAPE_LIM, k), SHAPE_ROW(SHAPE_LIM_AF, k)       \
+	}
+
+/* Bytes 0-15 (hyphens at 8 and 13), 16-31 (18 and 23) and 20-35 (23). */
+static const struct shape canonical_shape[3] = {
+    SHAPE(1u << 8 | 1u << 13),
+    SHAPE(1u << 2 | 1u << 7),
+    SHAPE(1u << 3),
+};
+
+/* The lanes of the 16 bytes at S that fit K. */
+static unsigned
+shape_lanes(const char *s, const struct shape *k)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+	__m128i first = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_load_si128((const __m128i *)k->off)),
+	    _mm_load_si128((const __m128i *)k->lim));
+	__m128i af = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - 'a'))),
+	    _mm_load_si128((const __m128i *)k->lim_af));
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(first, af));
+}
+#endif
+
 bool
 ids_canonical(const char *s)
 {
+#if defined(__SSE2__)
+	/* Three loads, the last overlapping the second, once the length is
+	 * known to be 36: none reaches past the NUL. */
+	if (strnlen(s, 37) != 36)
+		return false;
+	return (shape_lanes(s, &canonical_shape[0]) & shape_lanes(s + 16, &canonical_shape[1]) &
+		   shape_lanes(s + 20, &canonical_shape[2])) == 0xffff;
+#else
 	/* 1: a lower-case hex digit; the hyphens are checked by position */
 	static const unsigned char hex[256] = {
 	    ['0'] = 1,
@@ -306,6 +394,7 @@ ids_canonical(const char *s)
 		if (shape[i] == '-' ? p[i] != '-' : !hex[p[i]])
 			return false;
 	return p[36] == '\0';
+#endif
 }
 
 bool

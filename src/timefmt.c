@@ -44,16 +44,19 @@ days_in_month(int y, int m)
 }
 
 /* N decimal digits at S; stops at the first non-digit, so never reads past
- * a NUL. */
-static bool
+ * a NUL.  Inline: N is a constant at every call, so the loop unrolls. */
+static inline bool
 digits(const char *s, int n, int *out)
 {
 	int v = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
+		/* one compare: the bytes below '0' wrap round to above 9 */
+		unsigned c = (unsigned)(unsigned char)s[i] - '0';
+
+		if (c > 9)
 			return false;
-		v = v * 10 + (s[i] - '0');
+		v = v * 10 + (int)c;
 	}
 	*out = v;
 	return true;
@@ -90,14 +93,17 @@ timefmt_parse_offset(const char *s, int64_t *us, bool *has_offset)
 	if (*p == '.' || *p == ',') {
 		int n = 0;
 
+		static const int64_t scale[6] = {1000000, 100000, 10000, 1000, 100, 10};
+		unsigned c;
+
 		p++;
-		if (*p < '0' || *p > '9')
+		if ((unsigned)(unsigned char)*p - '0' > 9)
 			return false;
-		for (; *p >= '0' && *p <= '9'; p++, n++)
+		for (; (c = (unsigned)(unsigned char)*p - '0') <= 9; p++, n++)
 			if (n < 6)
-				frac = frac * 10 + (*p - '0');
-		for (; n < 6; n++)
-			frac *= 10;
+				frac = frac * 10 + c;
+		if (n < 6)
+			frac *= scale[n];
 	}
 	*has_offset = *p == 'Z' || *p == 'z' || *p == '+' || *p == '-';
 	if (*p == 'Z' || *p == 'z') {
@@ -130,6 +136,17 @@ timefmt_parse_offset(const char *s, int64_t *us, bool *has_offset)
 	return true;
 }
 
+/* V (0 <= V < 10^N) as N decimal digits at P, leading zeros kept; the end. */
+static char *
+put_digits(char *p, int64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
 /* Split T (in UNIT per second) into civil time; floor division so that
  * instants before 1970 still print the right way round. */
 static void
@@ -149,6 +166,28 @@ format_time(int64_t t, int64_t unit, int width, char out[TIMEFMT_SIZE])
 		days--;
 	}
 	civil_from_days(days, &y, &m, &d);
+	if (y >= 0 && y <= 9999) {
+		/* What the snprintf() below writes, without its format parsing:
+		 * FRAC < UNIT has exactly WIDTH digits. */
+		char *p = out;
+
+		p = put_digits(p, y, 4);
+		*p++ = '-';
+		p = put_digits(p, m, 2);
+		*p++ = '-';
+		p = put_digits(p, d, 2);
+		*p++ = 'T';
+		p = put_digits(p, rem / 3600, 2);
+		*p++ = ':';
+		p = put_digits(p, rem / 60 % 60, 2);
+		*p++ = ':';
+		p = put_digits(p, rem % 60, 2);
+		*p++ = '.';
+		p = put_digits(p, frac, width);
+		*p++ = 'Z';
+		*p = '\0';
+		return;
+	}
 	snprintf(out, TIMEFMT_SIZE, "%04lld-%02d-%02dT%02d:%02d:%02d.%0*lldZ", (long long)y, m, d,
 	    (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), width, (long long)frac);
 }

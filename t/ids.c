@@ -1,7 +1,9 @@
 /* t/ids.c: unit tests of batch and correlation ids and of the UUID, ULID
  * and ObjectId parsing, with fixed vectors. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -169,6 +171,137 @@ test_canonical(void)
 	is_int((long long)agree, 1000, "every id ids_format() writes is canonical");
 }
 
+/* The shape ids_canonical() checks, one character at a time: the
+ * reference its faster form must agree with. */
+static bool
+canonical_ref(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		char c = s[i];
+
+		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return s[36] == '\0';
+}
+
+/* TEXT (at most 39 characters) in a buffer of just its size, so that a
+ * read past its NUL is one past the allocation. */
+static bool
+canonical_agrees(const char *text, size_t len, size_t *checked)
+{
+	char *copy = malloc(len + 1);
+	bool same;
+
+	if (copy == NULL)
+		return false;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	same = ids_canonical(copy) == canonical_ref(copy);
+	free(copy);
+	++*checked;
+	return same;
+}
+
+static void
+test_canonical_mutations(void)
+{
+	static const char base[] = "6c1f0e8a-2d4b-4a9c-b7e3-5f8d1a2c4e6b";
+	static const char all_hex[] = "0123456789-abcdef-ABCDEF-0a1b2c3d4e5f";
+	char text[40];
+	size_t checked = 0, bad = 0;
+	uint8_t id[16];
+
+	/* Every byte value at every position of a canonical text, and at the
+	 * NUL's place (one more character). */
+	for (size_t pos = 0; pos <= 36; pos++)
+		for (int c = 1; c < 256; c++) {
+			memcpy(text, base, sizeof(base));
+			text[pos] = (char)c;
+			if (pos == 36)
+				text[37] = '\0';
+			bad += !canonical_agrees(text, strlen(text), &checked);
+		}
+	/* Every prefix: the texts that end early, down to "". */
+	for (size_t len = 0; len <= 36; len++)
+		bad += !canonical_agrees(base, len, &checked);
+	/* A NUL at every position inside a text of 36 and one of 39. */
+	for (size_t pos = 0; pos < 36; pos++) {
+		memcpy(text, base, sizeof(base));
+		text[pos] = '\0';
+		bad += !canonical_agrees(text, strlen(text), &checked);
+		memcpy(text, base, sizeof(base));
+		text[pos] = '\0';
+		bad += ids_canonical(text) != canonical_ref(text);
+	}
+	/* Each digit of a canonical text replaced by each hex digit either
+	 * case, and the hyphens moved by one either way. */
+	for (size_t pos = 0; pos < 36; pos++)
+		for (size_t k = 0; k < sizeof(all_hex) - 1; k++) {
+			memcpy(text, base, sizeof(base));
+			text[pos] = all_hex[k];
+			bad += !canonical_agrees(text, 36, &checked);
+		}
+	for (size_t g = 0; g < 4; g++) {
+		static const size_t dash[4] = {8, 13, 18, 23};
+
+		for (int d = -1; d <= 1; d += 2) {
+			memcpy(text, base, sizeof(base));
+			text[dash[g]] = text[dash[g] + (size_t)d];
+			text[dash[g] + (size_t)d] = '-';
+			bad += !canonical_agrees(text, 36, &checked);
+		}
+	}
+	/* Texts ids_format() writes, each with its first and last digit upper
+	 * case. */
+	for (int i = 0; i < 2000; i++) {
+		ids_batch_new(id);
+		ids_format(id, text);
+		bad += !canonical_agrees(text, 36, &checked);
+		for (size_t pos = 0; pos < 36; pos++)
+			if (text[pos] >= 'a' && text[pos] <= 'f') {
+				text[pos] = (char)(text[pos] - 'a' + 'A');
+				break;
+			}
+		bad += !canonical_agrees(text, 36, &checked);
+	}
+	is_int((long long)bad, 0, "ids_canonical() agrees with a per-character check");
+	ok(checked > 10000, "%zu texts compared", checked);
+}
+
+/* ids_format() against the digits written one at a time. */
+static void
+test_format_ref(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t id[16];
+	char got[IDS_TEXT_SIZE], want[IDS_TEXT_SIZE];
+	size_t bad = 0;
+
+	for (int i = 0; i < 4096; i++) {
+		char *p = want;
+
+		for (int k = 0; k < 16; k++)
+			id[k] = (uint8_t)(i < 256 ? i : (i * 131 + k * 37) ^ (i >> 3) * k);
+		if (i >= 256 && i < 512)
+			id[(i - 256) & 15] = (uint8_t)(i - 256);
+		for (int k = 0; k < 16; k++) {
+			if (k == 4 || k == 6 || k == 8 || k == 10)
+				*p++ = '-';
+			*p++ = hex[id[k] >> 4];
+			*p++ = hex[id[k] & 0x0f];
+		}
+		*p = '\0';
+		memset(got, 'x', sizeof(got));
+		ids_format(id, got);
+		bad += memcmp(got, want, sizeof(want)) != 0;
+	}
+	is_int((long long)bad, 0, "ids_format() writes every byte's two digits");
+}
+
 static void
 test_parse_ulid(void)
 {
@@ -266,6 +399,8 @@ main(void)
 	test_batch_new();
 	test_parse_uuid();
 	test_canonical();
+	test_canonical_mutations();
+	test_format_ref();
 	test_parse_ulid();
 	test_objectid();
 	return tap_done();
