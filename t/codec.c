@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "codec.h"
@@ -965,6 +966,63 @@ test_dead_letter(void)
 
 /* ------------------------------------------------------------ time */
 
+/* The text gmtime_r() and snprintf() make of US (microseconds, WIDTH 6)
+ * or of US / 1000 (milliseconds, WIDTH 3). */
+static void
+time_reference(int64_t us, int width, char out[64])
+{
+	int64_t unit = width == 6 ? 1000000 : 1000, t = width == 6 ? us : us / 1000;
+	int64_t secs = t / unit, frac = t % unit;
+	struct tm tm;
+	time_t tt;
+
+	if (frac < 0) {
+		frac += unit;
+		secs--;
+	}
+	tt = (time_t)secs;
+	gmtime_r(&tt, &tm);
+	snprintf(out, 64, "%04lld-%02d-%02dT%02d:%02d:%02d.%0*lldZ", (long long)tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, width, (long long)frac);
+}
+
+/* Formatting, against gmtime_r(), and parsing back, on instants spread
+ * over the years 1 to 9999 (a fixed sequence: the same every run). */
+static void
+test_time_reference(void)
+{
+	const int64_t lo = INT64_C(-62135596800000000), hi = INT64_C(253402300799999999);
+	uint64_t x = 88172645463325252u;
+	size_t bad_us = 0, bad_ms = 0, bad_parse = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		char got[CODEC_TIME_SIZE], want[64];
+		int64_t us, back;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		us = lo + (int64_t)(x % (uint64_t)(hi - lo));
+		if (i % 7 == 0)
+			us -= us % 1000000; /* whole seconds too */
+		codec_format_us(us, got);
+		time_reference(us, 6, want);
+		if (strcmp(got, want) != 0 && bad_us++ < 3)
+			printf("# format us %lld: got %s, want %s\n", (long long)us, got, want);
+		if (!codec_parse_timestamp(got, &back) || back != us)
+			bad_parse++;
+		/* milliseconds: whole ones, as the callers pass them */
+		codec_format_ms(us / 1000 - (us % 1000 < 0), got);
+		time_reference((us / 1000 - (us % 1000 < 0)) * 1000, 3, want);
+		if (strcmp(got, want) != 0 && bad_ms++ < 3)
+			printf("# format ms %lld: got %s, want %s\n", (long long)(us / 1000), got,
+			    want);
+	}
+	ok(bad_us == 0, "format us equals gmtime_r's text on 20000 instants (%zu differ)", bad_us);
+	ok(bad_ms == 0, "format ms equals gmtime_r's text on 20000 instants (%zu differ)", bad_ms);
+	ok(bad_parse == 0, "each parses back to its instant (%zu do not)", bad_parse);
+}
+
 static void
 test_time(void)
 {
@@ -1025,6 +1083,9 @@ test_time(void)
 	is_str(buf, "2000-02-29T00:00:00.000001Z", "format us on a leap day");
 	codec_format_us(INT64_C(253402300799999999), buf);
 	is_str(buf, "9999-12-31T23:59:59.999999Z", "format us, last instant");
+	codec_format_us(INT64_C(253402300800000000), buf);
+	is_str(buf, "10000-01-01T00:00:00.000000Z", "format us past the year 9999");
+	test_time_reference();
 }
 
 /* ------------------------------------------------------------ schema table */
