@@ -133,18 +133,6 @@ json_tree_check(const char *text, size_t n, size_t max_events, size_t max_values
 }
 
 cJSON *
-json_tree_build(const char *text, size_t n, const struct json_strict_check *jc, bool wrap)
-{
-	struct json_strict_check again;
-	cJSON *root;
-
-	/* Checked before: the count is known, the answer too. */
-	if (check_build(text, n, 0, 0, jc->values + 1, wrap, &again, &root) != JSON_STRICT_OK)
-		return NULL;
-	return root;
-}
-
-cJSON *
 json_tree_parse(const char *text, size_t n, size_t *where, const char **why)
 {
 	struct json_strict_check jc = {0};

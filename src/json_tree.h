@@ -24,27 +24,21 @@
  * element of an array with WRAP), or NULL when out of memory (the text
  * may then be unchecked from there on).  On anything else *ROOT is NULL
  * and nothing is held.  The memory is bounded by the text and the values
- * the bound lets through.  Free the tree as json_tree_build()'s.
+ * the bound lets through.
+ *
+ * Free the tree with json_tree_free() and nothing else: not
+ * cJSON_Delete(), and no cJSON call that adds, detaches or replaces an
+ * item of it.
  */
 enum json_strict_status json_tree_check(const char *text, size_t n, size_t max_events,
     size_t max_values, bool wrap, struct json_strict_check *jc, cJSON **root)
     __attribute__((warn_unused_result));
 
-/*
- * The tree of TEXT (N bytes), which json_strict_check() passed with JC
- * (its start and values count).  With WRAP, a top-level object comes back
- * as the one element of an array.  NULL only when out of memory.
- *
- * Free it with json_tree_free() and nothing else: not cJSON_Delete(), and
- * no cJSON call that adds, detaches or replaces an item of it.
- */
-cJSON *json_tree_build(const char *text, size_t n, const struct json_strict_check *jc, bool wrap);
-
 /* json_strict_parse() as a json_tree: the same answers, the same WHERE
  * and WHY, a tree to free with json_tree_free(). */
 cJSON *json_tree_parse(const char *text, size_t n, size_t *where, const char **why);
 
-/* Free a tree of json_tree_build() or json_tree_parse(); NULL is nothing. */
+/* Free a tree of json_tree_check() or json_tree_parse(); NULL is nothing. */
 void json_tree_free(cJSON *root);
 
 /* Bytes the trees not yet freed hold, all threads together. */
