@@ -1221,19 +1221,13 @@ codec_line_text(const char *line, size_t len, const char *path)
 	}
 	/* P at the value */
 	if (p < end && *p == '"') {
-		const char *vend = NULL;
+		const char *vend;
 		bool esc;
-		char *out;
 
 		if ((vend = scan_string(p, end, &esc)) == NULL)
 			return NULL;
-		if (!esc) {
-			if ((out = malloc((size_t)(vend - p - 1))) != NULL) {
-				memcpy(out, p + 1, (size_t)(vend - p - 2));
-				out[vend - p - 2] = '\0';
-			}
-			return out;
-		}
+		if (!esc)
+			return strndup(p + 1, (size_t)(vend - p - 2));
 	}
 	if (p < end && (*p == '"' || *p == '-' || (*p >= '0' && *p <= '9'))) {
 		const char *vend = scan_value(p, end);
