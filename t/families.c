@@ -149,10 +149,9 @@ valid_case(const struct family *f, const cJSON *c)
 	ok(got != NULL && row_ok, "%s: row", name);
 	if (f->dedup_path != NULL) {
 		char *key = got != NULL ? codec_line_text(got, strlen(got), f->dedup_path) : NULL;
-
 		const cJSON *kv = at(golden, f->dedup_path);
-		char kbuf[32];
 		const char *kwant = cJSON_IsString(kv) ? kv->valuestring : NULL;
+		char kbuf[32], kname[300];
 
 		if (cJSON_IsNumber(kv)) {
 			snprintf(kbuf, sizeof(kbuf), "%.0f", kv->valuedouble);
@@ -160,8 +159,6 @@ valid_case(const struct family *f, const cJSON *c)
 		}
 		ok(key != NULL && *key != '\0' && strlen(key) <= DEDUP_KEY_MAX,
 		    "%s: dedup key at %s: %s", name, f->dedup_path, key ? key : "none");
-		char kname[300];
-
 		snprintf(kname, sizeof(kname), "%s: the dedup key is the enriched event's", name);
 		is_str(key, kwant, kname);
 		free(key);
