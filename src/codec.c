@@ -290,12 +290,6 @@ codec_rule_find(const struct codec_schema *s, const char *path)
 	return NULL;
 }
 
-void *
-codec_field_at(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-	return (char *)m + f->offset;
-}
-
 /* proto2 optional scalars carry a has_ flag; strings and messages are
  * present when their pointer is not NULL. */
 static bool

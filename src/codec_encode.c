@@ -132,25 +132,6 @@ is_bool(const cJSON *v)
 	return v != NULL && (v->type & (cJSON_True | cJSON_False)) != 0;
 }
 
-/* codec_field_at(), inline: on every field of every event. */
-static inline void *
-field_at(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-	return (char *)m + f->offset;
-}
-
-/* codec_plan_key(), inline: on every key of every event, twice (the key
- * may name another field further on), where the calls cost more than the
- * search. */
-static inline int
-plan_key(const struct plan_msg *pm, const char *key, size_t len, unsigned start)
-{
-	for (unsigned i = start; i < pm->nkeys; i++)
-		if (pm->keys[i].len == len && memcmp(pm->keys[i].key, key, len) == 0)
-			return (int)i;
-	return -1;
-}
-
 static bool enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m,
     const struct plan_msg *pm, const struct where *w);
 
@@ -411,7 +392,7 @@ enc_string(struct enc *e, const ProtobufCFieldDescriptor *f, const struct codec_
 	if (ok && (text == canon || e->parsed_open > 0))
 		ok = (text = enc_strdup(e, text)) != NULL;
 	if (ok)
-		*(char **)field_at(m, f) = (char *)text; /* read only */
+		*(char **)codec_field_at(m, f) = (char *)text; /* read only */
 	if (!ok)
 		return enc_fail(e, w, "out of memory");
 	return true;
@@ -451,7 +432,7 @@ enc_value(struct enc *e, const struct plan_field *pf, const cJSON *v, ProtobufCM
 {
 	const ProtobufCFieldDescriptor *f = pf->f;
 	const struct codec_field *rule = pf->rule;
-	void *p = field_at(m, f);
+	void *p = codec_field_at(m, f);
 	double x;
 
 	if (is_type(v, cJSON_NULL)) {
@@ -628,8 +609,8 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 		size_t len = strlen(c->string);
 		bool known = false;
 
-		for (int k = plan_key(pm, c->string, len, 0); k >= 0;
-		     k = plan_key(pm, c->string, len, (unsigned)k + 1)) {
+		for (int k = codec_plan_key(pm, c->string, len, 0); k >= 0;
+		     k = codec_plan_key(pm, c->string, len, (unsigned)k + 1)) {
 			const struct plan_key *pk = &pm->keys[k];
 			const cJSON **slot = &slots[2 * pk->field + pk->is_long];
 

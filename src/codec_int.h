@@ -5,6 +5,8 @@
 #ifndef COLLECTORD_CODEC_INT_H
 #define COLLECTORD_CODEC_INT_H
 
+#include <string.h>
+
 #include "codec.h"
 
 /* Long enough for every path a schema names. */
@@ -46,7 +48,11 @@ bool codec_find_duplicate(const cJSON *obj, const char **dup);
 const struct codec_field *codec_rule_find(const struct codec_schema *s, const char *path);
 /* Where field F of M is stored, and whether it is set (proto2 presence:
  * a flag, a non-NULL pointer, a non-empty list). */
-void *codec_field_at(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
+static inline void *
+codec_field_at(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	return (char *)m + f->offset;
+}
 bool codec_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 void codec_set_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 /* A map<,> field: a repeated message of key and value, as protoc makes it. */
@@ -114,7 +120,16 @@ struct plan_msg {
  * codec_plan_release() (a no-op for the plans that are kept). */
 const struct plan_msg *codec_plan(const struct codec_schema *s);
 void codec_plan_release(const struct codec_schema *s, const struct plan_msg *pm);
-/* The first entry from START on of PM's keys that is KEY (LEN bytes), or -1. */
-int codec_plan_key(const struct plan_msg *pm, const char *key, size_t len, unsigned start);
+/* The first entry from START on of PM's keys that is KEY (LEN bytes), or
+ * -1.  Inline: it runs on every key of every event, where a call cost
+ * more than the search of a few entries. */
+static inline int
+codec_plan_key(const struct plan_msg *pm, const char *key, size_t len, unsigned start)
+{
+	for (unsigned i = start; i < pm->nkeys; i++)
+		if (pm->keys[i].len == len && memcmp(pm->keys[i].key, key, len) == 0)
+			return (int)i;
+	return -1;
+}
 
 #endif

@@ -163,12 +163,3 @@ codec_plan_release(const struct codec_schema *s, const struct plan_msg *pm)
 			return;
 	plan_msg_free((struct plan_msg *)pm);
 }
-
-int
-codec_plan_key(const struct plan_msg *pm, const char *key, size_t len, unsigned start)
-{
-	for (unsigned i = start; i < pm->nkeys; i++)
-		if (pm->keys[i].len == len && memcmp(pm->keys[i].key, key, len) == 0)
-			return (int)i;
-	return -1;
-}
