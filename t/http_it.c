@@ -189,19 +189,19 @@ put_and_get(struct s3 *s3, const char *key, const char *body, const char *type)
 	free(get.body);
 }
 
-/* List the bucket under KEY's directory with the curl command line and
- * look for KEY spelt literally. */
+/* List the bucket's keys that begin with KEY, with the curl command
+ * line, and look for KEY spelt literally. */
 static bool
 listed(const char *endpoint, const char *bucket, const char *region, const char *ak, const char *sk,
     const char *key)
 {
-	char prefix[512], enc[1536], cmd[4096], line[8192], want[1100];
-	const char *slash = strrchr(key, '/');
+	char enc[1536], cmd[4096], line[8192], want[1100];
 	bool found = false;
 	FILE *p;
 
-	snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash - key + 1), key);
-	if (s3_uri_encode(enc, sizeof(enc), prefix, false) == -1)
+	/* The key itself as the prefix: a bucket that holds more than a page
+	 * of objects under the key's folder still lists it. */
+	if (s3_uri_encode(enc, sizeof(enc), key, false) == -1)
 		return false;
 	/* Query already in SigV4's canonical form: libcurl signs it as is. */
 	snprintf(cmd, sizeof(cmd),
