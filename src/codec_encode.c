@@ -609,8 +609,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 		size_t len = strlen(c->string);
 		bool known = false;
 
-		for (int k = codec_plan_key(pm, c->string, len, 0); k >= 0;
-		     k = codec_plan_key(pm, c->string, len, (unsigned)k + 1)) {
+		for (int k = codec_plan_key(pm, c->string, len); k >= 0; k = pm->keys[k].next) {
 			const struct plan_key *pk = &pm->keys[k];
 			const cJSON **slot = &slots[2 * pk->field + pk->is_long];
 
@@ -629,7 +628,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 			if (dup == NULL)
 				return enc_fail(e, w, "out of memory");
 			/* Reported under the short name, like every other error. */
-			k = codec_plan_key(pm, dup, strlen(dup), 0);
+			k = codec_plan_key(pm, dup, strlen(dup));
 			return enc_key_fail(e, w,
 			    k >= 0 ? pm->fields[pm->keys[k].field].f->name : dup, "duplicate key");
 		}
@@ -661,7 +660,7 @@ enc_message(struct enc *e, const cJSON *obj, ProtobufCMessage *m, const struct p
 		bool finite = true;
 		char *text = NULL;
 
-		if (codec_plan_key(pm, k, strlen(k), 0) >= 0)
+		if (codec_plan_key(pm, k, strlen(k)) >= 0)
 			continue;
 		if (pm->reserved != NULL && strcmp(k, pm->reserved->name) == 0) {
 			ok = enc_key_fail(e, w, k, "reserved key");

@@ -101,6 +101,7 @@ struct plan_key {
 	size_t len;
 	unsigned field; /* index in FIELDS */
 	bool is_long;
+	int next; /* the next entry with the same key, or -1 */
 };
 
 struct plan_msg {
@@ -120,13 +121,13 @@ struct plan_msg {
  * codec_plan_release() (a no-op for the plans that are kept). */
 const struct plan_msg *codec_plan(const struct codec_schema *s);
 void codec_plan_release(const struct codec_schema *s, const struct plan_msg *pm);
-/* The first entry from START on of PM's keys that is KEY (LEN bytes), or
- * -1.  Inline: it runs on every key of every event, where a call cost
- * more than the search of a few entries. */
+/* The first of PM's keys that is KEY (LEN bytes), or -1; the others that
+ * are follow by NEXT.  Inline: it runs on every key of every event, where
+ * a call cost more than the search of a few entries. */
 static inline int
-codec_plan_key(const struct plan_msg *pm, const char *key, size_t len, unsigned start)
+codec_plan_key(const struct plan_msg *pm, const char *key, size_t len)
 {
-	for (unsigned i = start; i < pm->nkeys; i++)
+	for (unsigned i = 0; i < pm->nkeys; i++)
 		if (pm->keys[i].len == len && memcmp(pm->keys[i].key, key, len) == 0)
 			return (int)i;
 	return -1;

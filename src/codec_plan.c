@@ -41,6 +41,22 @@ add_key(struct plan_msg *pm, const char *key, unsigned field, bool is_long)
 	k->len = strlen(key);
 	k->field = field;
 	k->is_long = is_long;
+	k->next = -1;
+}
+
+/* Chain each key to the next entry that has the same text, so that a
+ * search ends at its first match. */
+static void
+link_keys(struct plan_msg *pm)
+{
+	for (unsigned i = 0; i < pm->nkeys; i++) {
+		struct plan_key *k = &pm->keys[i];
+
+		for (unsigned j = i + 1; j < pm->nkeys && k->next < 0; j++)
+			if (pm->keys[j].len == k->len &&
+			    memcmp(pm->keys[j].key, k->key, k->len) == 0)
+				k->next = (int)j;
+	}
 }
 
 /* The plan of message D at rule path RPATH; DEPTH bounds recursive
@@ -114,6 +130,7 @@ plan_msg_new(
 		if (f != NULL && !codec_is_map(f))
 			add_key(pm, rule->long_key, (unsigned)(f - d->fields), true);
 	}
+	link_keys(pm);
 	return pm;
 fail:
 	plan_msg_free(pm);

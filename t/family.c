@@ -11,6 +11,7 @@
 #include "family.h"
 #include "tap.h"
 #include "testfam/testfam.h"
+#include "testfam.pb-c.h"
 
 #define S (&family_testfam.codec)
 #define CORR "019aa0f3-7c21-7d3e-9a41-5b2e00000007"
@@ -57,6 +58,49 @@ rejects(const char *text, const char *want, const char *name)
 	is_str(err, want, name);
 	free(json);
 	codec_row_free(&row);
+}
+
+/* A key may name two fields: the short name of one and the long key of
+ * another.  The value then goes to both, in any order of the plan's keys,
+ * and a second key naming either is "given twice". */
+static void
+one_key_two_fields(void)
+{
+	static const struct codec_field fields[] = {
+	    {"deviceId", NULL, CODEC_KIND_PLAIN, 0, NULL, NULL},
+	    {"takenAt", "deviceId", CODEC_KIND_PLAIN, 0, NULL, NULL},
+	    {"value", "v", CODEC_KIND_PLAIN, 0, NULL, NULL},
+	};
+	static struct codec_schema two;
+	Collectord__Testfam__V1__Reading *r;
+	struct codec_error ce = {0};
+	uint8_t *payload = NULL;
+	size_t len = 0;
+	cJSON *ev;
+
+	two = family_testfam.codec;
+	two.fields = fields;
+	two.nfields = sizeof(fields) / sizeof(fields[0]);
+	two.check = NULL;
+	ev = cJSON_Parse("{\"v\":2,\"deviceId\":\"d-1\"}");
+	ok(codec_event_encode(&two, ev, &payload, &len, &ce), "one key, two fields: encodes (%s)",
+	    ce.message);
+	r = collectord__testfam__v1__reading__unpack(NULL, len, payload);
+	ok(r != NULL, "one key, two fields: decodes");
+	is_str(r != NULL ? r->deviceid : NULL, "d-1", "the field of its short name has the value");
+	is_str(r != NULL ? r->takenat : NULL, "d-1", "the field of its long key has it too");
+	ok(r != NULL && r->has_value && r->value == 2, "a long key alone fills its field");
+	if (r != NULL)
+		collectord__testfam__v1__reading__free_unpacked(r, NULL);
+	free(payload);
+	cJSON_Delete(ev);
+	ev = cJSON_Parse("{\"deviceId\":\"d-1\",\"takenAt\":\"t\"}");
+	payload = NULL;
+	ok(!codec_event_encode(&two, ev, &payload, &len, &ce),
+	    "one key, two fields: and the other's own key too");
+	is_str(ce.message, "takenAt: given twice (long and short key)", "is given twice");
+	free(payload);
+	cJSON_Delete(ev);
 }
 
 int
@@ -114,5 +158,6 @@ main(void)
 	    "{\"deviceId\":\"018e0e19-cb1e-1f08-775a-67532e77518d\",\"takenAt\":\"2026-11-20T10:"
 	    "12:35Z\",\"value\":1,\"meta\":{\"unit\":\"C\"},\"x\":1}",
 	    "x: unknown key", "unknown keys outside an extra map");
+	one_key_two_fields();
 	return tap_done();
 }
