@@ -398,7 +398,8 @@ batch_produce(struct batch *b)
 		msgs[nvalid].len = it->record_len;
 		msgs[nvalid++]._private = &b->waiter;
 	}
-	queued = producer_send_batch(c->producer, b->run->fc->raw_topic, msgs, nvalid);
+	queued =
+	    producer_send_together(c->producer, b->run->fc->raw_topic, msgs, nvalid, &b->waiter);
 	b->kafka_pending += (unsigned)queued;
 	if (queued < nvalid) {
 		/* Sizes and room were checked for the whole batch, so this is

@@ -45,6 +45,7 @@ struct prk {
 	struct {
 		char *name;
 		rd_kafka_topic_t *rkt;
+		bool together; /* made with together_partition() */
 	} topics[PRK_TOPICS];
 	size_t ntopics;
 	rd_kafka_queue_t *queue;
@@ -443,32 +444,66 @@ producer_send(struct producer *p, const char *topic, const void *key, size_t key
 	return e;
 }
 
-/* H's handle of TOPIC, kept once made; NULL when out of room or memory
- * (the caller then sends record by record). */
-static rd_kafka_topic_t *
-prk_topic(struct prk *h, const char *topic)
+/* The partitioner of the topics producer_send_together() sends to: the
+ * first record of a waiter is placed by librdkafka's consistent_random,
+ * the others follow it, available or not (records queued before the
+ * topic's leaders are known are placed when none is available yet).  Runs
+ * on the thread that partitions the record: the loop's, inside
+ * rd_kafka_produce_batch(), or librdkafka's once the topic's partitions
+ * are known; one waiter's records are partitioned on one of them. */
+static int32_t
+together_partition(const rd_kafka_topic_t *rkt, const void *key, size_t keylen, int32_t cnt,
+    void *rkt_opaque, void *msg_opaque)
 {
+	struct producer_waiter *w = msg_opaque;
+	int32_t part;
+
+	if (w != NULL && w->partition >= 0 && w->partition < cnt)
+		return w->partition;
+	part = rd_kafka_msg_partitioner_consistent_random(
+	    rkt, key, keylen, cnt, rkt_opaque, msg_opaque);
+	if (w != NULL)
+		w->partition = part;
+	return part;
+}
+
+/* H's handle of TOPIC, kept once made, TOGETHER or not; NULL when out of
+ * room or memory, or made the other way (the caller then sends record by
+ * record). */
+static rd_kafka_topic_t *
+prk_topic(struct prk *h, const char *topic, bool together)
+{
+	rd_kafka_topic_conf_t *tc = NULL;
 	rd_kafka_topic_t *rkt;
 	char *name;
 
 	for (size_t i = 0; i < h->ntopics; i++)
 		if (strcmp(h->topics[i].name, topic) == 0)
-			return h->topics[i].rkt;
+			return h->topics[i].together == together ? h->topics[i].rkt : NULL;
 	if (h->ntopics == PRK_TOPICS || (name = strdup(topic)) == NULL)
 		return NULL;
-	if ((rkt = rd_kafka_topic_new(h->rk, topic, NULL)) == NULL) {
+	if (together) {
+		if ((tc = rd_kafka_default_topic_conf_dup(h->rk)) == NULL) {
+			free(name);
+			return NULL;
+		}
+		rd_kafka_topic_conf_set_partitioner_cb(tc, together_partition);
+	}
+	/* TC is freed by rd_kafka_topic_new(), whatever it returns. */
+	if ((rkt = rd_kafka_topic_new(h->rk, topic, tc)) == NULL) {
 		free(name);
 		return NULL;
 	}
 	h->topics[h->ntopics].name = name;
+	h->topics[h->ntopics].together = together;
 	h->topics[h->ntopics++].rkt = rkt;
 	return rkt;
 }
 
-size_t
-producer_send_batch(struct producer *p, const char *topic, rd_kafka_message_t *msgs, size_t n)
+static size_t
+send_batch(struct producer *p, const char *topic, rd_kafka_message_t *msgs, size_t n, bool together)
 {
-	rd_kafka_topic_t *rkt = p->cur != NULL ? prk_topic(p->cur, topic) : NULL;
+	rd_kafka_topic_t *rkt = p->cur != NULL ? prk_topic(p->cur, topic, together) : NULL;
 	size_t queued = 0;
 	int r;
 
@@ -487,6 +522,20 @@ producer_send_batch(struct producer *p, const char *topic, rd_kafka_message_t *m
 	if (queued < n)
 		metrics_add("collectord_produce_errors_total", "", (double)(n - queued));
 	return queued;
+}
+
+size_t
+producer_send_batch(struct producer *p, const char *topic, rd_kafka_message_t *msgs, size_t n)
+{
+	return send_batch(p, topic, msgs, n, false);
+}
+
+size_t
+producer_send_together(struct producer *p, const char *topic, rd_kafka_message_t *msgs, size_t n,
+    struct producer_waiter *w)
+{
+	w->partition = -1;
+	return send_batch(p, topic, msgs, n, true);
 }
 
 size_t

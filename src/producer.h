@@ -18,6 +18,9 @@ struct producer;
  */
 struct producer_waiter {
 	void (*done)(struct producer_waiter *w, rd_kafka_resp_err_t err);
+	/* producer_send_together(): the partition its records go to once the
+	 * first was placed, -1 before; unused by the other sends */
+	int32_t partition;
 };
 
 /*
@@ -81,6 +84,18 @@ rd_kafka_resp_err_t producer_send(struct producer *p, const char *topic, const v
  */
 size_t producer_send_batch(struct producer *p, const char *topic, rd_kafka_message_t *msgs,
     size_t n) __attribute__((warn_unused_result));
+
+/*
+ * As producer_send_batch(), but the N records, all of waiter W, go to one
+ * partition of TOPIC, in their order: the one librdkafka's default
+ * partitioner (consistent_random) gives the first record's key.  One
+ * record set a request instead of one a partition: the broker appends one
+ * batch, and one delivery report answers it.  Keys still travel with the
+ * records; they do not place them.  TOPIC must be sent to this way only
+ * (its handle carries the partitioner).
+ */
+size_t producer_send_together(struct producer *p, const char *topic, rd_kafka_message_t *msgs,
+    size_t n, struct producer_waiter *w) __attribute__((warn_unused_result));
 
 /*
  * The size librdkafka gives a record of KEYLEN key bytes, LEN value bytes

@@ -207,6 +207,91 @@ test_fatal(struct producer *p, rd_kafka_mock_cluster_t *mc)
 	is_int((long long)producer_outstanding(p), 0, "nothing left in the old handle or the new");
 }
 
+/* producer_send_together(): each batch on one partition, in its order;
+ * batches spread over the partitions.  Read back with a consumer. */
+#define TOGETHER "t.together"
+#define TBATCHES 12
+#define TRECS 10
+
+static void
+test_together(struct producer *p, rd_kafka_mock_cluster_t *mc)
+{
+	static struct tw tws[TBATCHES];
+	char keys[TBATCHES][TRECS][16], errstr[512];
+	int where[TBATCHES][TRECS], next[TBATCHES] = {0}, got = 0, inorder = 1, placed = 1,
+				    used = 0;
+	bool seen[3] = {false};
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(3);
+	rd_kafka_conf_t *cc = rd_kafka_conf_new();
+	rd_kafka_t *c;
+	size_t queued = 0;
+
+	rd_kafka_mock_topic_create(mc, TOGETHER, 3, 1);
+	for (int j = 0; j < TBATCHES; j++) {
+		rd_kafka_message_t msgs[TRECS];
+
+		memset(msgs, 0, sizeof(msgs));
+		for (int i = 0; i < TRECS; i++) {
+			snprintf(keys[j][i], sizeof(keys[j][i]), "b%02d-%02d", j, i);
+			where[j][i] = -1;
+			msgs[i].key = keys[j][i];
+			msgs[i].key_len = strlen(keys[j][i]);
+			msgs[i].payload = keys[j][i];
+			msgs[i].len = strlen(keys[j][i]);
+			msgs[i]._private = &tws[j].w;
+		}
+		tws[j].w.done = tw_done;
+		queued += producer_send_together(p, TOGETHER, msgs, TRECS, &tws[j].w);
+	}
+	is_int((long long)queued, TBATCHES * TRECS, "together: every record queued");
+	RUN_UNTIL(producer_outstanding(p) == 0, 10000);
+	for (int j = 0; j < TBATCHES; j++)
+		got += tws[j].calls;
+	is_int(got, TBATCHES * TRECS, "together: every record reported");
+
+	rd_kafka_conf_set(
+	    cc, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), errstr, sizeof(errstr));
+	rd_kafka_conf_set(cc, "group.id", "t.together", errstr, sizeof(errstr));
+	c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof(errstr));
+	for (int32_t part = 0; part < 3; part++)
+		rd_kafka_topic_partition_list_add(parts, TOGETHER, part)->offset =
+		    RD_KAFKA_OFFSET_BEGINNING;
+	if (c == NULL || rd_kafka_assign(c, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		printf("Bail out! consumer: %s\n", errstr);
+		exit(1);
+	}
+	got = 0;
+	for (int tries = 0; tries < 200 && got < TBATCHES * TRECS; tries++) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 50);
+		int j, i;
+
+		if (m == NULL)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->key_len == 6 &&
+		    sscanf((const char *)m->key, "b%2d-%2d", &j, &i) == 2 && j >= 0 &&
+		    j < TBATCHES && i >= 0 && i < TRECS) {
+			where[j][i] = (int)m->partition;
+			inorder &= next[j]++ == i; /* a partition keeps its order */
+			got++;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	is_int(got, TBATCHES * TRECS, "together: every record read back");
+	ok(inorder, "together: a batch's records come back in their order");
+	for (int j = 0; j < TBATCHES; j++) {
+		for (int i = 1; i < TRECS; i++)
+			placed &= where[j][i] == where[j][0];
+		placed &= where[j][0] == tws[j].w.partition;
+		if (where[j][0] >= 0 && where[j][0] < 3 && !seen[where[j][0]])
+			seen[where[j][0]] = true, used++;
+	}
+	ok(placed, "together: each batch on one partition, the one its waiter names");
+	ok(used > 1, "together: the batches spread over %d of 3 partitions", used);
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_consumer_close(c);
+	rd_kafka_destroy(c);
+}
+
 int
 main(void)
 {
@@ -248,6 +333,7 @@ main(void)
 		return 1;
 	}
 	test_limit(p);
+	test_together(p, mc);
 	test_fatal(p, mc);
 	producer_free(p, 2000);
 	event_free(tick);
