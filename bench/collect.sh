@@ -19,8 +19,9 @@ eval "$("$ROOT/scripts/services" env)"
 P=bench-$$
 TMP=$(mktemp -d)
 PID=
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
+trap '[ -n "$PID" ] && kill $PID 2>/dev/null; wait $PID 2>/dev/null; "$BUILD/t/kafkatool" delete $(cut -d, -f1 "$TMP/topics") >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n' "$P" "$P" >"$TMP/topics"
+make -s -C "$BUILD" t/kafkatool >/dev/null
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
 make -s -C "$BUILD" bench/produce_ceiling >/dev/null
 

@@ -29,13 +29,14 @@ P=bench-eir-$$
 TMP=$(mktemp -d)
 PIDS=
 trap 'for p in $PIDS; do kill $p 2>/dev/null || true; wait $p 2>/dev/null || true; done
-	[ -z "${KEEP:-}" ] || cp "$TMP"/callgrind.* "$KEEP"/ || true; rm -rf "$TMP"' EXIT
+	[ -z "${KEEP:-}" ] || cp "$TMP"/callgrind.* "$KEEP"/ || true; "$BUILD/t/kafkatool" delete $(cut -d, -f1 "$TMP/topics") >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ready() { for _ in $(seq 1 240); do curl -fs -o /dev/null "$1/readyz" && return 0; sleep 0.5; done; return 1; }
 metric() { curl -fs "$1/metrics" | awk -v m="$2" 'index($0, m) == 1 { s += $NF } END { print s + 0 }'; }
 
 printf '%s.a,3,1,message.timestamp.type=LogAppendTime\n%s.b,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n' \
 	"$P" "$P" "$P" >"$TMP/topics"
+make -s -C "$BUILD" t/kafkatool >/dev/null
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
 
 # fill TOPIC N: N valid events through a collect-only daemon.

@@ -22,7 +22,7 @@ eval "$("$ROOT/scripts/services" env)"
 P=bench-enrich-$$
 TMP=$(mktemp -d)
 PIDS=
-trap 'for p in $PIDS; do kill $p 2>/dev/null || true; wait $p 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+trap 'for p in $PIDS; do kill $p 2>/dev/null || true; wait $p 2>/dev/null || true; done; "$BUILD/t/kafkatool" delete $(cut -d, -f1 "$TMP/topics") >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ready() { for _ in $(seq 1 120); do curl -fs -o /dev/null "$1/readyz" && return 0; sleep 0.5; done; return 1; }
 count() {
@@ -33,6 +33,7 @@ count() {
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 
 printf "%s.raw,${PARTITIONS:-3},1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n" "$P" "$P" >"$TMP/topics"
+make -s -C "$BUILD" t/kafkatool >/dev/null
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
 
 echo "machine: $(nproc) cores; services on loopback; $N events; flush_events $FLUSH"

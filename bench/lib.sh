@@ -15,10 +15,13 @@ bench_cleanup() {
 	local p
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
 	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+	# the topics go too: a run fills gigabytes of the broker's disk
+	"$BUILD/t/kafkatool" delete $(cut -d, -f1 "$TMP/topics") >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
 trap bench_cleanup EXIT
 printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n' "$P" "$P" >"$TMP/topics"
+make -s -C "$BUILD" t/kafkatool >/dev/null
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
 make -s -C "$BUILD" bench/open_loop >/dev/null
 OPEN_LOOP=$BUILD/bench/open_loop

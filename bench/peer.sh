@@ -26,9 +26,10 @@ eval "$("$ROOT/scripts/services" env)"
 P=bench-peer-$$
 TMP=$(mktemp -d)
 PIDS=
-trap 'for p in $PIDS; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'for p in $PIDS; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; "$BUILD/t/kafkatool" delete $(cut -d, -f1 "$TMP/topics") >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n%s.fb,3,1,message.timestamp.type=LogAppendTime\n' \
 	"$P" "$P" "$P" >"$TMP/topics"
+make -s -C "$BUILD" t/kafkatool >/dev/null
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

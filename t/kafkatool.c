@@ -16,6 +16,8 @@
  *                                  a line per partition: topic, partition,
  *                                  low and high watermarks, GROUP's
  *                                  committed offset (-1: none)
+ *   kafkatool delete TOPIC...      delete the topics (a benchmark's own,
+ *                                  at its end); one missing is no error
  *
  * Brokers come from COLLECTORD_KAFKA_BROKERS.  A plain librdkafka client:
  * what the tests read is what any Kafka consumer would read.
@@ -412,6 +414,48 @@ offsets(const char *group, int ntopics, char **topics)
 	return rc;
 }
 
+static int
+delete_topics(int ntopics, char **topics)
+{
+	rd_kafka_t *rk = client(RD_KAFKA_PRODUCER);
+	rd_kafka_DeleteTopic_t **dts = calloc((size_t)ntopics, sizeof(*dts));
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	const rd_kafka_topic_result_t **res;
+	rd_kafka_event_t *ev;
+	size_t nres = 0;
+	int rc = 0;
+
+	for (int i = 0; i < ntopics; i++)
+		dts[i] = rd_kafka_DeleteTopic_new(topics[i]);
+	rd_kafka_DeleteTopics(rk, dts, (size_t)ntopics, NULL, q);
+	ev = rd_kafka_queue_poll(q, 30000);
+	if (ev == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		fprintf(stderr, "kafkatool: DeleteTopics: %s\n",
+		    ev != NULL ? rd_kafka_event_error_string(ev) : "no answer");
+		rc = 1;
+	} else {
+		res = rd_kafka_DeleteTopics_result_topics(
+		    rd_kafka_event_DeleteTopics_result(ev), &nres);
+		for (size_t i = 0; i < nres; i++) {
+			rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+
+			if (e != RD_KAFKA_RESP_ERR_NO_ERROR &&
+			    e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+				fprintf(stderr, "kafkatool: %s: %s\n",
+				    rd_kafka_topic_result_name(res[i]), rd_kafka_err2str(e));
+				rc = 1;
+			}
+		}
+	}
+	if (ev != NULL)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_DeleteTopic_destroy_array(dts, (size_t)ntopics);
+	free(dts);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -419,6 +463,8 @@ main(int argc, char **argv)
 		return committed(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "consume") == 0)
 		return consume(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "delete") == 0)
+		return delete_topics(argc - 2, argv + 2);
 	if (argc >= 4 && strcmp(argv[1], "offsets") == 0)
 		return offsets(argv[2], argc - 3, argv + 3);
 	if (argc >= 5 && strcmp(argv[1], "produce") == 0)
@@ -426,6 +472,7 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "produce-lines") == 0)
 		return produce_lines(argv[2]);
 	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | "
-			"produce-lines TOPIC | committed GROUP TOPIC | offsets GROUP TOPIC...\n");
+			"produce-lines TOPIC | committed GROUP TOPIC | offsets GROUP TOPIC... | "
+			"delete TOPIC...\n");
 	return 2;
 }
