@@ -61,12 +61,23 @@ CREATE OR REPLACE FUNCTION collectord_dedup(p_topic text, p_partition integer,
 RETURNS TABLE (dup_offset bigint, first_partition integer, first_offset bigint)
 LANGUAGE plpgsql
 AS $$
+DECLARE
+	firsts bigint;
 BEGIN
-	INSERT INTO collectord_dedup AS l (topic, dedup_key, partition, "offset", correlation_id)
-	SELECT DISTINCT ON (r.k) p_topic, r.k, p_partition, r.o, r.c
-	  FROM unnest(p_offsets, p_keys, p_corrs) AS r(o, k, c)
-	 ORDER BY r.k, r.o
-	ON CONFLICT DO NOTHING;
+	WITH ins AS (
+		INSERT INTO collectord_dedup AS l (topic, dedup_key, partition, "offset", correlation_id)
+		SELECT DISTINCT ON (r.k) p_topic, r.k, p_partition, r.o, r.c
+		  FROM unnest(p_offsets, p_keys, p_corrs) AS r(o, k, c)
+		 ORDER BY r.k, r.o
+		ON CONFLICT DO NOTHING
+		RETURNING 1)
+	SELECT count(*) INTO firsts FROM ins;
+
+	-- Every record the first of its key (the usual case): no duplicates,
+	-- nothing to look up.
+	IF firsts = cardinality(p_offsets) THEN
+		RETURN;
+	END IF;
 
 	INSERT INTO collectord_duplicates (topic, partition, "offset", dedup_key,
 		correlation_id, first_partition, first_offset, first_correlation_id)
