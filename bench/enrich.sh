@@ -7,7 +7,8 @@
 #     only); then an enrich-only collectord starts on them with a new group
 #     and the time from its first row in PostgreSQL to its last is measured
 #     (every event also goes to S3 before its offset is stored), with the
-#     CPU time the enricher used meanwhile (a core's worth = CPU-bound).
+#     CPU time the enricher used meanwhile (a core's worth = CPU-bound),
+#     the machine's busy share and the CPU of the busiest processes.
 # Rows are counted by an index range scan over the correlationIds of the
 # run (UUIDv7: one range, later than any earlier run's), so the count
 # itself costs the server little.
@@ -31,6 +32,24 @@ count() {
 }
 # user + system CPU seconds of process $1
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+# "NAME SECONDS" for every process name: user + system CPU summed by name
+cpu_by_name() {
+	python3 -c '
+import os
+hz, by = os.sysconf("SC_CLK_TCK"), {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        s = open("/proc/%s/stat" % pid).read()
+    except OSError:
+        continue
+    name, rest = s[s.index("(") + 1:s.rindex(")")], s[s.rindex(")") + 2:].split()
+    by[name] = by.get(name, 0) + (int(rest[11]) + int(rest[12])) / hz
+for name, secs in by.items():
+    print(name.replace(" ", "_"), secs)
+'
+}
+# the machine's busy jiffies and all jiffies, from /proc/stat
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 
 printf "%s.raw,${PARTITIONS:-3},1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n" "$P" "$P" >"$TMP/topics"
 make -s -C "$BUILD" t/kafkatool >/dev/null
@@ -38,7 +57,7 @@ make -s -C "$BUILD" t/kafkatool >/dev/null
 
 echo "machine: $(nproc) cores; services on loopback; $N events; flush_events $FLUSH"
 if [ "${CEILING:-1}" != 0 ]; then
-	echo "ceiling: the PostgreSQL sink alone (rows/s by batch size; sink-copy is what the enricher uses)"
+	echo "ceiling: the PostgreSQL sink alone (rows/s by batch size; sink-copy is the enricher's sink, ledger-w3 its sink after the dedup ledger, three partitions at once)"
 	top_srcdir=$ROOT "$BUILD/t/pg_sink_it.t" --bench 20000 | sed -n 's/^# \(batch\|1 \|10 \|100 \|500 \|1000 \)/  \1/p'
 fi
 
@@ -84,12 +103,22 @@ t_first= got=0
 for _ in $(seq 1 3000); do
 	got=$(count)
 	now=$(date +%s.%N)
-	[ -z "$t_first" ] && [ "$got" -gt 0 ] && { t_first=$now; first=$got; c_first=$(cpu $EPID); }
+	[ -z "$t_first" ] && [ "$got" -gt 0 ] && {
+		t_first=$now first=$got c_first=$(cpu $EPID) b_first=$(busy)
+		cpu_by_name >"$TMP/cpu0"
+	}
 	[ "$got" -ge "$n" ] && break
 	sleep 0.1
 done
-c_last=$(cpu $EPID)
+c_last=$(cpu $EPID) b_last=$(busy)
+cpu_by_name >"$TMP/cpu1"
 [ "$got" -ge "$n" ] || { echo "enricher did not finish: $got of $n rows"; exit 1; }
 awk -v n="$n" -v f="$first" -v a="$t_first" -v b="$now" -v ca="$c_first" -v cb="$c_last" \
 	'BEGIN { printf "collectord enrich: %d events in %.2f s after the first row: %.0f events/s into S3 and PostgreSQL\n", n - f, b - a, (n - f) / (b - a)
 		printf "  its CPU meanwhile: %.2f s (%.0f%% of one core)\n", cb - ca, 100 * (cb - ca) / (b - a) }'
+# Who used the cores meanwhile: the machine's busy share (all cores), and
+# the CPU seconds of the processes that used the most.
+awk -v a="$b_first" -v b="$b_last" -v nc="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ")
+	printf "  the machine meanwhile: %.0f%% busy (%d cores); CPU seconds by process:\n", 100 * (y[1] - x[1]) / (y[2] - x[2]), nc }'
+awk 'NR == FNR { t0[$1] = $2; next } ($1 in t0) { d = $2 - t0[$1]; if (d >= 0.05) printf "    %-16s %6.2f\n", $1, d }' \
+	"$TMP/cpu0" "$TMP/cpu1" | sort -k2 -rn | head -n 6

@@ -23,8 +23,10 @@
  * "pg_sink_it --bench [rows]" measures instead: rows/s of the plain
  * one-statement-per-round-trip way and of pg_sink's pipeline, for batch
  * sizes 1..1000 (500 is the enricher's default), with multi-row VALUES and with unnest() arrays;
- * then of COPY (binary and text) straight into the table and through a staging table, and of
- * pg_sink with insert = copy.  It uses (and truncates) the partition events_20980601.
+ * then of COPY (binary and text) straight into the table and through a staging table, of
+ * pg_sink with insert = copy, and of the dedup ledger's call followed by that
+ * sink's COPY, one batch or three at a time (what the enricher's flushes do).
+ * It uses (and truncates) the partition events_20980601.
  */
 /* RTLD_NEXT, for the counting getaddrinfo() */
 #define _GNU_SOURCE
@@ -45,6 +47,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "dedup.h"
 #include "family.h"
 #include "log.h"
 #include "pg_sink.h"
@@ -1114,6 +1117,202 @@ bench_sink(struct bench *b, size_t batch, unsigned window, bool copy)
 	return bs.failed ? 0 : (double)b->nrows / t0;
 }
 
+/*
+ * What the enricher's PostgreSQL side does for a flush, as a ceiling: the
+ * dedup ledger's call for the batch's keys (its own session, src/dedup.c),
+ * then, once answered, the batch by COPY into the table (the sink, with
+ * insert = copy).  WINDOW batches go at once, as the flushes of that many
+ * partitions do.  Every key is new (none is a duplicate), as in the
+ * enricher's benchmark.
+ */
+struct bench_lb {
+	struct bench_ledger *bl;
+	size_t at, n;
+};
+
+struct bench_ledger {
+	struct bench *b;
+	struct pg_sink *sink;
+	struct dedup *d;
+	char topic[64];
+	size_t batch, next;
+	unsigned window, outstanding;
+	bool failed;
+};
+
+static void bench_ledger_feed(struct bench_ledger *bl);
+
+static void
+bench_ledger_written(struct pg_sink *sink, void *arg, enum pg_sink_outcome outcome, const char *err)
+{
+	struct bench_lb *lb = arg;
+	struct bench_ledger *bl = lb->bl;
+
+	(void)sink;
+	if (outcome != PG_SINK_OK) {
+		printf("# bench: %s\n", err);
+		bl->failed = true;
+	}
+	free(lb);
+	bl->outstanding--;
+	bench_ledger_feed(bl);
+}
+
+static void
+bench_ledger_answered(void *arg, const char *err, const int64_t *dups, size_t ndups)
+{
+	struct bench_lb *lb = arg;
+	struct bench_ledger *bl = lb->bl;
+	struct pg_row rows[1000];
+	char e[256];
+
+	(void)dups;
+	if (err != NULL || ndups > 0) {
+		printf("# bench: ledger: %s\n", err != NULL ? err : "duplicates among new keys");
+		goto fail;
+	}
+	for (size_t i = 0; i < lb->n; i++)
+		rows[i] = bl->b->rows[lb->at + i].row;
+	if (pg_sink_write(bl->sink, 0, rows, lb->n, bench_ledger_written, lb, e, sizeof(e)) == 0)
+		return;
+	printf("# bench: %s\n", e);
+fail:
+	bl->failed = true;
+	free(lb);
+	bl->outstanding--;
+}
+
+static void
+bench_ledger_feed(struct bench_ledger *bl)
+{
+	struct dedup_item items[1000];
+	char err[256];
+
+	while (bl->outstanding < bl->window && bl->next < bl->b->nrows && !bl->failed) {
+		size_t n =
+		    bl->b->nrows - bl->next < bl->batch ? bl->b->nrows - bl->next : bl->batch;
+		struct bench_lb *lb = calloc(1, sizeof(*lb));
+
+		if (lb == NULL) {
+			bl->failed = true;
+			return;
+		}
+		*lb = (struct bench_lb){.bl = bl, .at = bl->next, .n = n};
+		for (size_t i = 0; i < n; i++) {
+			const struct trow *r = &bl->b->rows[bl->next + i];
+
+			/* the row's own message id: new in every run */
+			items[i] = (struct dedup_item){.offset = (int64_t)(bl->next + i),
+			    .key = r->msg,
+			    .correlation_id = r->corr};
+		}
+		if (dedup_check(bl->d, bl->topic, 0, items, n, bench_ledger_answered, lb, err,
+			sizeof(err)) == -1) {
+			printf("# bench: ledger: %s\n", err);
+			free(lb);
+			bl->failed = true;
+			return;
+		}
+		bl->next += n;
+		bl->outstanding++;
+	}
+}
+
+static bool
+bench_ledger_finished(const void *ctx)
+{
+	const struct bench_ledger *bl = ctx;
+
+	return bl->outstanding == 0 && (bl->failed || bl->next >= bl->b->nrows);
+}
+
+static void
+bench_ledger_warm(void *arg, const char *err, const int64_t *dups, size_t ndups)
+{
+	struct bench_lb *lb = arg;
+
+	(void)dups;
+	(void)ndups;
+	if (err != NULL) {
+		printf("# bench: ledger: %s\n", err);
+		lb->bl->failed = true;
+	}
+	lb->bl->outstanding--;
+	free(lb);
+}
+
+static bool
+bench_never(const void *ctx)
+{
+	(void)ctx;
+	return false;
+}
+
+static bool
+bench_ledger_idle(const void *ctx)
+{
+	return ((const struct bench_ledger *)ctx)->outstanding == 0;
+}
+
+/* The ledger's first call of a run doubles as the wait for its session:
+ * dedup_check refuses until the session is up. */
+static bool
+bench_ledger_up(struct bench_ledger *bl)
+{
+	struct dedup_item item = {
+	    .offset = -1, .key = "warm", .correlation_id = bl->b->rows[0].corr};
+	char err[256];
+
+	for (int i = 0; i < 500; i++) {
+		struct bench_lb *lb = calloc(1, sizeof(*lb));
+
+		if (lb == NULL)
+			return false;
+		lb->bl = bl;
+		if (dedup_check(bl->d, bl->topic, 1, &item, 1, bench_ledger_warm, lb, err,
+			sizeof(err)) == 0) {
+			bl->outstanding++;
+			run_until(bench_ledger_idle, bl);
+			return !bl->failed;
+		}
+		free(lb);
+		run_until_ms(bench_never, NULL, 10);
+	}
+	printf("# bench: ledger: %s\n", err);
+	return false;
+}
+
+static double
+bench_ledger(struct bench *b, size_t batch, unsigned window)
+{
+	struct pg_sink_opts opts = {.max_in_flight = 1, .copy = true};
+	struct bench_ledger bl = {.b = b, .batch = batch, .window = window};
+	struct want_state up = {NULL, PG_CONN_UP, ""};
+	char err[256], sql[160];
+	double t0, r = 0;
+
+	bench_rows(b);
+	snprintf(bl.topic, sizeof(bl.topic), "bench.ledger.%d.%u", (int)getpid(), b->run);
+	bl.sink = SINK_NEW(conninfo, &opts, err);
+	if (bl.sink == NULL)
+		return 0;
+	up.sink = bl.sink;
+	run_until(state_is, &up); /* the sink applied sql/, the ledger included */
+	if ((bl.d = dedup_new(base, conninfo, err, sizeof(err))) == NULL || !bench_ledger_up(&bl))
+		goto out;
+	t0 = now_s();
+	bench_ledger_feed(&bl);
+	run_until(bench_ledger_finished, &bl);
+	if (!bl.failed)
+		r = (double)b->nrows / (now_s() - t0);
+out:
+	dedup_free(bl.d);
+	pg_sink_free(bl.sink);
+	snprintf(sql, sizeof(sql), "DELETE FROM collectord_dedup WHERE topic = '%s'", bl.topic);
+	PQclear(PQexec(b->pg, sql));
+	return r;
+}
+
 static int
 bench_main(size_t nrows)
 {
@@ -1163,10 +1362,10 @@ bench_main(size_t nrows)
 	/* The same rows by COPY; "copy" straight into the table is the
 	 * physical limit (a replay would conflict), "stage" what a sink that
 	 * absorbs replays can do. */
-	printf("# %-6s %12s %12s %12s %12s %12s\n", "batch", "copy-bin", "copy-txt", "stage-bin",
-	    "stage-txt", "sink-copy");
+	printf("# %-6s %12s %12s %12s %12s %12s %12s %12s\n", "batch", "copy-bin", "copy-txt",
+	    "stage-bin", "stage-txt", "sink-copy", "ledger-w1", "ledger-w3");
 	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
-		double r[5];
+		double r[7];
 
 		PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
 		r[0] = bench_copy(&b, batches[i], false, true);
@@ -1174,8 +1373,10 @@ bench_main(size_t nrows)
 		r[2] = bench_copy(&b, batches[i], true, true);
 		r[3] = bench_copy(&b, batches[i], true, false);
 		r[4] = bench_sink(&b, batches[i], 1, true);
-		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i], r[0], r[1], r[2],
-		    r[3], r[4]);
+		r[5] = bench_ledger(&b, batches[i], 1);
+		r[6] = bench_ledger(&b, batches[i], 3);
+		printf("# %-6zu %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f %12.0f\n", batches[i],
+		    r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
 		fflush(stdout);
 	}
 	PQclear(PQexec(b.pg, "TRUNCATE events_20980601"));
