@@ -458,12 +458,12 @@ together_partition(const rd_kafka_topic_t *rkt, const void *key, size_t keylen, 
 	struct producer_waiter *w = msg_opaque;
 	int32_t part;
 
-	if (w != NULL && w->partition >= 0 && w->partition < cnt)
-		return w->partition;
+	if (w != NULL && w->placed > 0 && w->placed <= cnt)
+		return w->placed - 1;
 	part = rd_kafka_msg_partitioner_consistent_random(
 	    rkt, key, keylen, cnt, rkt_opaque, msg_opaque);
-	if (w != NULL)
-		w->partition = part;
+	if (w != NULL && part >= 0)
+		w->placed = part + 1;
 	return part;
 }
 
@@ -534,7 +534,7 @@ size_t
 producer_send_together(struct producer *p, const char *topic, rd_kafka_message_t *msgs, size_t n,
     struct producer_waiter *w)
 {
-	w->partition = -1;
+	w->placed = 0;
 	return send_batch(p, topic, msgs, n, true);
 }
 

@@ -18,9 +18,9 @@ struct producer;
  */
 struct producer_waiter {
 	void (*done)(struct producer_waiter *w, rd_kafka_resp_err_t err);
-	/* producer_send_together(): the partition its records go to once the
-	 * first was placed, -1 before; unused by the other sends */
-	int32_t partition;
+	/* producer_send_together(): 1 + the partition its records go to once
+	 * the first was placed, 0 before (as calloc() leaves it) */
+	int32_t placed;
 };
 
 /*

@@ -281,7 +281,7 @@ test_together(struct producer *p, rd_kafka_mock_cluster_t *mc)
 	for (int j = 0; j < TBATCHES; j++) {
 		for (int i = 1; i < TRECS; i++)
 			placed &= where[j][i] == where[j][0];
-		placed &= where[j][0] == tws[j].w.partition;
+		placed &= where[j][0] == tws[j].w.placed - 1;
 		if (where[j][0] >= 0 && where[j][0] < 3 && !seen[where[j][0]])
 			seen[where[j][0]] = true, used++;
 	}
