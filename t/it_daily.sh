@@ -78,10 +78,7 @@ is "$(accepted "$T_DIR/resp.jsonl" | wc -l)" "$(cat "$T_DIR"/part*.jsonl | wc -l
 is "$(leader)" "$F" "the restarted process follows"
 
 # --- quiet: every event enriched, every day of the run published
-"$KAFKATOOL" consume "$P.raw" >"$T_DIR/raw.jsonl"
-RAW_END=$(jq -s 'group_by(.partition) | map(max_by(.offset).offset + 1) | add // 0' "$T_DIR/raw.jsonl")
-ok "$(wait_for 180 "[ \"\$($KAFKATOOL committed $P $P.raw)\" = $RAW_END ]"; echo $?)" \
-	"the enrich group committed all $RAW_END records of $P.raw"
+committed_all "$P" "$P.raw" "quiet"
 DIRTY="SELECT count(*) FROM $TABLE WHERE day BETWEEN '$FIRST' AND '$LAST' AND published IS DISTINCT FROM unique_users"
 ok "$(wait_for 120 "[ \"\$(psqlc \"$DIRTY\")\" = 0 ]"; echo $?)" "no day of the run is left unpublished"
 psqlc "SELECT to_char(v.day, 'YYYY-MM-DD'), v.unique_users, (extract(epoch FROM d.updated_at) * 1000)::bigint

@@ -84,13 +84,8 @@ send() {
 }
 # settle: the enrich group has committed every record of the raw topics.
 settle() {
-	local f end
-	for f in $FAMILIES; do
-		"$KAFKATOOL" consume "$P-$f.raw" >"$T_DIR/raw.jsonl"
-		end=$(jq -s 'group_by(.partition) | map(max_by(.offset).offset + 1) | add // 0' "$T_DIR/raw.jsonl")
-		ok "$(wait_for 180 "[ \"\$($KAFKATOOL committed $P $P-$f.raw)\" = $end ]"; echo $?)" \
-			"$1: $f: the enrich group committed all $end records of its raw topic"
-	done
+	local f
+	for f in $FAMILIES; do committed_all "$P" "$P-$f.raw" "$1: $f"; done
 }
 # ledger F: how many keys of F's raw topic the ledger holds
 ledger() { psqlc "SELECT count(*) FROM collectord_dedup WHERE topic = '$P-$1.raw'"; }

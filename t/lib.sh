@@ -105,6 +105,17 @@ prefix_of() { [ "$1" = holded ] || echo "$1/"; }
 # metric URL NAME: the value of series NAME (labels included) at URL/metrics.
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 
+# committed_all GROUP TOPIC WHAT: one check, that GROUP commits (within
+# 180 s) the end of every partition of TOPIC as the topic is now
+committed_all() {
+	local end
+	"$KAFKATOOL" consume "$2" >"$T_DIR/committed_all.jsonl"
+	end=$(jq -s 'group_by(.partition) | map(max_by(.offset).offset + 1) | add // 0' \
+		"$T_DIR/committed_all.jsonl")
+	ok "$(wait_for 180 "[ \"\$($KAFKATOOL committed $1 $2)\" = $end ]"; echo $?)" \
+		"$3: group $1 committed all $end records of $2"
+}
+
 # enrich N: the enrich-only process N on its own port, kept across
 # restarts, with the test's SETTINGS (an array of ENV=VALUE); sets PID_N,
 # PORT_N and URL_N, and waits for its /readyz.
