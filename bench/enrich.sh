@@ -33,21 +33,7 @@ count() {
 # user + system CPU seconds of process $1
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 # "NAME SECONDS" for every process name: user + system CPU summed by name
-cpu_by_name() {
-	python3 -c '
-import os
-hz, by = os.sysconf("SC_CLK_TCK"), {}
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        s = open("/proc/%s/stat" % pid).read()
-    except OSError:
-        continue
-    name, rest = s[s.index("(") + 1:s.rindex(")")], s[s.rindex(")") + 2:].split()
-    by[name] = by.get(name, 0) + (int(rest[11]) + int(rest[12])) / hz
-for name, secs in by.items():
-    print(name.replace(" ", "_"), secs)
-'
-}
+cpu_by_name() { python3 "$ROOT/bench/cpu.py"; }
 # the machine's busy jiffies and all jiffies, from /proc/stat
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 

@@ -30,6 +30,7 @@ import sys
 import time
 
 from bodies import Bodies
+from cpu import cpu_by_name
 
 POLL_MS = 50
 SAMPLE_EVERY_S = 0.1
@@ -218,22 +219,6 @@ async def drained(enrich, timeout):
             return True
         await asyncio.sleep(0.5)
     return False
-
-
-def cpu_by_name():
-    """User + system CPU seconds of every process, summed by name."""
-    hz = os.sysconf("SC_CLK_TCK")
-    total = {}
-    for pid in os.listdir("/proc"):
-        try:
-            with open("/proc/%s/stat" % pid) as f:
-                stat = f.read()
-        except (OSError, ValueError):
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        total[name] = total.get(name, 0) + (int(fields[11]) + int(fields[12])) / hz
-    return total
 
 
 def hostport(url):
