@@ -1,9 +1,10 @@
 /* t/kafkatool.c: the integration tests' window on Kafka.
  *
- *   kafkatool consume TOPIC        every record from the beginning to the
- *                                  current end, one JSON object per line
- *                                  (exact bytes: keyHex, headerList of
- *                                  nameHex/valueHex, valueHex, valueNull)
+ *   kafkatool consume TOPIC [MAX]  every record from the beginning to the
+ *                                  current end (or the first MAX), one JSON
+ *                                  object per line (exact bytes: keyHex,
+ *                                  headerList of nameHex/valueHex, valueHex,
+ *                                  valueNull)
  *   kafkatool produce TOPIC KEY HEX [NAME=VALUE ...]
  *                                  one record with raw bytes and headers
  *   kafkatool produce-lines TOPIC  a record per line of standard input:
@@ -154,13 +155,14 @@ print_message(const rd_kafka_message_t *m)
 }
 
 static int
-consume(const char *topic)
+consume(const char *topic, long max)
 {
 	rd_kafka_t *rk = client(RD_KAFKA_CONSUMER);
 	const struct rd_kafka_metadata *md;
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
 	rd_kafka_topic_partition_list_t *parts;
 	int eofs = 0, nparts, idle = 0;
+	long printed = 0;
 
 	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
 	    md->topic_cnt != 1 || md->topics[0].err) {
@@ -176,8 +178,9 @@ consume(const char *topic)
 	rd_kafka_topic_destroy(rkt);
 	rd_kafka_assign(rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
-	/* Until every partition reported its end, or 30 s of silence. */
-	while (eofs < nparts && idle < 30) {
+	/* Until every partition reported its end, MAX records (when given)
+	 * or 30 s of silence. */
+	while (eofs < nparts && idle < 30 && (max <= 0 || printed < max)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
 
 		if (m == NULL) {
@@ -189,13 +192,15 @@ consume(const char *topic)
 			eofs++;
 		else if (m->err)
 			fprintf(stderr, "kafkatool: %s\n", rd_kafka_message_errstr(m));
-		else
+		else {
 			print_message(m);
+			printed++;
+		}
 		rd_kafka_message_destroy(m);
 	}
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
-	return eofs < nparts;
+	return eofs < nparts && (max <= 0 || printed < max);
 }
 
 static int
@@ -461,8 +466,8 @@ main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "committed") == 0)
 		return committed(argv[2], argv[3]);
-	if (argc == 3 && strcmp(argv[1], "consume") == 0)
-		return consume(argv[2]);
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "consume") == 0)
+		return consume(argv[2], argc == 4 ? atol(argv[3]) : 0);
 	if (argc >= 3 && strcmp(argv[1], "delete") == 0)
 		return delete_topics(argc - 2, argv + 2);
 	if (argc >= 4 && strcmp(argv[1], "offsets") == 0)
@@ -471,7 +476,7 @@ main(int argc, char **argv)
 		return produce(argv[2], argv[3], argv[4], argc - 5, argv + 5);
 	if (argc == 3 && strcmp(argv[1], "produce-lines") == 0)
 		return produce_lines(argv[2]);
-	fprintf(stderr, "usage: kafkatool consume TOPIC | produce TOPIC KEY HEX [H=V ...] | "
+	fprintf(stderr, "usage: kafkatool consume TOPIC [MAX] | produce TOPIC KEY HEX [H=V ...] | "
 			"produce-lines TOPIC | committed GROUP TOPIC | offsets GROUP TOPIC... | "
 			"delete TOPIC...\n");
 	return 2;
