@@ -6,7 +6,10 @@
 #     its answer), as bench/collect.sh measures it, with its p99;
 #   - half of that offered on a fixed schedule by bench/open_loop, latency
 #     counted from each request's scheduled send time (no coordinated
-#     omission): p50, p99, p99.9.
+#     omission): p50, p99, p99.9;
+#   - the floor under it: librdkafka alone (bench/produce_latency) offering
+#     the same batches at the same rate with the same linger.ms, each batch
+#     on one partition, latency counted the same way: rdk p50, rdk p99.
 # A 200 is sent only after Kafka acknowledged every event (acks=all), so the
 # latency is the broker's round trip plus linger.ms plus the daemon's work.
 # Needs the services up and a build in build/ (or BUILD=dir).
@@ -28,9 +31,10 @@ ROUNDS=${5:-1}
 header "bench/latency.sh $SECS \"$BATCHES\" \"$LINGERS\" $CONNS $ROUNDS"
 echo "# ${SECS}s per run, $CONNS connections; maximum by wrk (closed loop); half of it offered by bench/open_loop"
 echo "# (latency from the scheduled send; backlog: requests due but not sent at the end; cpu%: the daemon's"
-echo "# share of one core, all%: the whole machine's busy share, both over the half-rate run)"
-printf '%-9s %5s %9s %8s %9s | %8s %8s %8s %8s %8s %7s %7s %4s %4s\n' linger.ms batch 'max ev/s' 'max r/s' 'p99@max' \
-	'half r/s' answered p50 p99 p999 non-2xx backlog cpu% all%
+echo "# share of one core, all%: the whole machine's busy share, both over the half-rate run; rdk: librdkafka"
+echo "# alone at the same rate, batch and linger.ms, right after)"
+printf '%-9s %5s %9s %8s %9s | %8s %8s %8s %8s %8s %7s %7s %4s %4s | %8s %8s\n' linger.ms batch 'max ev/s' 'max r/s' 'p99@max' \
+	'half r/s' answered p50 p99 p999 non-2xx backlog cpu% all% 'rdk p50' 'rdk p99'
 for _ in $(seq 1 "$ROUNDS"); do
 for linger in $LINGERS; do
 	port=$(free_port)
@@ -41,25 +45,29 @@ for linger in $LINGERS; do
 		snap=$(cpu_snap "$DAEMON")
 		read -r got p50 p99 p999 non err bl < <(open_rate "$port" "$batch" "$CONNS" "$SECS" "$half")
 		read -r all cpu < <(cpu_since "$snap" "$DAEMON")
-		printf '%-9s %5s %9s %8s %7sms | %8s %8s %6sms %6sms %6sms %7s %7s %4s %4s\n' "$linger" "$batch" \
+		[ -n "${bytes:-}" ] || bytes=$(record_bytes)
+		read -r k50 k99 _ < <(rdkafka_rate "$batch" "$SECS" "$half" "$bytes" \
+			"$([ "$linger" = default ] || echo "$linger")")
+		printf '%-9s %5s %9s %8s %7sms | %8s %8s %6sms %6sms %6sms %7s %7s %4s %4s | %6sms %6sms\n' "$linger" "$batch" \
 			$((rps * batch)) "$rps" "$p99max" "$half" "$got" "$p50" "$p99" "$p999" "$((non + err))" \
-			"$bl" "$cpu" "$all" | tee -a "$TMP/rows"
+			"$bl" "$cpu" "$all" "$k50" "$k99" | tee -a "$TMP/rows"
 	done
 	stop_daemon "$DAEMON"
 done
 done
 [ "$ROUNDS" -gt 1 ] || exit 0
 echo "# medians of $ROUNDS rounds"
-printf '%-9s %5s %9s %9s | %8s %8s %8s\n' linger.ms batch 'max ev/s' 'p99@max' p50 p99 p999
-sed 's/ms//g; s/|//' "$TMP/rows" | sort -k1,1 -k2,2n -s | awk '
+printf '%-9s %5s %9s %9s | %8s %8s %8s | %8s %8s\n' linger.ms batch 'max ev/s' 'p99@max' p50 p99 p999 'rdk p50' 'rdk p99'
+sed 's/ms//g; s/|//g' "$TMP/rows" | sort -k1,1 -k2,2n -s | awk '
 	function med(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
 	function flush() {
-		if (n) printf "%-9s %5s %9.0f %7.2fms | %6.2fms %6.2fms %6.2fms\n", k1, k2, med(ev, n), med(pm, n), med(p50, n), med(p99, n), med(p999, n)
+		if (n) printf "%-9s %5s %9.0f %7.2fms | %6.2fms %6.2fms %6.2fms | %6.2fms %6.2fms\n", k1, k2, med(ev, n), med(pm, n),
+			med(p50, n), med(p99, n), med(p999, n), med(k50, n), med(k99, n)
 		n = 0
 	}
 	$1 != k1 || $2 != k2 { flush(); k1 = $1; k2 = $2 }
-	{ n++; ev[n] = $3; pm[n] = $5; p50[n] = $8; p99[n] = $9; p999[n] = $10 }
+	{ n++; ev[n] = $3; pm[n] = $5; p50[n] = $8; p99[n] = $9; p999[n] = $10; k50[n] = $15; k99[n] = $16 }
 	END { flush() }' 

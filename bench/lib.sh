@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # bench/lib.sh: what bench/latency.sh, bench/rss.sh and bench/reuseport.sh
 # share: a fresh topic pair, collect-only daemons on it, request bodies,
-# the closed-loop maximum (wrk) and the open-loop rate (bench/open_loop).
+# the closed-loop maximum (wrk), the open-loop rate (bench/open_loop) and
+# librdkafka's own latency at that rate (bench/produce_latency).
 # Sourced; needs the services up and a build in build/ (or BUILD=dir).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,7 +24,7 @@ trap bench_cleanup EXIT
 printf '%s.raw,3,1,message.timestamp.type=LogAppendTime\n%s.dlq,1,1\n' "$P" "$P" >"$TMP/topics"
 make -s -C "$BUILD" t/kafkatool >/dev/null
 "$BUILD/collectord-admin" create-topics "$TMP/topics" >/dev/null
-make -s -C "$BUILD" bench/open_loop >/dev/null
+make -s -C "$BUILD" bench/open_loop bench/produce_latency >/dev/null
 OPEN_LOOP=$BUILD/bench/open_loop
 
 free_port() {
@@ -111,6 +112,22 @@ open_rate() {
 		awk '/^offered/ { rps = $5 } /^answers/ { gsub(",", ""); non = $6; err = $8; bl = $10 }
 			/^latency/ { p50 = $4; p99 = $8; p999 = $10 }
 			END { printf "%.0f %s %s %s %d %d %d\n", rps, p50, p99, p999, non, err, bl }'
+}
+
+# record_bytes: the value size of a record the daemons wrote to the raw
+# topic (they write the same event each time); after start_daemon.
+record_bytes() {
+	"$BUILD/t/kafkatool" consume "$P.raw" 1 | jq -r '.valueHex | length / 2'
+}
+
+# rdkafka_rate BATCH SECONDS RATE BYTES [LINGER_MS]: librdkafka alone on the
+# raw topic, RATE batches of BATCH records of BYTES a second on the
+# open-loop schedule (2 s warm-up), each batch on one partition as the
+# daemon places a request's events: the latency floor under open_rate.
+# Prints "P50 P99 P999" (ms, from the scheduled send).
+rdkafka_rate() {
+	"$BUILD/bench/produce_latency" "$P.raw" "$3" "$1" "$2" 2 "$4" ${5:+"$5"} |
+		awk '{ print $4, $6, $8 }'
 }
 
 # cpu_snap PID...: jiffies of the whole machine (busy, total) and of the
