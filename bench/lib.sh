@@ -114,6 +114,17 @@ open_rate() {
 			END { printf "%.0f %s %s %s %d %d %d\n", rps, p50, p99, p999, non, err, bl }'
 }
 
+# served PORT: "ANSWERED OVER_10MS" from the daemon's own request timer
+# (collectord_request_duration_seconds, from a request's whole body read to
+# its answer): the requests answered so far and how many of them took over
+# 10 ms inside the daemon.
+served() {
+	curl -fs "http://127.0.0.1:$1/metrics" | awk '
+		/^collectord_request_duration_seconds_bucket\{le="0.01"\}/ { le = $2 }
+		/^collectord_request_duration_seconds_count/ { n = $2 }
+		END { print n + 0, n - le }'
+}
+
 # record_bytes: the value size of a record the daemons wrote to the raw
 # topic (they write the same event each time); after start_daemon.
 record_bytes() {
