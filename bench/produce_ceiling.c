@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "producer_conf.h"
+
 static long acked, failed;
 
 static void
@@ -28,10 +30,8 @@ on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 int
 main(int argc, char **argv)
 {
-	const char *brokers = getenv("COLLECTORD_KAFKA_BROKERS");
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	struct timespec t0, t1;
-	char err[512], key[48], *value;
+	char key[48], *value;
 	long count, size;
 	rd_kafka_t *rk;
 	double secs;
@@ -42,19 +42,8 @@ main(int argc, char **argv)
 	}
 	count = atol(argv[2]);
 	size = atol(argv[3]);
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers ? brokers : "127.0.0.1:9092", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
+	if ((rk = bench_producer(NULL, "100000", on_dr)) == NULL)
 		return 1;
-	}
-	rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
-	if ((rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
 	value = malloc((size_t)size);
 	memset(value, 'x', (size_t)size);
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "producer_conf.h"
+
 struct batch {
 	int64_t due_ns; /* scheduled send, monotonic */
 	double ms;	/* latency once every record is reported; < 0 before */
@@ -86,12 +88,10 @@ partitions_of(rd_kafka_t *rk, const char *topic)
 int
 main(int argc, char **argv)
 {
-	const char *brokers = getenv("COLLECTORD_KAFKA_BROKERS");
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	long rate, batch, secs, warm, size, total, first, sent = 0, failed = 0;
 	int64_t t0, step_ns;
 	uint32_t rnd = 2463534242u;
-	char err[512], key[48], *value;
+	char key[48], *value;
 	size_t n = 0;
 	double *ms;
 	rd_kafka_t *rk;
@@ -113,20 +113,8 @@ main(int argc, char **argv)
 				"positive\n");
 		return 2;
 	}
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers ? brokers : "127.0.0.1:9092", err,
-		sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "linger.ms", argc == 8 ? argv[7] : "2", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
+	if ((rk = bench_producer(argc == 8 ? argv[7] : NULL, "1000000", on_dr)) == NULL)
 		return 1;
-	}
-	rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
-	if ((rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
 	if ((nparts = partitions_of(rk, argv[1])) <= 0) {
 		fprintf(stderr, "produce_latency: no metadata for %s\n", argv[1]);
 		return 1;
