@@ -899,6 +899,21 @@ bench_rows(struct bench *b)
 		trow_init(&b->rows[i], BENCH_DAY + (int64_t)i, b->run, (uint32_t)i);
 }
 
+/* How many rows the batch starting at row NEXT holds: BATCH, or what is left. */
+static size_t
+bench_batch_len(const struct bench *b, size_t next, size_t batch)
+{
+	return b->nrows - next < batch ? b->nrows - next : batch;
+}
+
+/* Rows AT..AT+N-1 as pg_sink_write takes them, into ROWS. */
+static void
+bench_pg_rows(const struct bench *b, size_t at, size_t n, struct pg_row *rows)
+{
+	for (size_t i = 0; i < n; i++)
+		rows[i] = b->rows[at + i].row;
+}
+
 static bool
 bench_ok(PGresult *res)
 {
@@ -1071,11 +1086,9 @@ bench_feed(struct bench_sink *bs)
 	char err[256];
 
 	while (bs->outstanding < 8 && bs->next < bs->b->nrows && !bs->failed) {
-		size_t n =
-		    bs->b->nrows - bs->next < bs->batch ? bs->b->nrows - bs->next : bs->batch;
+		size_t n = bench_batch_len(bs->b, bs->next, bs->batch);
 
-		for (size_t i = 0; i < n; i++)
-			rows[i] = bs->b->rows[bs->next + i].row;
+		bench_pg_rows(bs->b, bs->next, n, rows);
 		if (pg_sink_write(bs->sink, 0, rows, n, bench_done, bs, err, sizeof(err)) == -1) {
 			printf("# bench: %s\n", err);
 			bs->failed = true;
@@ -1171,8 +1184,7 @@ bench_ledger_answered(void *arg, const char *err, const int64_t *dups, size_t nd
 		printf("# bench: ledger: %s\n", err != NULL ? err : "duplicates among new keys");
 		goto fail;
 	}
-	for (size_t i = 0; i < lb->n; i++)
-		rows[i] = bl->b->rows[lb->at + i].row;
+	bench_pg_rows(bl->b, lb->at, lb->n, rows);
 	if (pg_sink_write(bl->sink, 0, rows, lb->n, bench_ledger_written, lb, e, sizeof(e)) == 0)
 		return;
 	printf("# bench: %s\n", e);
@@ -1189,8 +1201,7 @@ bench_ledger_feed(struct bench_ledger *bl)
 	char err[256];
 
 	while (bl->outstanding < bl->window && bl->next < bl->b->nrows && !bl->failed) {
-		size_t n =
-		    bl->b->nrows - bl->next < bl->batch ? bl->b->nrows - bl->next : bl->batch;
+		size_t n = bench_batch_len(bl->b, bl->next, bl->batch);
 		struct bench_lb *lb = calloc(1, sizeof(*lb));
 
 		if (lb == NULL) {
